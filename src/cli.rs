@@ -1,0 +1,302 @@
+//! The command line: arguments first, then one function per command that
+//! returns the process exit code.
+//!
+//! Exit codes follow CI secret scanners: 0 = no findings, 1 = findings,
+//! 2 = error (for `scan`: only when nothing at all could be scanned).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, EngineKind};
+use crate::engine::{FileReport, LocalEngine, Outcome, ScanOptions};
+use crate::report::{FindingRecord, FindingWriter, Format};
+use crate::scan::{self, WalkOptions};
+use crate::store::{FindingQuery, Store};
+
+/// Exit code: nothing found.
+pub const EXIT_CLEAN: u8 = 0;
+/// Exit code: findings.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: an error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// dlpd finds card numbers, social security numbers and API keys in files.
+#[derive(Debug, Parser)]
+#[command(name = "dlpd", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults).
+    #[arg(long, global = true, env = "DLPD_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan files or directories once and print the findings.
+    Scan(ScanArgs),
+    /// Validate the config and print the effective config.
+    CheckConfig,
+    /// List the findings in the store.
+    Findings(FindingsArgs),
+}
+
+/// `dlpd scan`
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or directories (scanned recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format (default: table on a terminal, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Print values and contexts unmasked.
+    #[arg(long)]
+    pub show_values: bool,
+    /// Do not record results in the store (SQLite and CSV).
+    #[arg(long)]
+    pub no_store: bool,
+    /// Follow symlinks inside directories.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Worker threads (default: one per core).
+    #[arg(short = 'j', long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `dlpd findings`
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// Only this file, or the files under this directory.
+    #[arg(long, value_name = "P")]
+    pub path: Option<PathBuf>,
+    /// Only files scanned since T: an RFC 3339 time, or a duration ago such as 2h or 7d.
+    #[arg(long, value_name = "T", value_parser = parse_since)]
+    pub since: Option<SystemTime>,
+    /// Output format (default: table on a terminal, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+fn parse_since(s: &str) -> Result<SystemTime, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    let ago = humantime::parse_duration(s).map_err(|_| {
+        format!("`{s}` is neither an RFC 3339 time (2026-01-31T12:00:00Z) nor a duration (2h, 7d)")
+    })?;
+    SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("`{s}` reaches before the epoch"))
+}
+
+/// Runs the parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    let (config, source) = match Config::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("dlpd: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    crate::logging::init(&config.log);
+    let result = match cli.command {
+        Command::CheckConfig => {
+            print!(
+                "# dlpd effective config (from {source})\n{}",
+                config.to_toml()
+            );
+            Ok(EXIT_CLEAN)
+        }
+        Command::Scan(args) => scan(&config, args),
+        Command::Findings(args) => findings(&config, args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("dlpd: {e:#}");
+        EXIT_ERROR
+    })
+}
+
+fn default_format() -> Format {
+    if io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    }
+}
+
+/// Whether an output error is the reader going away (`| head`), which is
+/// not a failure.
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// How many reports the store takes per transaction during a scan.
+const STORE_BATCH: usize = 512;
+
+fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
+    if config.scanner.engine != EngineKind::Local {
+        anyhow::bail!(
+            "[scanner] engine = \"nightfall\" is not available in this version; set engine = \"local\""
+        );
+    }
+    let engine = LocalEngine::new(&config.scanner);
+    let mut store = if args.no_store {
+        None
+    } else {
+        Some(Store::open(&config.output)?)
+    };
+    let format = args.format.unwrap_or_else(default_format);
+    let mut out = FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
+    let progress = Progress::new();
+    let mut batch: Vec<FileReport> = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
+    let opts = WalkOptions {
+        follow_symlinks: args.follow_symlinks,
+        threads: args.threads,
+        scan: ScanOptions {
+            hash: store.is_some(),
+        },
+    };
+    let started = Instant::now();
+    let summary = scan::scan_paths(&engine, &args.paths, opts, |report| {
+        progress.tick(&report);
+        match &report.outcome {
+            Outcome::Skipped(reason) => {
+                tracing::info!(path = %report.path.display(), "skipped: {reason}")
+            }
+            Outcome::Failed(msg) => {
+                tracing::warn!(path = %report.path.display(), "cannot scan: {msg}")
+            }
+            Outcome::Scanned { .. } => {}
+        }
+        for f in report.findings() {
+            if let Err(e) = out.write(&FindingRecord::new(&report, f, args.show_values)) {
+                if !is_broken_pipe(&e) {
+                    failure = Some(anyhow::Error::new(e).context("cannot write results"));
+                }
+                return false;
+            }
+        }
+        if let Some(store) = store.as_mut() {
+            batch.push(report);
+            if batch.len() >= STORE_BATCH {
+                if let Err(e) = store.record(&batch) {
+                    failure = Some(e.into());
+                    return false;
+                }
+                batch.clear();
+            }
+        }
+        true
+    });
+    progress.finish();
+    if let Some(store) = store.as_mut() {
+        store.record(&batch)?;
+    }
+    if let Err(e) = out.flush()
+        && !is_broken_pipe(&e)
+    {
+        return Err(anyhow::Error::new(e).context("cannot write results"));
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    tracing::info!(
+        scanned = summary.scanned,
+        skipped = summary.skipped,
+        failed = summary.failed,
+        findings = summary.findings,
+        bytes = summary.bytes,
+        secs = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "scan complete"
+    );
+    Ok(
+        if summary.failed > 0 && summary.scanned + summary.skipped == 0 {
+            EXIT_ERROR
+        } else if summary.findings > 0 {
+            EXIT_FINDINGS
+        } else {
+            EXIT_CLEAN
+        },
+    )
+}
+
+fn findings(config: &Config, args: FindingsArgs) -> anyhow::Result<u8> {
+    let store = Store::open(&config.output)?;
+    let records = store.findings(&FindingQuery {
+        path: args.path,
+        since: args.since,
+    })?;
+    let mut out = FindingWriter::new(
+        io::BufWriter::new(io::stdout().lock()),
+        args.format.unwrap_or_else(default_format),
+    );
+    for r in &records {
+        match out.write(r) {
+            Err(e) if is_broken_pipe(&e) => return Ok(EXIT_FINDINGS),
+            other => other?,
+        }
+    }
+    match out.flush() {
+        Err(e) if !is_broken_pipe(&e) => return Err(e.into()),
+        _ => {}
+    }
+    Ok(if records.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+/// A progress line on stderr, only on a terminal, and only once a scan has
+/// taken more than a moment.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    found: std::cell::Cell<usize>,
+}
+
+impl Progress {
+    const DELAY: Duration = Duration::from_millis(700);
+
+    fn new() -> Progress {
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} files, {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+            found: Default::default(),
+        }
+    }
+
+    fn tick(&self, report: &FileReport) {
+        let Some(bar) = &self.bar else { return };
+        if bar.is_hidden() && self.started.elapsed() > Self::DELAY {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.inc(1);
+        if !report.findings().is_empty() {
+            self.found.set(self.found.get() + report.findings().len());
+            bar.set_message(format!("{} findings", self.found.get()));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let _ = io::stderr().flush();
+    }
+}

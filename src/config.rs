@@ -1,0 +1,484 @@
+//! The one TOML config file, loaded once into a checked value.
+//!
+//! Every key is validated while it is read, so an error names the file, the
+//! line, the column and the key. Unknown keys are errors, not silently
+//! ignored: a misspelt `min_confidnce` must not leave a security scanner on
+//! its defaults. The built-in defaults are the shipped `etc/dlpd.toml`
+//! itself, and a test keeps the two equal.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::engine::{Confidence, DetectorId};
+
+/// The shipped, commented default config.
+pub const DEFAULT_TOML: &str = include_str!("../etc/dlpd.toml");
+
+/// Largest `scanner.context_bytes`: contexts are for people, and each block
+/// of the engine carries twice this much overlap.
+pub const MAX_CONTEXT_BYTES: u32 = 4096;
+
+/// The whole config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// What to look for and how.
+    pub scanner: ScannerConfig,
+    /// Where results go.
+    pub output: OutputConfig,
+    /// How dlpd talks about itself.
+    pub log: LogConfig,
+}
+
+/// `[scanner]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannerConfig {
+    /// Which engine scans files.
+    pub engine: EngineKind,
+    /// Which detectors run, by Nightfall name.
+    #[serde(deserialize_with = "detector_list")]
+    pub detectors: Vec<DetectorId>,
+    /// Findings below this confidence are dropped.
+    pub min_confidence: Confidence,
+    /// Larger files are skipped with a reason, never read.
+    #[serde(deserialize_with = "positive_u64")]
+    pub max_file_bytes: u64,
+    /// Bytes of context kept on each side of a finding.
+    #[serde(deserialize_with = "context_bytes")]
+    pub context_bytes: u32,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig {
+            engine: EngineKind::Local,
+            detectors: DetectorId::ALL.to_vec(),
+            min_confidence: Confidence::Likely,
+            max_file_bytes: 100 * 1024 * 1024,
+            context_bytes: 40,
+        }
+    }
+}
+
+/// Which engine scans files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// dlpd's own detectors: offline, no account.
+    Local,
+    /// Nightfall's cloud file-scan API.
+    Nightfall,
+}
+
+/// `[output]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Holds dlpd.sqlite and, by default, the CSV; created 0700.
+    #[serde(deserialize_with = "expanded_path")]
+    pub state_dir: PathBuf,
+    /// The findings CSV; a relative path is under `state_dir`.
+    #[serde(deserialize_with = "expanded_path")]
+    pub csv: PathBuf,
+    /// Whether stored and exported values are masked.
+    pub redact: Redact,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            state_dir: default_state_dir(),
+            csv: PathBuf::from("results.csv"),
+            redact: Redact::Mask,
+        }
+    }
+}
+
+impl OutputConfig {
+    /// The SQLite store's path.
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir.join("dlpd.sqlite")
+    }
+
+    /// The CSV's path, resolved against `state_dir`.
+    pub fn csv_path(&self) -> PathBuf {
+        self.state_dir.join(&self.csv)
+    }
+}
+
+/// How values appear in stored outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Redact {
+    /// `****-****-****-7862`
+    Mask,
+    /// The raw value: only for stores that are themselves protected.
+    None,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// The level; `RUST_LOG` overrides it.
+    pub level: LogLevel,
+    /// `text` for people, `json` for collectors.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log levels, as tracing names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The directive tracing-subscriber understands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the config came from, for `check-config` and the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file on disk.
+    File(PathBuf),
+    /// No file was found; the built-in defaults (the shipped etc/dlpd.toml).
+    BuiltIn,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::BuiltIn => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but a key is wrong.
+    #[error("{origin}:{line}:{column}: {what}\n{snippet}")]
+    Invalid {
+        origin: String,
+        line: usize,
+        column: usize,
+        /// "key `a.b`: message", or the TOML syntax message.
+        what: String,
+        snippet: String,
+    },
+}
+
+impl Config {
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let located = |span: Option<std::ops::Range<usize>>, what: String| {
+            let at = span.map_or(0, |s| s.start).min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..at].chars().count() + 1;
+            let line_text = text[line_start..].lines().next().unwrap_or("");
+            ConfigError::Invalid {
+                origin: origin.to_string(),
+                line,
+                column,
+                what,
+                snippet: format!("  {line_text}\n  {}^", " ".repeat(column - 1)),
+            }
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| located(e.span(), e.message().to_string()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            located(inner.span(), format!("key `{key}`: {}", inner.message()))
+        })
+    }
+
+    /// Loads the config: `explicit` if given, else the first file found in
+    /// the usual places, else the built-in defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, Source), ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => search_paths().into_iter().find(|p| p.is_file()),
+        };
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let cfg = Config::parse(&text, &path.display().to_string())?;
+                Ok((cfg, Source::File(path)))
+            }
+            None => Ok((
+                Config::parse(DEFAULT_TOML, "built-in defaults")?,
+                Source::BuiltIn,
+            )),
+        }
+    }
+
+    /// The effective config as TOML, for `check-config` and start-up logs.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Where dlpd looks for a config when none is named, in order.
+pub fn search_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        paths.push(PathBuf::from(dir).join("dlpd/dlpd.toml"));
+    } else if let Some(home) = home_dir() {
+        paths.push(home.join(".config/dlpd/dlpd.toml"));
+    }
+    paths.push(PathBuf::from("/etc/dlpd/dlpd.toml"));
+    paths
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The per-user state directory: systemd's `$STATE_DIRECTORY` for services,
+/// else the platform's convention.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dirs) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        let first = dirs
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return PathBuf::from(first);
+    }
+    let home = home_dir();
+    if cfg!(target_os = "macos") {
+        if let Some(h) = home {
+            return h.join("Library/Application Support/dlpd");
+        }
+    } else if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("dlpd");
+    } else if let Some(h) = home {
+        return h.join(".local/state/dlpd");
+    }
+    PathBuf::from("/var/lib/dlpd")
+}
+
+/// Expands a leading `~` and `$VAR` / `${VAR}` references.
+pub fn expand_path(raw: &str) -> Result<PathBuf, String> {
+    let mut out = String::new();
+    let rest = if raw == "~" || raw.starts_with("~/") {
+        let home = home_dir().ok_or("`~` needs $HOME, which is not set")?;
+        out.push_str(&home.to_string_lossy());
+        &raw[1..]
+    } else if raw.starts_with('~') {
+        return Err(format!(
+            "`{raw}`: only `~` and `~/` are expanded, not `~user`"
+        ));
+    } else {
+        raw
+    };
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let (name, braced) = if rest[i + 1..].starts_with('{') {
+            let close = rest[i + 2..]
+                .find('}')
+                .ok_or_else(|| format!("`{raw}`: unclosed `${{`"))?;
+            (&rest[i + 2..i + 2 + close], true)
+        } else {
+            let len = rest[i + 1..]
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len() - i - 1);
+            (&rest[i + 1..i + 1 + len], false)
+        };
+        if name.is_empty() {
+            out.push('$');
+            continue;
+        }
+        let value = std::env::var(name)
+            .map_err(|_| format!("environment variable `{name}` (in `{raw}`) is not set"))?;
+        out.push_str(&value);
+        let skip = name.len() + if braced { 2 } else { 0 };
+        for _ in 0..skip {
+            chars.next();
+        }
+    }
+    Ok(PathBuf::from(out))
+}
+
+fn expanded_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let raw = String::deserialize(d)?;
+    if raw.is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    expand_path(&raw).map_err(serde::de::Error::custom)
+}
+
+fn detector_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DetectorId>, D::Error> {
+    let list = Vec::<DetectorId>::deserialize(d)?;
+    if list.is_empty() {
+        return Err(serde::de::Error::custom(
+            "at least one detector is needed, e.g. [\"CREDIT_CARD_NUMBER\"]",
+        ));
+    }
+    for (i, det) in list.iter().enumerate() {
+        if list[..i].contains(det) {
+            return Err(serde::de::Error::custom(format!("{det} is listed twice")));
+        }
+    }
+    Ok(list)
+}
+
+fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be greater than 0")),
+        n => Ok(n),
+    }
+}
+
+fn context_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > MAX_CONTEXT_BYTES {
+        return Err(serde::de::Error::custom(format!(
+            "{n} is over the limit of {MAX_CONTEXT_BYTES}"
+        )));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_equals_built_in_defaults() {
+        let shipped = Config::parse(DEFAULT_TOML, "etc/dlpd.toml").unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = Config::parse("[scanner]\nmin_confidnce = \"LIKELY\"\n", "x.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("x.toml:2:1: key `scanner.min_confidnce`: unknown field"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let msg = Config::parse("[scanner]\n\nmax_file_bytes = \"big\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("x.toml:3:18: key `scanner.max_file_bytes`: invalid type"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for (text, key) in [
+            (
+                "[scanner]\ndetectors = [\"CREDIT_CARD\"]",
+                "scanner.detectors[0]",
+            ),
+            ("[scanner]\ndetectors = []", "scanner.detectors"),
+            (
+                "[scanner]\nmin_confidence = \"HIGH\"",
+                "scanner.min_confidence",
+            ),
+            ("[scanner]\ncontext_bytes = 100000", "scanner.context_bytes"),
+            ("[scanner]\nmax_file_bytes = 0", "scanner.max_file_bytes"),
+            ("[output]\nredact = \"partial\"", "output.redact"),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            (
+                "[output]\nstate_dir = \"$DLPD_SURELY_UNSET_VAR/x\"",
+                "output.state_dir",
+            ),
+        ] {
+            let msg = Config::parse(text, "t").unwrap_err().to_string();
+            assert!(msg.contains(&format!("key `{key}`")), "{text}: {msg}");
+            assert!(msg.starts_with("t:2:"), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let msg = Config::parse("[scanner\n", "t").unwrap_err().to_string();
+        assert!(msg.starts_with("t:1:9:"), "{msg}");
+    }
+
+    #[test]
+    fn paths_expand_home_and_variables() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(
+            expand_path("~/x").unwrap(),
+            PathBuf::from(format!("{home}/x"))
+        );
+        assert_eq!(
+            expand_path("${HOME}/y").unwrap(),
+            PathBuf::from(format!("{home}/y"))
+        );
+        assert_eq!(expand_path("$HOME").unwrap(), PathBuf::from(&home));
+        assert_eq!(expand_path("/a$/b").unwrap(), PathBuf::from("/a$/b"));
+        assert!(expand_path("~bob/x").is_err());
+    }
+
+    #[test]
+    fn csv_is_relative_to_state_dir() {
+        let cfg = Config::parse("[output]\nstate_dir = \"/s\"\ncsv = \"r.csv\"", "t").unwrap();
+        assert_eq!(cfg.output.csv_path(), PathBuf::from("/s/r.csv"));
+        let cfg = Config::parse("[output]\nstate_dir = \"/s\"\ncsv = \"/o/r.csv\"", "t").unwrap();
+        assert_eq!(cfg.output.csv_path(), PathBuf::from("/o/r.csv"));
+    }
+}

@@ -1,0 +1,242 @@
+//! What every scanning engine produces: findings with Nightfall's detector
+//! names and five-level confidence scale, and a per-file outcome.
+//!
+//! The local engine lives in [`local`]; a remote engine plugs in beside it
+//! through the [`Engine`] trait.
+
+pub mod local;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use local::LocalEngine;
+
+/// Nightfall's confidence scale, ordered so `min_confidence` is a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Confidence {
+    VeryUnlikely,
+    Unlikely,
+    Possible,
+    Likely,
+    VeryLikely,
+}
+
+impl Confidence {
+    /// The wire name, as Nightfall spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::VeryUnlikely => "VERY_UNLIKELY",
+            Confidence::Unlikely => "UNLIKELY",
+            Confidence::Possible => "POSSIBLE",
+            Confidence::Likely => "LIKELY",
+            Confidence::VeryLikely => "VERY_LIKELY",
+        }
+    }
+
+    /// Parses the wire name; used when reading the store back.
+    pub fn parse(s: &str) -> Option<Confidence> {
+        [
+            Confidence::VeryUnlikely,
+            Confidence::Unlikely,
+            Confidence::Possible,
+            Confidence::Likely,
+            Confidence::VeryLikely,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+
+    /// One level up, saturating: nearby keywords raise a candidate.
+    pub fn raised(self) -> Confidence {
+        match self {
+            Confidence::VeryUnlikely => Confidence::Unlikely,
+            Confidence::Unlikely => Confidence::Possible,
+            Confidence::Possible => Confidence::Likely,
+            Confidence::Likely | Confidence::VeryLikely => Confidence::VeryLikely,
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Detector ids are Nightfall's built-in detector names, so results from
+/// either engine line up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DetectorId {
+    CreditCardNumber,
+    UsSocialSecurityNumber,
+    ApiKey,
+}
+
+impl DetectorId {
+    /// Every detector the local engine implements.
+    pub const ALL: [DetectorId; 3] = [
+        DetectorId::CreditCardNumber,
+        DetectorId::UsSocialSecurityNumber,
+        DetectorId::ApiKey,
+    ];
+
+    /// The Nightfall enum name, e.g. `CREDIT_CARD_NUMBER`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorId::CreditCardNumber => "CREDIT_CARD_NUMBER",
+            DetectorId::UsSocialSecurityNumber => "US_SOCIAL_SECURITY_NUMBER",
+            DetectorId::ApiKey => "API_KEY",
+        }
+    }
+
+    /// The display name Nightfall's tutorials use for the same detector.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DetectorId::CreditCardNumber => "Credit Card Number",
+            DetectorId::UsSocialSecurityNumber => "US Social Security Number",
+            DetectorId::ApiKey => "API Key",
+        }
+    }
+
+    /// Parses the Nightfall enum name; used when reading the store back.
+    pub fn parse(s: &str) -> Option<DetectorId> {
+        DetectorId::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+impl fmt::Display for DetectorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A piece of text that may hold sensitive bytes, kept both raw and masked
+/// so every output can pick the form its configuration allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sensitive {
+    /// The text as found in the file.
+    pub raw: String,
+    /// The same text with every finding in it masked.
+    pub masked: String,
+}
+
+impl Sensitive {
+    /// Picks the raw or the masked form.
+    pub fn shown(&self, show_values: bool) -> &str {
+        if show_values { &self.raw } else { &self.masked }
+    }
+}
+
+/// One match, located exactly in the file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Which detector matched.
+    pub detector: DetectorId,
+    /// How sure the detector is, after context and placeholder adjustments.
+    pub confidence: Confidence,
+    /// Which family of secret, where the detector knows (e.g. "AWS").
+    pub kind: Option<&'static str>,
+    /// The matched value; callers mask it unless told otherwise.
+    pub value: Sensitive,
+    /// Up to `context_bytes` before the match.
+    pub before: Sensitive,
+    /// Up to `context_bytes` after the match.
+    pub after: Sensitive,
+    /// Half-open byte range in the file.
+    pub byte_start: u64,
+    /// End of the half-open byte range.
+    pub byte_end: u64,
+    /// 1-based line of the first byte.
+    pub line_start: u64,
+    /// 1-based line of the last byte.
+    pub line_end: u64,
+}
+
+/// Why a file was not scanned although nothing went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// NUL bytes in the first block: not text this engine can read.
+    Binary,
+    /// Nothing to scan.
+    Empty,
+    /// Over `scanner.max_file_bytes`.
+    TooLarge { size: u64, limit: u64 },
+    /// A FIFO, socket or device: reading it could block or have side effects.
+    NotRegular(&'static str),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Binary => f.write_str("binary file (NUL bytes in the first block)"),
+            SkipReason::Empty => f.write_str("empty file, nothing to scan"),
+            SkipReason::TooLarge { size, limit } => write!(
+                f,
+                "file is {size} bytes, over scanner.max_file_bytes ({limit}); raise it to scan this file"
+            ),
+            SkipReason::NotRegular(kind) => write!(f, "not a regular file ({kind})"),
+        }
+    }
+}
+
+/// What became of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read to the end; `findings` may be empty.
+    Scanned { findings: Vec<Finding> },
+    /// Deliberately not scanned.
+    Skipped(SkipReason),
+    /// Could not be read; the message says why and what to do.
+    Failed(String),
+}
+
+/// One file's result, with what the store needs to recognise it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    /// The path as it was reached.
+    pub path: PathBuf,
+    /// Size in bytes when opened (0 when unknown).
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch, when known.
+    pub mtime_ns: Option<i64>,
+    /// Hex SHA-256 of the bytes scanned, when hashing was asked for.
+    pub sha256: Option<String>,
+    /// When the scan finished.
+    pub scanned_at: SystemTime,
+    /// Which engine produced this report ("local", "nightfall").
+    pub engine: &'static str,
+    /// The remote upload this report came from, for the Nightfall engine.
+    pub upload_id: Option<String>,
+    /// The result.
+    pub outcome: Outcome,
+}
+
+impl FileReport {
+    /// The findings, empty unless the file was scanned.
+    pub fn findings(&self) -> &[Finding] {
+        match &self.outcome {
+            Outcome::Scanned { findings } => findings,
+            _ => &[],
+        }
+    }
+}
+
+/// Options that differ between callers of the same engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// Compute the SHA-256 of the content in the same pass (the store needs it).
+    pub hash: bool,
+}
+
+/// What the daemon and `dlpd scan` need from any engine.
+pub trait Engine: Send + Sync {
+    /// Short name recorded with every result ("local", "nightfall").
+    fn name(&self) -> &'static str;
+    /// Scans one file and says what became of it; never panics on bad input.
+    fn scan_path(&self, path: &std::path::Path, opts: ScanOptions) -> FileReport;
+}

@@ -1,0 +1,98 @@
+//! Filesystem habits every part of dlpd shares: private files and
+//! directories, and error messages that say what to do.
+
+use std::fs::{self, DirBuilder, File, FileType, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Mode of every file dlpd creates.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory dlpd creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` (and missing parents) as 0700. An existing directory is
+/// left as it is, with a warning when others can read it.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "state directory is readable by other users; chmod 700 it"
+                );
+            }
+            Ok(())
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", dir.display()),
+        )),
+        Err(_) => DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir),
+    }
+}
+
+/// Opens `path` for reading and writing, creating it as 0600 if missing.
+pub fn open_private_rw(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Writes `data` to `path` atomically as a 0600 file: a temp file beside it,
+/// fsync, rename. A crash leaves the old file or the new one, never half.
+pub fn write_private_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A short name for a non-regular file type.
+pub fn file_kind(ft: &FileType) -> &'static str {
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_symlink() {
+        "symlink"
+    } else {
+        "regular file"
+    }
+}
+
+/// An I/O error as a person should read it: what happened and what to do.
+pub fn describe_io_error(e: &io::Error) -> String {
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::NotFound, _) => {
+            "vanished before it could be scanned (no such file or directory)".into()
+        }
+        (io::ErrorKind::PermissionDenied, _) => {
+            "permission denied: run dlpd as a user that can read it, or exclude it".into()
+        }
+        (_, Some(libc::ELOOP)) => "symlink loop (too many levels of symbolic links)".into(),
+        _ => e.to_string(),
+    }
+}

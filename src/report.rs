@@ -1,0 +1,274 @@
+//! Findings as they leave dlpd: one record type, rendered as JSON lines
+//! (Nightfall's field names), RFC 4180 CSV, or a table for people.
+//!
+//! `dlpd scan`, `dlpd findings` and the CSV log all go through here, so a
+//! column or a field is named in exactly one place.
+
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use serde_json::{Map, Value, json};
+
+use crate::engine::{Confidence, DetectorId, FileReport, Finding};
+
+/// The CSV columns, in order.
+pub const CSV_HEADER: [&str; 13] = [
+    "scanned_at",
+    "path",
+    "detector",
+    "confidence",
+    "finding",
+    "before_context",
+    "after_context",
+    "byte_start",
+    "byte_end",
+    "line",
+    "engine",
+    "upload_id",
+    "sha256",
+];
+
+/// One finding with its file, in the form it is shown or stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingRecord {
+    pub path: String,
+    pub detector: DetectorId,
+    pub confidence: Confidence,
+    /// Which family of secret, where known (e.g. "AWS").
+    pub kind: Option<String>,
+    /// The value, masked unless the caller chose to show values.
+    pub finding: String,
+    /// The value, always masked.
+    pub redacted: String,
+    pub before: String,
+    pub after: String,
+    pub byte_start: u64,
+    pub byte_end: u64,
+    pub line_start: u64,
+    pub line_end: u64,
+    pub scanned_at: SystemTime,
+    pub engine: String,
+    pub upload_id: Option<String>,
+    pub sha256: Option<String>,
+}
+
+impl FindingRecord {
+    /// Builds the record for `finding` in `report`; `show_values` picks the
+    /// raw or the masked forms.
+    pub fn new(report: &FileReport, finding: &Finding, show_values: bool) -> FindingRecord {
+        FindingRecord {
+            path: report.path.to_string_lossy().into_owned(),
+            detector: finding.detector,
+            confidence: finding.confidence,
+            kind: finding.kind.map(str::to_string),
+            finding: finding.value.shown(show_values).to_string(),
+            redacted: finding.value.masked.clone(),
+            before: finding.before.shown(show_values).to_string(),
+            after: finding.after.shown(show_values).to_string(),
+            byte_start: finding.byte_start,
+            byte_end: finding.byte_end,
+            line_start: finding.line_start,
+            line_end: finding.line_end,
+            scanned_at: report.scanned_at,
+            engine: report.engine.to_string(),
+            upload_id: report.upload_id.clone(),
+            sha256: report.sha256.clone(),
+        }
+    }
+
+    /// Nightfall's finding shape, plus the file it was found in.
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("path".into(), json!(self.path));
+        obj.insert(
+            "detector".into(),
+            json!({"name": self.detector.display_name(), "id": self.detector.as_str()}),
+        );
+        obj.insert("confidence".into(), json!(self.confidence.as_str()));
+        obj.insert("finding".into(), json!(self.finding));
+        obj.insert("redactedFinding".into(), json!(self.redacted));
+        // Nightfall leaves empty contexts out.
+        if !self.before.is_empty() {
+            obj.insert("beforeContext".into(), json!(self.before));
+        }
+        if !self.after.is_empty() {
+            obj.insert("afterContext".into(), json!(self.after));
+        }
+        obj.insert(
+            "location".into(),
+            json!({
+                "byteRange": {"start": self.byte_start, "end": self.byte_end},
+                "lineRange": {"start": self.line_start, "end": self.line_end},
+            }),
+        );
+        if let Some(kind) = &self.kind {
+            obj.insert(
+                "findingMetadata".into(),
+                json!({"apiKeyMetadata": {"kind": kind}}),
+            );
+        }
+        obj.insert("scannedAt".into(), json!(rfc3339(self.scanned_at)));
+        obj.insert("engine".into(), json!(self.engine));
+        if let Some(id) = &self.upload_id {
+            obj.insert("uploadID".into(), json!(id));
+        }
+        if let Some(sha) = &self.sha256 {
+            obj.insert("sha256".into(), json!(sha));
+        }
+        Value::Object(obj)
+    }
+
+    /// The CSV cells, in [`CSV_HEADER`] order.
+    pub fn csv_cells(&self) -> [String; 13] {
+        [
+            rfc3339(self.scanned_at),
+            self.path.clone(),
+            self.detector.as_str().to_string(),
+            self.confidence.as_str().to_string(),
+            self.finding.clone(),
+            self.before.clone(),
+            self.after.clone(),
+            self.byte_start.to_string(),
+            self.byte_end.to_string(),
+            self.line_start.to_string(),
+            self.engine.clone(),
+            self.upload_id.clone().unwrap_or_default(),
+            self.sha256.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+/// RFC 3339 in UTC, to the second.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Appends one RFC 4180 row (CRLF-terminated) to `out`. Cells that a
+/// spreadsheet would run as a formula get a leading `'`.
+pub fn csv_row<S: AsRef<str>>(out: &mut Vec<u8>, cells: &[S]) {
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let cell = cell.as_ref();
+        let neutral = matches!(
+            cell.as_bytes().first(),
+            Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+        );
+        let quote = neutral || cell.contains([',', '"', '\r', '\n']);
+        if quote {
+            out.push(b'"');
+        }
+        if neutral {
+            out.push(b'\'');
+        }
+        for b in cell.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        if quote {
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How findings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line, with Nightfall's field names.
+    Jsonl,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// Aligned columns for a terminal.
+    Table,
+}
+
+/// Streams records to `out` in one format.
+pub struct FindingWriter<W: Write> {
+    out: W,
+    format: Format,
+    header_done: bool,
+}
+
+impl<W: Write> FindingWriter<W> {
+    /// A writer; nothing is written until the first record.
+    pub fn new(out: W, format: Format) -> FindingWriter<W> {
+        FindingWriter {
+            out,
+            format,
+            header_done: false,
+        }
+    }
+
+    /// Writes one record.
+    pub fn write(&mut self, r: &FindingRecord) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, &r.to_json())?;
+                self.out.write_all(b"\n")
+            }
+            Format::Csv => {
+                let mut buf = Vec::new();
+                if !self.header_done {
+                    csv_row(&mut buf, &CSV_HEADER);
+                    self.header_done = true;
+                }
+                csv_row(&mut buf, &r.csv_cells());
+                self.out.write_all(&buf)
+            }
+            Format::Table => {
+                if !self.header_done {
+                    writeln!(
+                        self.out,
+                        "{:<40} {:<26} {:<12} FINDING",
+                        "PATH:LINE", "DETECTOR", "CONFIDENCE"
+                    )?;
+                    self.header_done = true;
+                }
+                let at = format!("{}:{}", r.path, r.line_start);
+                writeln!(
+                    self.out,
+                    "{at:<40} {:<26} {:<12} {}",
+                    r.detector.as_str(),
+                    r.confidence.as_str(),
+                    r.finding
+                )
+            }
+        }
+    }
+
+    /// Flushes the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cells: &[&str]) -> String {
+        let mut out = Vec::new();
+        csv_row(&mut out, cells);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_quotes_per_rfc_4180() {
+        assert_eq!(
+            row(&["a", "b,c", "say \"hi\"", "x\ny"]),
+            "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\"\r\n"
+        );
+    }
+
+    #[test]
+    fn csv_neutralizes_formulas() {
+        assert_eq!(
+            row(&["=cmd()", "+1", "-2", "@SUM(A1)", "ok"]),
+            "\"'=cmd()\",\"'+1\",\"'-2\",\"'@SUM(A1)\",ok\r\n"
+        );
+    }
+}

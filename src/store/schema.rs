@@ -1,0 +1,49 @@
+//! The SQLite schema, as an ordered list of migrations. `PRAGMA
+//! user_version` records how many have run; each runs in its own
+//! transaction, so a crash mid-migration leaves the previous version.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // v1: scanned files, their findings, and small key/value state.
+    r#"
+    CREATE TABLE files (
+        id          INTEGER PRIMARY KEY,
+        path        BLOB NOT NULL UNIQUE,   -- the OS path bytes, lossless
+        size        INTEGER NOT NULL,
+        mtime_ns    INTEGER,
+        sha256      TEXT,
+        scanned_at  INTEGER NOT NULL,       -- unix milliseconds
+        engine      TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('scanned', 'skipped', 'failed')),
+        error       TEXT,
+        upload_id   TEXT,
+        csv_pending INTEGER NOT NULL DEFAULT 0  -- rows not yet in the CSV
+    );
+    CREATE INDEX files_scanned_at ON files (scanned_at);
+    CREATE INDEX files_csv_pending ON files (csv_pending) WHERE csv_pending = 1;
+
+    CREATE TABLE findings (
+        id               INTEGER PRIMARY KEY,
+        file_id          INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        detector         TEXT NOT NULL,
+        confidence       TEXT NOT NULL,
+        kind             TEXT,
+        finding          TEXT NOT NULL,     -- masked unless output.redact = "none"
+        redacted_finding TEXT NOT NULL,     -- always masked
+        value_hmac       TEXT NOT NULL,     -- HMAC-SHA256 of the raw value, keyed per install
+        before_context   TEXT NOT NULL,
+        after_context    TEXT NOT NULL,
+        byte_start       INTEGER NOT NULL,
+        byte_end         INTEGER NOT NULL,
+        line_start       INTEGER NOT NULL,
+        line_end         INTEGER NOT NULL
+    );
+    CREATE INDEX findings_file ON findings (file_id);
+    CREATE INDEX findings_value ON findings (value_hmac);
+
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value
+    );
+    "#,
+];
