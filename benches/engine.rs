@@ -1,1 +1,508 @@
-fn main() {}
+//! Throughput and memory of the local engine, with ripgrep as the reference.
+//!
+//! Run with `cargo bench --bench engine`. It generates a corpus in a temp
+//! directory (text, CSV, JSON and logs, a few percent of lines sensitive),
+//! then prints, in one run:
+//! - engine MB/s on one core and on all cores, on the mixed corpus;
+//! - engine MB/s on one core on text with no findings;
+//! - files/s on many small files;
+//! - ripgrep (`rg`, Debian's ripgrep) with an equivalent regex set on the
+//!   same files, one thread and all threads, and the ratio;
+//! - peak memory while streaming a 1 GiB input.
+//!
+//! `DLPD_BENCH_MB` sets the size of each corpus (default 256);
+//! `DLPD_BENCH_DIR` keeps the corpus in that directory instead of a temp one.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use dlpd::config::ScannerConfig;
+use dlpd::engine::{LocalEngine, ScanOptions};
+use dlpd::scan::{WalkOptions, scan_paths};
+
+/// A small, fast, deterministic PRNG: the corpus is the same every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+    fn digits(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| (b'0' + self.below(10) as u8) as char)
+            .collect()
+    }
+    fn alnum(&mut self, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..n)
+            .map(|_| A[self.below(A.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+const WORDS: &[&str] = &[
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "had",
+    "they",
+    "you",
+    "were",
+    "their",
+    "one",
+    "all",
+    "we",
+    "can",
+    "her",
+    "has",
+    "there",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "so",
+    "no",
+    "quarterly",
+    "report",
+    "customer",
+    "shipment",
+    "invoice",
+    "meeting",
+    "project",
+    "schedule",
+    "budget",
+    "review",
+    "engineering",
+    "department",
+    "analysis",
+    "production",
+    "warehouse",
+    "inventory",
+    "regional",
+    "performance",
+    "account",
+    "manager",
+    "Monday",
+    "Tuesday",
+    "March",
+    "London",
+    "Berlin",
+];
+
+fn luhn_card(rng: &mut Rng) -> String {
+    let prefix = rng.pick(&["4", "51", "55", "37", "6011"]);
+    let len = if prefix == "37" { 15 } else { 16 };
+    let mut body = format!("{prefix}{}", rng.digits(len - 1 - prefix.len()));
+    let digits: Vec<u32> = body.bytes().map(|b| (b - b'0') as u32).collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    body.push((b'0' + ((10 - sum % 10) % 10) as u8) as char);
+    if len == 16 {
+        format!(
+            "{}-{}-{}-{}",
+            &body[..4],
+            &body[4..8],
+            &body[8..12],
+            &body[12..]
+        )
+    } else {
+        body
+    }
+}
+
+fn secret(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => luhn_card(rng),
+        1 => format!(
+            "{:03}-{:02}-{:04}",
+            100 + rng.below(500),
+            1 + rng.below(98),
+            1 + rng.below(9998)
+        ),
+        2 => format!("ghp_{}", rng.alnum(36)),
+        _ => format!(
+            "AKIA{}7",
+            rng.alnum(15)
+                .to_uppercase()
+                .replace(['0', '1', '8', '9'], "Q")
+        ),
+    }
+}
+
+/// A sentence of words with a number or a date now and then; never two
+/// numbers in a row, so it holds no SSN-shaped `123 45 6789`.
+fn sentence(rng: &mut Rng, out: &mut String) {
+    let n = 6 + rng.below(14);
+    let mut last_was_number = false;
+    for i in 0..n {
+        if i > 0 {
+            out.push(' ');
+        }
+        let roll = if last_was_number { 2 } else { rng.below(40) };
+        match roll {
+            0 => out.push_str(&rng.below(3000).to_string()),
+            1 => out.push_str(&format!(
+                "{}-{:02}-{:02}",
+                2000 + rng.below(26),
+                1 + rng.below(12),
+                1 + rng.below(28)
+            )),
+            _ => out.push_str(rng.pick(WORDS)),
+        }
+        last_was_number = roll < 2;
+    }
+    out.push_str(".\n");
+}
+
+/// One line of the given kind; `sensitive` plants a value in it.
+fn line(rng: &mut Rng, kind: u64, sensitive: bool, out: &mut String) {
+    let value = if sensitive { Some(secret(rng)) } else { None };
+    match kind {
+        0 => {
+            sentence(rng, out);
+            if let Some(v) = value {
+                out.push_str(&format!("Please note {v} for the record.\n"));
+            }
+        }
+        1 => out.push_str(&format!(
+            "{},{} {},{}@example.com,{}.{:02},{}\n",
+            10000 + rng.below(90000),
+            rng.pick(WORDS),
+            rng.pick(WORDS),
+            rng.pick(WORDS),
+            rng.below(5000),
+            rng.below(100),
+            value.unwrap_or_else(|| format!("2024-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)))
+        )),
+        2 => out.push_str(&format!(
+            "{{\"id\": {}, \"user\": \"{}\", \"status\": \"{}\", \"note\": \"{}\"}}\n",
+            rng.below(1_000_000),
+            rng.pick(WORDS),
+            rng.pick(&["active", "closed", "pending"]),
+            value.unwrap_or_else(|| rng.pick(WORDS).to_string())
+        )),
+        _ => out.push_str(&format!(
+            "2024-05-{:02}T{:02}:{:02}:{:02}.{:03}Z INFO request path=/api/v1/{} status={} ms={} {}\n",
+            1 + rng.below(28),
+            rng.below(24),
+            rng.below(60),
+            rng.below(60),
+            rng.below(1000),
+            rng.pick(WORDS),
+            rng.pick(&["200", "201", "404", "500"]),
+            rng.below(900),
+            value.map(|v| format!("detail={v}")).unwrap_or_default()
+        )),
+    }
+}
+
+/// Writes `total` bytes as files of `file_size`; `kinds` picks line kinds
+/// and `sensitive_per_mille` how many lines carry a secret.
+fn corpus(
+    dir: &Path,
+    total: usize,
+    file_size: usize,
+    kinds: &[u64],
+    sensitive_per_mille: u64,
+    seed: u64,
+) -> usize {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = Rng(seed);
+    let mut written = 0;
+    let mut i = 0;
+    while written < total {
+        let kind = kinds[i % kinds.len()];
+        let mut text = String::with_capacity(file_size + 256);
+        while text.len() < file_size {
+            let sensitive = rng.below(1000) < sensitive_per_mille;
+            line(&mut rng, kind, sensitive, &mut text);
+        }
+        let ext = ["txt", "csv", "json", "log"][kind as usize];
+        std::fs::write(dir.join(format!("f{i:05}.{ext}")), &text).unwrap();
+        written += text.len();
+        i += 1;
+    }
+    written
+}
+
+fn engine() -> LocalEngine {
+    LocalEngine::new(&ScannerConfig::default())
+}
+
+/// Scans `dir` with `threads` workers; returns (seconds, findings).
+fn run_engine(dir: &Path, threads: usize) -> (f64, u64) {
+    let e = engine();
+    let opts = WalkOptions {
+        follow_symlinks: false,
+        threads,
+        scan: ScanOptions { hash: false },
+    };
+    let start = Instant::now();
+    let summary = scan_paths(&e, &[dir.to_path_buf()], opts, |_| true);
+    (start.elapsed().as_secs_f64(), summary.findings)
+}
+
+/// The best of `n` runs, against noise from the other core.
+fn best(n: usize, mut f: impl FnMut() -> (f64, u64)) -> (f64, u64) {
+    (0..n)
+        .map(|_| f())
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap()
+}
+
+const RG_PATTERNS: &[&str] = &[
+    r"(?-u:\b)(?:[0-9]{4}[ -]?){3}[0-9]{1,4}(?-u:\b)",
+    r"(?-u:\b)[0-9]{4}[ -]?[0-9]{6}[ -]?[0-9]{4,5}(?-u:\b)",
+    r"(?-u:\b)[0-9]{13,19}(?-u:\b)",
+    r"(?-u:\b)[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}(?-u:\b)",
+    r"(?:AKIA|ASIA)[A-Z2-7]{16}",
+    r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}|glpat-[A-Za-z0-9_-]{20,}",
+    r"xox[abpr]-[0-9A-Za-z-]{10,}|https://hooks\.slack\.com/[A-Za-z0-9_/]{20,}",
+    r"[sr]k_live_[A-Za-z0-9]{20,}|AIza[0-9A-Za-z_-]{35}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+    r"SK[0-9a-fA-F]{32}|sk-[A-Za-z0-9_-]{32,}|-----BEGIN [A-Z ]*PRIVATE KEY",
+    r#"(?:key|KEY|Key|token|TOKEN|Token|secret|SECRET|Secret)[A-Za-z0-9_.-]{0,32}["']?[ \t]*[:=][ \t]*["']?[A-Za-z0-9/+_.=-]{16,}"#,
+];
+
+/// Runs ripgrep with the equivalent regex set; returns (seconds, matching lines).
+fn run_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
+    let mut cmd = Command::new("rg");
+    cmd.args([
+        "--no-config",
+        "--no-ignore",
+        "--hidden",
+        "-a",
+        "-c",
+        "--no-filename",
+        "-j",
+    ])
+    .arg(threads.to_string());
+    for p in RG_PATTERNS {
+        cmd.arg("-e").arg(p);
+    }
+    cmd.arg(dir);
+    let start = Instant::now();
+    let out = cmd.output().ok()?;
+    let secs = start.elapsed().as_secs_f64();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .sum();
+    Some((secs, lines))
+}
+
+/// Endless prose, produced on the fly, for the memory measurement.
+struct Prose {
+    rng: Rng,
+    pending: Vec<u8>,
+    at: usize,
+    left: u64,
+}
+
+impl Read for Prose {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        if self.at == self.pending.len() {
+            let mut s = String::new();
+            while s.len() < 64 * 1024 {
+                sentence(&mut self.rng, &mut s);
+            }
+            self.pending = s.into_bytes();
+            self.at = 0;
+        }
+        let n = buf
+            .len()
+            .min(self.pending.len() - self.at)
+            .min(self.left as usize);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn max_rss_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs
+}
+
+fn dir_bytes(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len() as usize)
+        .sum()
+}
+
+fn warm(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let _ = std::fs::read(e.unwrap().path());
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; any filter argument is ignored.
+    let mb: usize = std::env::var("DLPD_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tmp = tempfile::tempdir().unwrap();
+    let root: PathBuf =
+        std::env::var_os("DLPD_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    let (mixed, clean, small) = (root.join("mixed"), root.join("clean"), root.join("small"));
+    eprint!("generating corpora ({mb} MB mixed, {mb} MB clean text, 20000 small files)... ");
+    let _ = io::stderr().flush();
+    corpus(&mixed, mb << 20, 4 << 20, &[0, 1, 2, 3], 30, 1);
+    corpus(&clean, mb << 20, 4 << 20, &[0], 0, 2);
+    corpus(&small, 20_000 * 1500, 1500, &[0, 1, 2, 3], 30, 3);
+    eprintln!("done");
+    let (mixed_bytes, clean_bytes) = (dir_bytes(&mixed), dir_bytes(&clean));
+    for d in [&mixed, &clean, &small] {
+        warm(d);
+    }
+
+    println!("dlpd local engine benchmark ({cores} cores)");
+    let (t1, f1) = best(3, || run_engine(&mixed, 1));
+    let (tn, fnn) = best(3, || run_engine(&mixed, cores));
+    let (tc, fc) = best(3, || run_engine(&clean, 1));
+    println!(
+        "mixed corpus, 1 core:        {:8.0} MB/s  ({} findings in {} MB)",
+        mbps(mixed_bytes, t1),
+        f1,
+        mixed_bytes >> 20
+    );
+    println!(
+        "mixed corpus, {cores} cores:       {:8.0} MB/s  ({} findings)",
+        mbps(mixed_bytes, tn),
+        fnn
+    );
+    println!(
+        "text with no findings, 1 core:{:7.0} MB/s  ({} findings)",
+        mbps(clean_bytes, tc),
+        fc
+    );
+    let e = engine();
+    let opts = WalkOptions {
+        follow_symlinks: false,
+        threads: cores,
+        scan: ScanOptions { hash: false },
+    };
+    let start = Instant::now();
+    let s = scan_paths(&e, std::slice::from_ref(&small), opts, |_| true);
+    let ts = start.elapsed().as_secs_f64();
+    println!(
+        "small files ({} x ~1.5 KB), {cores} cores: {:8.0} files/s",
+        s.scanned,
+        s.scanned as f64 / ts
+    );
+
+    match (
+        best3_rg(&mixed, 1),
+        best3_rg(&mixed, cores),
+        best3_rg(&clean, 1),
+    ) {
+        (Some((r1, l1)), Some((rn, _)), Some((rc, _))) => {
+            println!(
+                "rg, mixed, 1 thread:         {:8.0} MB/s  ({l1} matching lines)",
+                mbps(mixed_bytes, r1)
+            );
+            println!(
+                "rg, mixed, {cores} threads:        {:8.0} MB/s",
+                mbps(mixed_bytes, rn)
+            );
+            println!(
+                "rg, no-findings text, 1 thread:{:6.0} MB/s",
+                mbps(clean_bytes, rc)
+            );
+            println!("ratio dlpd/rg, mixed, 1 core: {:7.2}x", r1 / t1);
+            println!("ratio dlpd/rg, mixed, {cores} cores: {:6.2}x", rn / tn);
+            println!("ratio dlpd/rg, no findings:   {:7.2}x", rc / tc);
+        }
+        _ => println!(
+            "rg not found: install Debian's ripgrep (apt-get install ripgrep) for the reference figures"
+        ),
+    }
+
+    let before = max_rss_mib();
+    let gib: u64 = 1 << 30;
+    let start = Instant::now();
+    let verdict = e
+        .scan_reader(
+            Prose {
+                rng: Rng(9),
+                pending: Vec::new(),
+                at: 0,
+                left: gib,
+            },
+            |_| {},
+        )
+        .unwrap();
+    let tm = start.elapsed().as_secs_f64();
+    let _ = verdict;
+    println!(
+        "streaming 1 GiB generated text: {:.0} MB/s, peak RSS {:.1} MiB before, {:.1} MiB after",
+        mbps(gib as usize, tm),
+        before,
+        max_rss_mib()
+    );
+}
+
+fn best3_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
+    let runs: Vec<_> = (0..3).filter_map(|_| run_rg(dir, threads)).collect();
+    runs.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))
+}

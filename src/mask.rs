@@ -64,6 +64,9 @@ mod tests {
 
     #[test]
     fn spans_mask_only_inside() {
-        assert_eq!(mask_spans(b"ab 1234 cd", &[3..7]), b"ab **** cd");
+        assert_eq!(
+            mask_spans(b"ab 1234 cd 99", &[3..7, 11..13]),
+            b"ab **** cd **"
+        );
     }
 }

@@ -2,9 +2,12 @@
 //! shapes, plus a generic "key/token/secret = random-looking value" rule at a
 //! lower confidence.
 //!
-//! One Aho-Corasick pass finds every prefix (and the generic rule's
-//! keywords); each hit is then checked with a short anchored regex, so the
-//! regexes only ever run where a key can start.
+//! Finding where a key can start is the hot path, so it is done with
+//! SIMD-friendly searches only: one Aho-Corasick (Teddy) pass for the
+//! prefixes of three bytes or more, a `memmem` pass for Twilio's two-byte
+//! `SK`, and a `memchr2` pass for `=` and `:` that anchors the generic rule.
+//! Each hit is then confirmed with a short anchored regex or a few byte
+//! checks, so the regexes only run where a key can start.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
@@ -25,15 +28,16 @@ enum Check {
     AwsDigit,
     /// OpenAI-style `sk-` keys: random-looking, not a word or a slug.
     Random,
-    /// The generic assignment rule: entropy decides, and how much.
-    Generic,
 }
 
 struct Family {
     /// What the finding's `kind` says.
     kind: &'static str,
-    /// The literal prefixes that start this family's keys.
+    /// Literals that every key of this family contains: few, distinct and
+    /// at least three bytes long keep the Teddy search fast.
     anchors: &'static [&'static str],
+    /// How far before the anchor the key starts.
+    anchor_offset: usize,
     /// Anchored at the prefix; capture group 1 is the key.
     pattern: &'static str,
     /// Confidence when the shape matches and nothing lowers it.
@@ -56,6 +60,7 @@ const FAMILIES: &[Family] = &[
         anchors: &["AKIA", "ASIA"],
         pattern: concat!(r"^((?:AKIA|ASIA)[A-Z2-7]{16})", end!()),
         base: Confidence::Likely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::AwsDigit,
     },
@@ -64,6 +69,7 @@ const FAMILIES: &[Family] = &[
         anchors: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
         pattern: concat!(r"^(gh[pousr]_[A-Za-z0-9]{36})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
@@ -72,6 +78,7 @@ const FAMILIES: &[Family] = &[
         anchors: &["github_pat_"],
         pattern: concat!(r"^(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
@@ -80,30 +87,34 @@ const FAMILIES: &[Family] = &[
         anchors: &["glpat-"],
         pattern: concat!(r"^(glpat-[A-Za-z0-9_\-]{20,64})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
     Family {
         kind: "Slack",
-        anchors: &["xoxa-", "xoxb-", "xoxp-", "xoxr-"],
+        anchors: &["xox"],
         pattern: concat!(r"^(xox[abpr]-[0-9]{6,16}-[A-Za-z0-9\-]{8,200})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
     Family {
         kind: "Slack webhook",
-        anchors: &["https://hooks.slack.com/"],
+        anchors: &["hooks.slack.com/"],
         pattern: r"^(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,200})(?:[^A-Za-z0-9_/]|$)",
         base: Confidence::VeryLikely,
+        anchor_offset: "https://".len(),
         left_boundary: false,
         check: Check::Shape,
     },
     Family {
         kind: "Stripe",
-        anchors: &["sk_live_", "rk_live_"],
+        anchors: &["_live_"],
         pattern: concat!(r"^((?:sk|rk)_live_[A-Za-z0-9]{20,247})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: "sk".len(),
         left_boundary: true,
         check: Check::Shape,
     },
@@ -112,6 +123,7 @@ const FAMILIES: &[Family] = &[
         anchors: &["AIza"],
         pattern: concat!(r"^(AIza[0-9A-Za-z_\-]{35})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
@@ -120,6 +132,7 @@ const FAMILIES: &[Family] = &[
         anchors: &["SG."],
         pattern: concat!(r"^(SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})", end!()),
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
@@ -128,6 +141,7 @@ const FAMILIES: &[Family] = &[
         anchors: &["SK"],
         pattern: concat!(r"^(SK[0-9a-fA-F]{32})", end!()),
         base: Confidence::Likely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Shape,
     },
@@ -139,6 +153,7 @@ const FAMILIES: &[Family] = &[
             end!()
         ),
         base: Confidence::Likely,
+        anchor_offset: 0,
         left_boundary: true,
         check: Check::Random,
     },
@@ -147,18 +162,9 @@ const FAMILIES: &[Family] = &[
         anchors: &["-----BEGIN "],
         pattern: r"^(-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----)",
         base: Confidence::VeryLikely,
+        anchor_offset: 0,
         left_boundary: false,
         check: Check::Shape,
-    },
-    Family {
-        kind: "Generic",
-        anchors: &[
-            "key", "KEY", "Key", "token", "TOKEN", "Token", "secret", "SECRET", "Secret",
-        ],
-        pattern: r#"^[A-Za-z0-9_.\-]{0,32}["']?[ \t]{0,8}(?:=|:=|:|=>)[ \t]{0,8}["'`]?([A-Za-z0-9/+_.=\-]{16,256})(?:[^A-Za-z0-9/+_.=\-]|$)"#,
-        base: Confidence::Possible,
-        left_boundary: false,
-        check: Check::Generic,
     },
 ];
 
@@ -177,11 +183,51 @@ const PLACEHOLDERS: &[&str] = &[
     "1234567890",
 ];
 
+/// The kind reported for the generic assignment rule.
+pub const GENERIC: &str = "Generic";
+/// Names that make an assignment's value a secret, matched in lowercase.
+const GENERIC_NAMES: &[&[u8]] = &[b"key", b"token", b"secret"];
+/// Shortest and longest generic value.
+const GENERIC_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// A byte-class table: the generic rule runs at every `=` and `:`, which
+/// logs and JSON are full of, so its checks must be lookups.
+const fn class(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+/// Bytes a generic value may hold (base64, hex, URL-safe tokens).
+static VALUE_BYTE: [bool; 256] = class(b"/+_.=-");
+/// Bytes an assigned name may hold (`api_key`, `client.secret`, `X-Token`).
+static NAME_BYTE: [bool; 256] = class(b"_.-");
+
+/// True when `name` contains one of [`GENERIC_NAMES`], ignoring ASCII case.
+fn names_a_secret(name: &[u8]) -> bool {
+    GENERIC_NAMES
+        .iter()
+        .any(|k| name.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k)))
+}
+
 /// The compiled families.
 pub struct ApiKeyRules {
+    /// Prefixes of three bytes or more, searched with Teddy.
     anchors: AhoCorasick,
     /// Family index for each anchor pattern id.
     family_of: Vec<usize>,
+    /// Two-byte prefixes: a Teddy fingerprint of two bytes would match
+    /// common bigrams, so these get their own `memmem` pass.
+    short: Vec<(memchr::memmem::Finder<'static>, usize)>,
     regexes: Vec<Regex>,
 }
 
@@ -190,18 +236,26 @@ impl ApiKeyRules {
     pub fn new() -> ApiKeyRules {
         let mut anchors = Vec::new();
         let mut family_of = Vec::new();
+        let mut short = Vec::new();
         for (i, f) in FAMILIES.iter().enumerate() {
             for a in f.anchors {
-                anchors.push(*a);
-                family_of.push(i);
+                if a.len() < 3 {
+                    short.push((memchr::memmem::Finder::new(a.as_bytes()), i));
+                } else {
+                    anchors.push(*a);
+                    family_of.push(i);
+                }
             }
         }
         ApiKeyRules {
+            // Leftmost-first lets the packed (Teddy) searcher run; no two
+            // anchors overlap, so nothing is hidden by it.
             anchors: AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
+                .match_kind(MatchKind::LeftmostFirst)
                 .build(&anchors)
                 .expect("anchors are valid"),
             family_of,
+            short,
             regexes: FAMILIES
                 .iter()
                 .map(|f| Regex::new(f.pattern).expect("family patterns are valid"))
@@ -211,30 +265,50 @@ impl ApiKeyRules {
 
     /// Appends every key candidate in `hay` to `out`.
     pub fn detect(&self, hay: &[u8], out: &mut Vec<Candidate>) {
-        for hit in self.anchors.find_overlapping_iter(hay) {
-            let idx = self.family_of[hit.pattern().as_usize()];
-            let family = &FAMILIES[idx];
-            let at = hit.start();
-            if family.left_boundary && at > 0 && hay[at - 1].is_ascii_alphanumeric() {
-                continue;
-            }
-            let slice = &hay[at..(at + MAX_MATCH + 1).min(hay.len())];
-            let Some(m) = self.regexes[idx].captures(slice).and_then(|c| c.get(1)) else {
-                continue;
-            };
-            let value = m.as_bytes();
-            let Some(confidence) = confirm(family, value) else {
-                continue;
-            };
-            out.push(Candidate {
-                detector: DetectorId::ApiKey,
-                confidence,
-                kind: Some(family.kind),
-                start: at + m.start(),
-                end: at + m.end(),
-                keyword_raises: family.check != Check::Generic && confidence == Confidence::Likely,
-            });
+        for hit in self.anchors.find_iter(hay) {
+            self.confirm_family(
+                hay,
+                hit.start(),
+                self.family_of[hit.pattern().as_usize()],
+                out,
+            );
         }
+        for (finder, idx) in &self.short {
+            for at in finder.find_iter(hay) {
+                self.confirm_family(hay, at, *idx, out);
+            }
+        }
+        for at in memchr::memchr2_iter(b'=', b':', hay) {
+            if let Some(c) = generic_at(hay, at) {
+                out.push(c);
+            }
+        }
+    }
+
+    /// Checks a family's key around its anchor, found at `anchor`.
+    fn confirm_family(&self, hay: &[u8], anchor: usize, idx: usize, out: &mut Vec<Candidate>) {
+        let family = &FAMILIES[idx];
+        let Some(at) = anchor.checked_sub(family.anchor_offset) else {
+            return;
+        };
+        if family.left_boundary && at > 0 && hay[at - 1].is_ascii_alphanumeric() {
+            return;
+        }
+        let slice = &hay[at..(at + MAX_MATCH + 1).min(hay.len())];
+        let Some(m) = self.regexes[idx].captures(slice).and_then(|c| c.get(1)) else {
+            return;
+        };
+        let Some(confidence) = confirm(family.check, family.base, m.as_bytes()) else {
+            return;
+        };
+        out.push(Candidate {
+            detector: DetectorId::ApiKey,
+            confidence,
+            kind: Some(family.kind),
+            start: at + m.start(),
+            end: at + m.end(),
+            keyword_raises: confidence == Confidence::Likely,
+        });
     }
 }
 
@@ -244,53 +318,121 @@ impl Default for ApiKeyRules {
     }
 }
 
-/// Applies the family's extra check and the placeholder rule; `None` rejects.
-fn confirm(family: &Family, value: &[u8]) -> Option<Confidence> {
+/// The generic rule at an `=` or `:` at `op`: `<name with key/token/secret>
+/// ["']? (=|:|:=|=>) ["'`]? <value of 16..=256 token bytes>`.
+fn generic_at(hay: &[u8], op: usize) -> Option<Candidate> {
+    let after_op = match (hay[op], hay.get(op + 1)) {
+        // `:=` and `=>` are one operator, read from their first byte.
+        (b':', Some(b'=')) | (b'=', Some(b'>')) => op + 2,
+        (b'=', _) if op > 0 && hay[op - 1] == b':' => return None,
+        _ => op + 1,
+    };
+    // The value, which most `=` and `:` in logs and JSON fail quickly.
+    let mut v = after_op;
+    while v < hay.len() && v - after_op < 8 && matches!(hay[v], b' ' | b'\t') {
+        v += 1;
+    }
+    if matches!(hay.get(v), Some(b'"' | b'\'' | b'`')) {
+        v += 1;
+    }
+    // Most values are short: test the last byte a minimal value needs first.
+    let min = *GENERIC_LEN.start();
+    if v + min > hay.len() || !VALUE_BYTE[hay[v + min - 1] as usize] {
+        return None;
+    }
+    let len = hay[v..]
+        .iter()
+        .take(GENERIC_LEN.end() + 1)
+        .take_while(|&&b| VALUE_BYTE[b as usize])
+        .count();
+    if !GENERIC_LEN.contains(&len) {
+        return None;
+    }
+    let value = &hay[v..v + len];
+    // The name before the operator.
+    let mut n = op;
+    while n > 0 && op - n < 8 && matches!(hay[n - 1], b' ' | b'\t') {
+        n -= 1;
+    }
+    if n > 0 && matches!(hay[n - 1], b'"' | b'\'') {
+        n -= 1;
+    }
+    let name_end = n;
+    while n > 0 && name_end - n < 64 && NAME_BYTE[hay[n - 1] as usize] {
+        n -= 1;
+    }
+    if !names_a_secret(&hay[n..name_end]) {
+        return None;
+    }
+    let confidence = confirm_generic(value)?;
+    Some(Candidate {
+        detector: DetectorId::ApiKey,
+        confidence,
+        kind: Some(GENERIC),
+        start: v,
+        end: v + len,
+        keyword_raises: false,
+    })
+}
+
+/// True for documented examples and placeholders.
+fn is_placeholder(value: &[u8]) -> bool {
     let lower = value.to_ascii_lowercase();
-    let placeholder = has_repeat(value, 6)
+    has_repeat(value, 6)
         || PLACEHOLDERS
             .iter()
-            .any(|p| memchr::memmem::find(&lower, p.as_bytes()).is_some());
-    let has_digit = value.iter().any(u8::is_ascii_digit);
-    let has_upper = value.iter().any(u8::is_ascii_uppercase);
-    let has_lower = value.iter().any(u8::is_ascii_lowercase);
-    let confidence = match family.check {
-        Check::Shape => family.base,
+            .any(|p| memchr::memmem::find(&lower, p.as_bytes()).is_some())
+}
+
+fn has_letter_and_digit(value: &[u8]) -> bool {
+    value.iter().any(u8::is_ascii_digit) && value.iter().any(u8::is_ascii_alphabetic)
+}
+
+/// Applies a family's extra check and the placeholder rule; `None` rejects.
+fn confirm(check: Check, base: Confidence, value: &[u8]) -> Option<Confidence> {
+    let confidence = match check {
+        Check::Shape => base,
         Check::AwsDigit => {
             if !value[4..].iter().any(u8::is_ascii_digit) {
                 return None;
             }
-            family.base
+            base
         }
         Check::Random => {
-            if !has_digit || !(has_upper || has_lower) || entropy(value) < 3.5 {
+            if !has_letter_and_digit(value) || entropy(value) < 3.5 {
                 return None;
             }
             if memchr::memmem::find(value, b"T3BlbkFJ").is_some() {
                 Confidence::VeryLikely
             } else {
-                family.base
-            }
-        }
-        Check::Generic => {
-            let e = entropy(value);
-            if placeholder || !has_digit || !(has_upper || has_lower) || e < 3.0 {
-                return None;
-            }
-            if value[0] == b'/' || value[0] == b'.' {
-                return None;
-            }
-            if e >= 4.0 && value.len() >= 20 && has_upper && has_lower {
-                Confidence::Likely
-            } else {
-                family.base
+                base
             }
         }
     };
-    Some(if placeholder {
+    Some(if is_placeholder(value) {
         Confidence::Unlikely
     } else {
         confidence
+    })
+}
+
+/// The generic rule's value: random-looking, not a word, a path or a
+/// placeholder. Strong randomness makes it LIKELY; otherwise POSSIBLE.
+fn confirm_generic(value: &[u8]) -> Option<Confidence> {
+    let e = entropy(value);
+    if is_placeholder(value)
+        || !has_letter_and_digit(value)
+        || e < 3.0
+        || matches!(value[0], b'/' | b'.')
+    {
+        return None;
+    }
+    let mixed_case =
+        value.iter().any(u8::is_ascii_uppercase) && value.iter().any(u8::is_ascii_lowercase);
+    Some(if e >= 4.0 && value.len() >= 20 && mixed_case {
+        Confidence::Likely
+    } else {
+        Confidence::Possible
     })
 }
 
@@ -333,7 +475,7 @@ mod tests {
         }
         let pat = format!(
             "github_pat_11ABCDEFG0123456789abc_{}",
-            "a1B2c3D4e5".repeat(6)[..59].to_string()
+            &"a1B2c3D4e5".repeat(6)[..59]
         );
         assert_eq!(one(&pat).1, pat);
         assert!(find("ghp_wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINU").is_empty());

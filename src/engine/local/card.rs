@@ -91,17 +91,22 @@ pub fn luhn_valid(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Tries to read a card number starting at `at`, which holds a digit that
 /// begins a run of `run` digits.
 pub fn detect(hay: &[u8], at: usize, run: usize) -> Option<Candidate> {
-    let (end, digits, grouped) = if (13..=19).contains(&run) {
+    // The digits, without separators; at most 19.
+    let mut buf = [0u8; 19];
+    let mut n = 0;
+    let (end, grouped) = if (13..=19).contains(&run) {
         if !clean_end(hay, at + run, SEPS) || !clean_start(hay, at, SEPS) {
             return None;
         }
-        (at + run, hay[at..at + run].to_vec(), false)
+        buf[..run].copy_from_slice(&hay[at..at + run]);
+        n = run;
+        (at + run, false)
     } else if run == 4 {
         let sep = *hay.get(at + 4)?;
         if !SEPS.contains(&sep) || !clean_start(hay, at, SEPS) {
@@ -110,15 +115,15 @@ pub fn detect(hay: &[u8], at: usize, run: usize) -> Option<Candidate> {
         let mut groups = [0usize; 6];
         let mut count = 0;
         let mut pos = at;
-        let mut digits = Vec::with_capacity(19);
         loop {
             let len = digit_run(hay, pos);
-            if len == 0 || count == groups.len() {
+            if len == 0 || count == groups.len() || n + len > buf.len() {
                 return None;
             }
             groups[count] = len;
             count += 1;
-            digits.extend_from_slice(&hay[pos..pos + len]);
+            buf[n..n + len].copy_from_slice(&hay[pos..pos + len]);
+            n += len;
             pos += len;
             let continues =
                 hay.get(pos) == Some(&sep) && hay.get(pos + 1).is_some_and(u8::is_ascii_digit);
@@ -130,17 +135,18 @@ pub fn detect(hay: &[u8], at: usize, run: usize) -> Option<Candidate> {
         if !grouped_layout_ok(&groups[..count]) || !clean_end(hay, pos, SEPS) {
             return None;
         }
-        (pos, digits, true)
+        (pos, true)
     } else {
         return None;
     };
+    let digits = &buf[..n];
 
-    let (_, usual_length) = issuer(&digits)?;
-    if !luhn_valid(&digits) {
+    let (_, usual_length) = issuer(digits)?;
+    if !luhn_valid(digits) {
         return None;
     }
-    let text = std::str::from_utf8(&digits).ok()?;
-    let confidence = if TEST_NUMBERS.contains(&text) || all_same_after_prefix(&digits) {
+    let text = std::str::from_utf8(digits).ok()?;
+    let confidence = if TEST_NUMBERS.contains(&text) || all_same_after_prefix(digits) {
         Confidence::Unlikely
     } else if grouped || usual_length {
         Confidence::Likely

@@ -1,0 +1,413 @@
+//! The real `dlpd` binary, driven as a user drives it: `scan`, `findings`
+//! and `check-config`, with real files, real SQLite and real permissions.
+
+mod support;
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+use support::{Env, SAMPLE_PCI, sample_with_digits_changed};
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn scan_sample_prints_ten_masked_findings_and_exits_1() {
+    let env = Env::new();
+    let file = env.write("sample-pci.csv", SAMPLE_PCI);
+    let run = env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let lines = run.jsonl();
+    assert_eq!(lines.len(), 10);
+    let first = &lines[0];
+    assert_eq!(first["path"], file.to_str().unwrap());
+    assert_eq!(first["detector"]["id"], "CREDIT_CARD_NUMBER");
+    assert_eq!(first["detector"]["name"], "Credit Card Number");
+    assert_eq!(first["finding"], "****-****-****-7862");
+    assert_eq!(first["redactedFinding"], "****-****-****-7862");
+    assert_eq!(first["location"]["byteRange"]["start"], 36);
+    assert_eq!(first["location"]["byteRange"]["end"], 55);
+    assert_eq!(first["location"]["lineRange"]["start"], 2);
+    assert!(
+        first["afterContext"]
+            .as_str()
+            .unwrap()
+            .contains("****-******-*****")
+    );
+    for l in &lines {
+        let conf = l["confidence"].as_str().unwrap();
+        assert!(conf == "LIKELY" || conf == "VERY_LIKELY", "{conf}");
+    }
+    // No raw number anywhere in the output.
+    assert!(!run.stdout().contains("5433-9502"));
+}
+
+#[test]
+fn show_values_prints_raw_values_and_contexts() {
+    let env = Env::new();
+    let file = env.write("s.csv", SAMPLE_PCI);
+    let run = env.run(&[
+        "scan",
+        "--no-store",
+        "--show-values",
+        "--format",
+        "jsonl",
+        file.to_str().unwrap(),
+    ]);
+    let lines = run.jsonl();
+    assert_eq!(lines[0]["finding"], "5433-9502-3725-7862");
+    assert_eq!(lines[0]["redactedFinding"], "****-****-****-7862");
+    assert!(
+        lines[0]["afterContext"]
+            .as_str()
+            .unwrap()
+            .contains("3457-389808-83234")
+    );
+}
+
+#[test]
+fn changed_digits_scan_clean_with_exit_0() {
+    let env = Env::new();
+    let file = env.write("changed.csv", sample_with_digits_changed());
+    let run = env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "");
+}
+
+#[test]
+fn csv_and_table_formats() {
+    let env = Env::new();
+    let file = env.write("s.csv", SAMPLE_PCI);
+    let csv = env
+        .run(&[
+            "scan",
+            "--no-store",
+            "--format",
+            "csv",
+            file.to_str().unwrap(),
+        ])
+        .stdout();
+    let mut lines = csv.split("\r\n");
+    assert_eq!(
+        lines.next().unwrap(),
+        "scanned_at,path,detector,confidence,finding,before_context,after_context,byte_start,byte_end,line,engine,upload_id,sha256"
+    );
+    assert!(csv.contains(",36,55,2,local,,"), "{csv}");
+    let table = env
+        .run(&[
+            "scan",
+            "--no-store",
+            "--format",
+            "table",
+            file.to_str().unwrap(),
+        ])
+        .stdout();
+    assert!(table.starts_with("PATH:LINE"));
+    assert!(table.contains(&format!("{}:2 ", file.display())));
+    assert_eq!(table.lines().count(), 11);
+}
+
+#[test]
+fn directories_are_scanned_recursively() {
+    let env = Env::new();
+    env.write("tree/a/cards.csv", SAMPLE_PCI);
+    env.write(
+        "tree/b/c/.env",
+        "GITHUB_TOKEN=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\n",
+    );
+    env.write("tree/b/notes.txt", "nothing here\n");
+    let run = env.run(&[
+        "scan",
+        "--no-store",
+        "--format",
+        "jsonl",
+        env.path("tree").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1);
+    let lines = run.jsonl();
+    assert_eq!(lines.len(), 11);
+    let key = lines
+        .iter()
+        .find(|l| l["detector"]["id"] == "API_KEY")
+        .unwrap();
+    assert_eq!(key["findingMetadata"]["apiKeyMetadata"]["kind"], "GitHub");
+    assert_eq!(key["location"]["byteRange"]["start"], 13);
+}
+
+#[test]
+fn bad_inputs_get_clear_messages_and_the_scan_carries_on() {
+    let env = Env::new();
+    let good = env.write("in/good.csv", SAMPLE_PCI);
+    let empty = env.write("in/empty.txt", "");
+    let latin1 = env.write("in/latin1.txt", b"caf\xe9 card 5433-9502-3725-7862\n");
+    let binary = env.write("in/blob.bin", b"\x00\x01\x02\x03 5433-9502-3725-7862");
+    let sparse = env.path("in/sparse.img");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(10 << 30)
+        .unwrap();
+    let fifo = env.path("in/fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let self_loop = env.path("loop");
+    symlink(&self_loop, &self_loop).unwrap();
+    let gone = env.path("in/vanished.txt");
+
+    let run = env.run(&[
+        "scan",
+        "--format",
+        "jsonl",
+        env.path("in").to_str().unwrap(),
+        self_loop.to_str().unwrap(),
+        gone.to_str().unwrap(),
+    ]);
+    let err = run.stderr();
+    assert_eq!(run.code(), 1, "{err}");
+    let paths: Vec<String> = run
+        .jsonl()
+        .iter()
+        .map(|l| l["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| **p == good.to_str().unwrap())
+            .count(),
+        10
+    );
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| **p == latin1.to_str().unwrap())
+            .count(),
+        1
+    );
+    for (path, message) in [
+        (&empty, "empty file"),
+        (&binary, "binary file"),
+        (&sparse, "over scanner.max_file_bytes"),
+        (&fifo, "not a regular file (fifo)"),
+        (&self_loop, "symlink loop"),
+        (&gone, "vanished before it could be scanned"),
+        (&latin1, "not valid UTF-8: scanned as bytes"),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(path.to_str().unwrap()) && l.contains(message));
+        assert!(
+            line.is_some(),
+            "no `{message}` for {}:\n{err}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_symlink_loop_inside_a_tree_is_reported_not_followed_forever() {
+    let env = Env::new();
+    env.write("t/d/cards.csv", SAMPLE_PCI);
+    symlink(env.path("t"), env.path("t/d/up")).unwrap();
+    let run = env.run(&[
+        "scan",
+        "--no-store",
+        "--follow-symlinks",
+        "--format",
+        "jsonl",
+        env.path("t").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert_eq!(run.jsonl().len(), 10);
+    assert!(run.stderr().contains("symlink loop"), "{}", run.stderr());
+}
+
+#[test]
+fn unreadable_directory_is_reported_and_skipped() {
+    let env = Env::new();
+    env.write("t/open/cards.csv", SAMPLE_PCI);
+    env.write("t/locked/secret.csv", SAMPLE_PCI);
+    std::fs::set_permissions(env.path("t/locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut cmd;
+    if unsafe { libc::geteuid() } == 0 {
+        // Root reads everything; drop to nobody, with a copy of the binary
+        // it can execute and a tree it can traverse.
+        for p in [env.dir.path(), &env.path("t"), &env.path("t/open")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(
+            env.path("t/open/cards.csv"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let bin = env.path("dlpd");
+        std::fs::copy(support::bin(), &bin).unwrap();
+        cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+    } else {
+        cmd = std::process::Command::new(support::bin());
+    }
+    let out = cmd
+        .arg("--config")
+        .arg(&env.config)
+        .args(["scan", "--no-store", "--format", "jsonl"])
+        .arg(env.path("t"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let run = support::Run(out);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert_eq!(run.jsonl().len(), 10);
+    let err = run.stderr();
+    assert!(
+        err.lines()
+            .any(|l| l.contains("t/locked") && l.contains("permission denied")),
+        "{err}"
+    );
+}
+
+#[test]
+fn exit_2_only_when_nothing_could_be_scanned() {
+    let env = Env::new();
+    let run = env.run(&[
+        "scan",
+        "--no-store",
+        env.path("missing-a").to_str().unwrap(),
+        env.path("missing-b").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let clean = env.write("clean.txt", "hello\n");
+    let run = env.run(&[
+        "scan",
+        "--no-store",
+        clean.to_str().unwrap(),
+        env.path("missing").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}
+
+#[test]
+fn store_is_private_and_csv_header_is_written_once() {
+    let env = Env::new();
+    let file = env.write("s.csv", SAMPLE_PCI);
+    for _ in 0..2 {
+        assert_eq!(
+            env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()])
+                .code(),
+            1
+        );
+    }
+    let state = env.state_dir();
+    assert_eq!(mode(&state), 0o700);
+    for f in ["dlpd.sqlite", "results.csv", "hmac.key"] {
+        assert_eq!(mode(&state.join(f)), 0o600, "{f}");
+    }
+    let csv = std::fs::read_to_string(state.join("results.csv")).unwrap();
+    assert_eq!(csv.matches("scanned_at,path,detector").count(), 1);
+    // Two scans append twenty rows; contexts span lines, so count row starts.
+    assert_eq!(csv.matches(",CREDIT_CARD_NUMBER,").count(), 20);
+    assert!(!csv.contains("5433-9502"));
+    // The store replaced the first scan's findings with the second's.
+    let listed = env.run(&["findings", "--format", "jsonl"]);
+    assert_eq!(listed.code(), 1);
+    let rows = listed.jsonl();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["finding"], "****-****-****-7862");
+    assert_eq!(rows[0]["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn findings_filter_by_path_and_time() {
+    let env = Env::new();
+    env.write("a/one.csv", SAMPLE_PCI);
+    env.write(
+        "b/two.txt",
+        "token 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\n",
+    );
+    env.run(&[
+        "scan",
+        "--format",
+        "jsonl",
+        env.path("a").to_str().unwrap(),
+        env.path("b").to_str().unwrap(),
+    ]);
+    let only_b = env
+        .run(&[
+            "findings",
+            "--format",
+            "jsonl",
+            "--path",
+            env.path("b").to_str().unwrap(),
+        ])
+        .jsonl();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0]["detector"]["id"], "API_KEY");
+    let recent = env
+        .run(&["findings", "--format", "jsonl", "--since", "1h"])
+        .jsonl();
+    assert_eq!(recent.len(), 11);
+    let future = env.run(&[
+        "findings",
+        "--format",
+        "jsonl",
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!((future.code(), future.stdout()), (0, String::new()));
+    let bad = env.run(&["findings", "--since", "yesterday-ish"]);
+    assert_eq!(bad.code(), 2);
+    assert!(
+        bad.stderr().contains("neither an RFC 3339 time"),
+        "{}",
+        bad.stderr()
+    );
+}
+
+#[test]
+fn redact_none_stores_raw_values() {
+    let env = Env::with_config("redact = \"none\"\n");
+    let file = env.write("s.csv", SAMPLE_PCI);
+    env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    let csv = std::fs::read_to_string(env.state_dir().join("results.csv")).unwrap();
+    assert!(csv.contains("5433-9502-3725-7862"));
+}
+
+#[test]
+fn check_config_prints_the_effective_config() {
+    let env = Env::new();
+    let run = env.run(&["check-config"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    assert!(out.contains(&format!("from {}", env.config.display())));
+    assert!(out.contains("min_confidence = \"LIKELY\""));
+    assert!(out.contains(&format!("state_dir = \"{}\"", env.state_dir().display())));
+}
+
+#[test]
+fn check_config_rejects_unknown_keys_with_file_line_and_key() {
+    let env = Env::with_config("\n[scanner]\nmin_confidnce = \"LIKELY\"\n");
+    let run = env.run(&["check-config"]);
+    assert_eq!(run.code(), 2);
+    let err = run.stderr();
+    assert!(
+        err.contains(&format!(
+            "{}:5:1: key `scanner.min_confidnce`: unknown field",
+            env.config.display()
+        )),
+        "{err}"
+    );
+    // And every other command refuses to run on it.
+    assert_eq!(env.run(&["scan", "/dev/null"]).code(), 2);
+}
+
+#[test]
+fn shipped_config_passes_check_config() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/etc/dlpd.toml");
+    let run = support::Run(
+        std::process::Command::new(support::bin())
+            .args(["--config", shipped, "check-config"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}

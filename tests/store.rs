@@ -1,0 +1,146 @@
+//! The findings store on real SQLite files: atomic replacement on rescan and
+//! the CSV's exactly-once recovery after a crash.
+
+mod support;
+
+use std::path::Path;
+
+use dlpd::config::{OutputConfig, Redact, ScannerConfig};
+use dlpd::engine::{Engine, LocalEngine, ScanOptions};
+use dlpd::store::{FindingQuery, Store};
+use support::SAMPLE_PCI;
+
+fn output(dir: &Path) -> OutputConfig {
+    OutputConfig {
+        state_dir: dir.join("state"),
+        csv: "results.csv".into(),
+        redact: Redact::Mask,
+    }
+}
+
+fn csv_rows(cfg: &OutputConfig) -> usize {
+    std::fs::read_to_string(cfg.csv_path())
+        .unwrap()
+        .matches(",CREDIT_CARD_NUMBER,")
+        .count()
+}
+
+#[test]
+fn rescan_replaces_a_files_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = output(dir.path());
+    let file = dir.path().join("s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    let engine = LocalEngine::new(&ScannerConfig::default());
+    let mut store = Store::open(&cfg).unwrap();
+    store
+        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+        .unwrap();
+    assert_eq!(store.findings(&FindingQuery::default()).unwrap().len(), 10);
+    // The file loses all but its first three lines.
+    let short: String = SAMPLE_PCI
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, short).unwrap();
+    store
+        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+        .unwrap();
+    assert_eq!(store.findings(&FindingQuery::default()).unwrap().len(), 2);
+}
+
+#[test]
+fn same_value_in_two_files_has_the_same_keyed_hash_and_is_not_stored_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = output(dir.path());
+    let store = Store::open(&cfg).unwrap();
+    let a = store.value_hmac("5433-9502-3725-7862");
+    assert_eq!(a, store.value_hmac("5433-9502-3725-7862"));
+    assert_ne!(a, store.value_hmac("5433-9502-3725-7863"));
+    // A second install keys its hashes differently.
+    let other = Store::open(&output(&dir.path().join("other"))).unwrap();
+    assert_ne!(a, other.value_hmac("5433-9502-3725-7862"));
+    drop(store);
+    let db = std::fs::read(cfg.db_path()).unwrap();
+    assert!(!db.windows(19).any(|w| w == b"5433-9502-3725-7862"));
+}
+
+#[test]
+fn a_half_written_csv_row_is_cut_and_pending_rows_are_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = output(dir.path());
+    let file = dir.path().join("s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    let engine = LocalEngine::new(&ScannerConfig::default());
+    {
+        let mut store = Store::open(&cfg).unwrap();
+        store
+            .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+            .unwrap();
+    }
+    let good = std::fs::read(cfg.csv_path()).unwrap();
+    assert_eq!(csv_rows(&cfg), 10);
+
+    // Simulate a crash after the findings were committed but mid-way
+    // through the CSV append: the file is marked pending again and the CSV
+    // ends in half a row.
+    let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
+    conn.execute("UPDATE files SET csv_pending = 1", [])
+        .unwrap();
+    drop(conn);
+    let mut torn = good.clone();
+    torn.extend_from_slice(b"2026-01-01T00:00:00Z,/x,CREDIT_CARD_NUMBER,LIK");
+    std::fs::write(cfg.csv_path(), &torn).unwrap();
+
+    let _store = Store::open(&cfg).unwrap();
+    let healed = std::fs::read(cfg.csv_path()).unwrap();
+    assert!(healed.starts_with(&good));
+    assert!(!String::from_utf8_lossy(&healed).contains(",LIK2"));
+    assert!(healed.ends_with(b"\r\n"));
+    assert_eq!(csv_rows(&cfg), 20);
+    assert_eq!(
+        String::from_utf8_lossy(&healed)
+            .matches("scanned_at,path")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_rotated_csv_gets_a_fresh_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = output(dir.path());
+    let file = dir.path().join("s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    let engine = LocalEngine::new(&ScannerConfig::default());
+    let mut store = Store::open(&cfg).unwrap();
+    store
+        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+        .unwrap();
+    std::fs::remove_file(cfg.csv_path()).unwrap();
+    store
+        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+        .unwrap();
+    let csv = std::fs::read_to_string(cfg.csv_path()).unwrap();
+    assert!(csv.starts_with("scanned_at,path,detector"));
+    assert_eq!(csv_rows(&cfg), 10);
+}
+
+#[test]
+fn a_store_from_a_newer_dlpd_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = output(dir.path());
+    drop(Store::open(&cfg).unwrap());
+    let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open(&cfg)
+        .err()
+        .expect("newer schema must be refused")
+        .to_string();
+    assert!(
+        err.contains("schema version 99") && err.contains("upgrade dlpd"),
+        "{err}"
+    );
+}
