@@ -8,7 +8,7 @@
 //! - files/s on many small files;
 //! - ripgrep (`rg`, Debian's ripgrep) with an equivalent regex set on the
 //!   same files, one thread and all threads, and the ratio;
-//! - peak memory while streaming a 1 GiB input.
+//! - peak memory after streaming 64 MiB and 1 GiB through the engine.
 //!
 //! `DLPD_BENCH_MB` sets the size of each corpus (default 256);
 //! `DLPD_BENCH_DIR` keeps the corpus in that directory instead of a temp one.
@@ -401,6 +401,21 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Memory first, before anything else grows the heap: peak RSS after
+    // streaming 64 MiB and after 1 GiB must be the same.
+    let mut peaks = vec![max_rss_mib()];
+    let e = engine();
+    for size in [64u64 << 20, 1 << 30] {
+        let prose = Prose {
+            rng: Rng(9),
+            pending: Vec::new(),
+            at: 0,
+            left: size,
+        };
+        let verdict = e.scan_reader(prose, |_| {}).unwrap();
+        drop(verdict);
+        peaks.push(max_rss_mib());
+    }
     let tmp = tempfile::tempdir().unwrap();
     let root: PathBuf =
         std::env::var_os("DLPD_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
@@ -417,6 +432,10 @@ fn main() {
     }
 
     println!("dlpd local engine benchmark ({cores} cores)");
+    println!(
+        "peak RSS at start: {:.1} MiB; after streaming 64 MiB: {:.1} MiB; after 1 GiB: {:.1} MiB",
+        peaks[0], peaks[1], peaks[2]
+    );
     let (t1, f1) = best(3, || run_engine(&mixed, 1));
     let (tn, fnn) = best(3, || run_engine(&mixed, cores));
     let (tc, fc) = best(3, || run_engine(&clean, 1));
@@ -477,29 +496,6 @@ fn main() {
             "rg not found: install Debian's ripgrep (apt-get install ripgrep) for the reference figures"
         ),
     }
-
-    let before = max_rss_mib();
-    let gib: u64 = 1 << 30;
-    let start = Instant::now();
-    let verdict = e
-        .scan_reader(
-            Prose {
-                rng: Rng(9),
-                pending: Vec::new(),
-                at: 0,
-                left: gib,
-            },
-            |_| {},
-        )
-        .unwrap();
-    let tm = start.elapsed().as_secs_f64();
-    let _ = verdict;
-    println!(
-        "streaming 1 GiB generated text: {:.0} MB/s, peak RSS {:.1} MiB before, {:.1} MiB after",
-        mbps(gib as usize, tm),
-        before,
-        max_rss_mib()
-    );
 }
 
 fn best3_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
