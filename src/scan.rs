@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
-use std::time::SystemTime;
 
 use crate::engine::{Engine, FileReport, Outcome, ScanOptions};
 use crate::fsutil::describe_io_error;
@@ -54,16 +53,7 @@ impl Summary {
 
 /// A report for something that could not even be opened.
 pub fn failed_report(path: &Path, engine: &'static str, message: String) -> FileReport {
-    FileReport {
-        path: path.to_path_buf(),
-        size: 0,
-        mtime_ns: None,
-        sha256: None,
-        scanned_at: SystemTime::now(),
-        engine,
-        upload_id: None,
-        outcome: Outcome::Failed(message),
-    }
+    FileReport::new(path, engine, Outcome::Failed(message))
 }
 
 /// Scans `roots` (files or directories, recursively) and hands each report

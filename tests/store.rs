@@ -18,6 +18,42 @@ fn output(dir: &Path) -> OutputConfig {
     }
 }
 
+/// A temp dir holding the sample file, and a store that has recorded one
+/// scan of it.
+struct Scanned {
+    /// Kept so the temp tree lives as long as the fixture.
+    _dir: tempfile::TempDir,
+    cfg: OutputConfig,
+    file: std::path::PathBuf,
+    engine: LocalEngine,
+}
+
+impl Scanned {
+    fn new() -> (Scanned, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = output(dir.path());
+        let file = dir.path().join("s.csv");
+        std::fs::write(&file, SAMPLE_PCI).unwrap();
+        let s = Scanned {
+            _dir: dir,
+            cfg,
+            file,
+            engine: LocalEngine::new(&ScannerConfig::default()),
+        };
+        let mut store = Store::open(&s.cfg).unwrap();
+        s.rescan(&mut store);
+        (s, store)
+    }
+
+    fn rescan(&self, store: &mut Store) {
+        store
+            .record(&[self
+                .engine
+                .scan_path(&self.file, ScanOptions { hash: true })])
+            .unwrap();
+    }
+}
+
 fn csv_rows(cfg: &OutputConfig) -> usize {
     std::fs::read_to_string(cfg.csv_path())
         .unwrap()
@@ -68,19 +104,11 @@ fn same_value_in_two_files_has_the_same_keyed_hash_and_is_not_stored_raw() {
 
 #[test]
 fn a_half_written_csv_row_is_cut_and_pending_rows_are_written_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = output(dir.path());
-    let file = dir.path().join("s.csv");
-    std::fs::write(&file, SAMPLE_PCI).unwrap();
-    let engine = LocalEngine::new(&ScannerConfig::default());
-    {
-        let mut store = Store::open(&cfg).unwrap();
-        store
-            .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
-            .unwrap();
-    }
+    let (s, store) = Scanned::new();
+    drop(store);
+    let cfg = &s.cfg;
     let good = std::fs::read(cfg.csv_path()).unwrap();
-    assert_eq!(csv_rows(&cfg), 10);
+    assert_eq!(csv_rows(cfg), 10);
 
     // Simulate a crash after the findings were committed but mid-way
     // through the CSV append: the file is marked pending again and the CSV
@@ -93,38 +121,24 @@ fn a_half_written_csv_row_is_cut_and_pending_rows_are_written_again() {
     torn.extend_from_slice(b"2026-01-01T00:00:00Z,/x,CREDIT_CARD_NUMBER,LIK");
     std::fs::write(cfg.csv_path(), &torn).unwrap();
 
-    let _store = Store::open(&cfg).unwrap();
+    let _store = Store::open(cfg).unwrap();
     let healed = std::fs::read(cfg.csv_path()).unwrap();
     assert!(healed.starts_with(&good));
     assert!(!String::from_utf8_lossy(&healed).contains(",LIK2"));
     assert!(healed.ends_with(b"\r\n"));
-    assert_eq!(csv_rows(&cfg), 20);
-    assert_eq!(
-        String::from_utf8_lossy(&healed)
-            .matches("scanned_at,path")
-            .count(),
-        1
-    );
+    assert_eq!(csv_rows(cfg), 20);
+    let text = String::from_utf8_lossy(&healed);
+    assert_eq!(text.matches("scanned_at,path").count(), 1);
 }
 
 #[test]
 fn a_rotated_csv_gets_a_fresh_header() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = output(dir.path());
-    let file = dir.path().join("s.csv");
-    std::fs::write(&file, SAMPLE_PCI).unwrap();
-    let engine = LocalEngine::new(&ScannerConfig::default());
-    let mut store = Store::open(&cfg).unwrap();
-    store
-        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
-        .unwrap();
-    std::fs::remove_file(cfg.csv_path()).unwrap();
-    store
-        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
-        .unwrap();
-    let csv = std::fs::read_to_string(cfg.csv_path()).unwrap();
+    let (s, mut store) = Scanned::new();
+    std::fs::remove_file(s.cfg.csv_path()).unwrap();
+    s.rescan(&mut store);
+    let csv = std::fs::read_to_string(s.cfg.csv_path()).unwrap();
     assert!(csv.starts_with("scanned_at,path,detector"));
-    assert_eq!(csv_rows(&cfg), 10);
+    assert_eq!(csv_rows(&s.cfg), 10);
 }
 
 #[test]

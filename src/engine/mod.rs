@@ -217,6 +217,20 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// A report stamped now, with nothing known about the file yet.
+    pub fn new(path: &std::path::Path, engine: &'static str, outcome: Outcome) -> FileReport {
+        FileReport {
+            path: path.to_path_buf(),
+            size: 0,
+            mtime_ns: None,
+            sha256: None,
+            scanned_at: SystemTime::now(),
+            engine,
+            upload_id: None,
+            outcome,
+        }
+    }
+
     /// The findings, empty unless the file was scanned.
     pub fn findings(&self) -> &[Finding] {
         match &self.outcome {

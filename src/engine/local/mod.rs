@@ -330,16 +330,7 @@ impl Engine for LocalEngine {
     }
 
     fn scan_path(&self, path: &Path, opts: ScanOptions) -> FileReport {
-        let mut report = FileReport {
-            path: path.to_path_buf(),
-            size: 0,
-            mtime_ns: None,
-            sha256: None,
-            scanned_at: SystemTime::now(),
-            engine: self.name(),
-            upload_id: None,
-            outcome: Outcome::Skipped(SkipReason::Empty),
-        };
+        let mut report = FileReport::new(path, self.name(), Outcome::Skipped(SkipReason::Empty));
         let file = match open_regular(path) {
             Ok((file, meta)) => {
                 report.size = meta.len();
