@@ -158,3 +158,22 @@ fn a_store_from_a_newer_dlpd_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_version_1_store_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = output(dir.path());
+    drop(Store::open(&cfg).unwrap());
+    // Wind the schema back to version 1, as the first release wrote it.
+    let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
+    conn.execute_batch("DROP TABLE jobs; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let mut store = Store::open(&cfg).unwrap();
+    assert!(store.enqueue(Path::new("/x"), 10).unwrap());
+    let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}

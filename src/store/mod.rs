@@ -8,7 +8,10 @@
 //! append. After a crash, bytes past the committed length (a half-written
 //! row) are cut off and the pending rows are written again.
 
+mod queue;
 mod schema;
+
+pub use queue::{Job, JobId, QueueCounts};
 
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -168,7 +171,18 @@ impl Store {
     /// Records a batch of reports: each file's row and findings replaced in
     /// one transaction, then the CSV appended.
     pub fn record(&mut self, reports: &[FileReport]) -> Result<(), StoreError> {
-        if reports.is_empty() {
+        self.record_finishing(reports, &[])
+    }
+
+    /// Records `reports` and removes the queue jobs `done` in the same
+    /// transaction: a job disappears exactly when its result is stored, so
+    /// a crash at any moment loses no job and stores no result twice.
+    pub fn record_finishing(
+        &mut self,
+        reports: &[FileReport],
+        done: &[JobId],
+    ) -> Result<(), StoreError> {
+        if reports.is_empty() && done.is_empty() {
             return Ok(());
         }
         let show = self.redact == Redact::None;
@@ -250,6 +264,20 @@ impl Store {
                         ])
                         .map_err(err)?;
                 }
+            }
+            // A file that changed while it was being scanned stays queued.
+            let mut finish = tx
+                .prepare_cached("DELETE FROM jobs WHERE id = ?1 AND rerun = 0")
+                .map_err(err)?;
+            let mut again = tx
+                .prepare_cached(
+                    "UPDATE jobs SET running = 0, rerun = 0, attempts = 0, not_before = 0, last_error = NULL
+                     WHERE id = ?1",
+                )
+                .map_err(err)?;
+            for job in done {
+                finish.execute([job.0]).map_err(err)?;
+                again.execute([job.0]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;

@@ -46,4 +46,19 @@ pub const MIGRATIONS: &[&str] = &[
         value
     );
     "#,
+    // v2: the daemon's persistent work queue. A path is queued at most
+    // once; a job is deleted in the transaction that stores its result.
+    r#"
+    CREATE TABLE jobs (
+        id          INTEGER PRIMARY KEY,
+        path        BLOB NOT NULL UNIQUE,
+        enqueued_at INTEGER NOT NULL,       -- unix milliseconds
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        not_before  INTEGER NOT NULL DEFAULT 0,  -- backoff: unix milliseconds
+        running     INTEGER NOT NULL DEFAULT 0,
+        rerun       INTEGER NOT NULL DEFAULT 0,  -- changed while running: go again
+        last_error  TEXT
+    );
+    CREATE INDEX jobs_ready ON jobs (running, not_before, id);
+    "#,
 ];

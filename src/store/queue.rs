@@ -1,0 +1,336 @@
+//! The persistent, bounded work queue, in the same SQLite file as the
+//! findings so that finishing a job and storing its result are one
+//! transaction (see [`Store::record_finishing`]).
+//!
+//! A job is a path. Queuing a path that is already queued does nothing;
+//! queuing one that a worker is scanning marks it to run again afterwards,
+//! so the last change is never lost.
+//! Failed jobs come back after an exponential backoff with jitter, until
+//! `max_attempts`; then the file is recorded as failed with the reason.
+//! Jobs a crash left running are queued again at start.
+
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, unix_ms};
+use crate::engine::{FileReport, Outcome};
+
+/// A queue row's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobId(pub i64);
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub path: PathBuf,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What `dlpd status` shows of the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Jobs waiting, including those backing off.
+    pub queued: u64,
+    /// Jobs a worker holds.
+    pub running: u64,
+}
+
+/// First retry delay; doubles each attempt up to [`MAX_BACKOFF`].
+const BASE_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The delay before attempt `attempts + 1`: exponential, capped, with full
+/// jitter in its upper half so retries of a burst spread out.
+pub fn backoff(attempts: u32) -> Duration {
+    let exp = BASE_BACKOFF
+        .saturating_mul(1u32 << attempts.min(16))
+        .min(MAX_BACKOFF);
+    let mut b = [0u8; 4];
+    let r = SystemRandom::new()
+        .fill(&mut b)
+        .map_or(0, |_| u32::from_le_bytes(b));
+    let half = exp / 2;
+    half + half.mul_f64(r as f64 / u32::MAX as f64)
+}
+
+impl Store {
+    /// Queues `path` unless it is already queued. Returns `Ok(false)` when
+    /// the queue holds `capacity` jobs: the caller waits and tries again
+    /// (backpressure), it does not drop the path.
+    pub fn enqueue(&mut self, path: &Path, capacity: u64) -> Result<bool, StoreError> {
+        let err = self.sql_err();
+        let bytes = path.as_os_str().as_bytes();
+        let known = self
+            .conn
+            .execute("UPDATE jobs SET rerun = running WHERE path = ?1", [bytes])
+            .map_err(&err)?;
+        if known > 0 {
+            return Ok(true);
+        }
+        if self.queue_counts()?.total() >= capacity {
+            return Ok(false);
+        }
+        self.conn
+            .execute(
+                "INSERT INTO jobs (path, enqueued_at) VALUES (?1, ?2) ON CONFLICT (path) DO NOTHING",
+                params![bytes, unix_ms(SystemTime::now())],
+            )
+            .map_err(&err)?;
+        Ok(true)
+    }
+
+    /// Claims the oldest job that is due, marking it running.
+    pub fn claim(&mut self, now: SystemTime) -> Result<Option<Job>, StoreError> {
+        let err = self.sql_err();
+        self.conn
+            .query_row(
+                "UPDATE jobs SET running = 1 WHERE id = (
+                   SELECT id FROM jobs WHERE running = 0 AND not_before <= ?1 ORDER BY not_before, id LIMIT 1)
+                 RETURNING id, path, attempts",
+                [unix_ms(now)],
+                |r| {
+                    Ok(Job {
+                        id: JobId(r.get(0)?),
+                        path: PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
+                        attempts: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err)
+    }
+
+    /// When the next queued job is due, if any is waiting.
+    pub fn next_due(&self) -> Result<Option<SystemTime>, StoreError> {
+        let ms: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT min(not_before) FROM jobs WHERE running = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.sql_err())?;
+        Ok(ms.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)))
+    }
+
+    /// Records a failed attempt. Below `max_attempts` the job is queued
+    /// again after [`backoff`]; at the limit it leaves the queue and the
+    /// file is recorded as failed with `error`, in one transaction.
+    /// Returns true when the job was given up.
+    pub fn fail(
+        &mut self,
+        job: &Job,
+        error: &str,
+        max_attempts: u32,
+        engine: &'static str,
+    ) -> Result<bool, StoreError> {
+        let attempts = job.attempts + 1;
+        if attempts >= max_attempts {
+            let report = FileReport::new(
+                &job.path,
+                engine,
+                Outcome::Failed(format!("gave up after {attempts} attempts: {error}")),
+            );
+            self.record_finishing(&[report], &[job.id])?;
+            return Ok(true);
+        }
+        let due = SystemTime::now() + backoff(job.attempts);
+        self.conn
+            .execute(
+                "UPDATE jobs SET running = 0, attempts = ?2, not_before = ?3, last_error = ?4 WHERE id = ?1",
+                params![job.id.0, attempts, unix_ms(due), error],
+            )
+            .map_err(self.sql_err())?;
+        Ok(false)
+    }
+
+    /// Drops a queued (not running) job: its file was deleted.
+    pub fn cancel(&mut self, path: &Path) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM jobs WHERE path = ?1 AND running = 0",
+                [path.as_os_str().as_bytes()],
+            )
+            .map_err(self.sql_err())?;
+        Ok(n > 0)
+    }
+
+    /// Puts jobs a crash left running back in the queue; returns how many.
+    pub fn recover_running(&mut self) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .execute("UPDATE jobs SET running = 0 WHERE running = 1", [])
+            .map_err(self.sql_err())?;
+        Ok(n as u64)
+    }
+
+    /// Queue depth and jobs in flight.
+    pub fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) - coalesce(sum(running), 0), coalesce(sum(running), 0) FROM jobs",
+                [],
+                |r| {
+                    Ok(QueueCounts {
+                        queued: r.get::<_, i64>(0)? as u64,
+                        running: r.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .map_err(self.sql_err())
+    }
+}
+
+impl QueueCounts {
+    /// Every job, waiting or running.
+    pub fn total(&self) -> u64 {
+        self.queued + self.running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{OutputConfig, Redact};
+
+    fn store(dir: &Path) -> Store {
+        Store::open(&OutputConfig {
+            state_dir: dir.join("state"),
+            csv: "r.csv".into(),
+            redact: Redact::Mask,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_path_is_queued_once_and_capacity_pushes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        assert!(s.enqueue(Path::new("/a"), 2).unwrap());
+        assert!(s.enqueue(Path::new("/a"), 2).unwrap());
+        assert!(s.enqueue(Path::new("/b"), 2).unwrap());
+        assert!(!s.enqueue(Path::new("/c"), 2).unwrap());
+        assert_eq!(
+            s.queue_counts().unwrap(),
+            QueueCounts {
+                queued: 2,
+                running: 0
+            }
+        );
+    }
+
+    #[test]
+    fn claim_takes_oldest_first_and_finishing_removes_the_job_with_its_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        s.enqueue(Path::new("/b"), 10).unwrap();
+        let job = s.claim(SystemTime::now()).unwrap().unwrap();
+        assert_eq!(job.path, PathBuf::from("/a"));
+        assert_eq!(
+            s.queue_counts().unwrap(),
+            QueueCounts {
+                queued: 1,
+                running: 1
+            }
+        );
+        let report = FileReport::new(&job.path, "local", Outcome::Scanned { findings: vec![] });
+        s.record_finishing(&[report], &[job.id]).unwrap();
+        assert_eq!(
+            s.queue_counts().unwrap(),
+            QueueCounts {
+                queued: 1,
+                running: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_path_queued_while_running_runs_again_after_it_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        let job = s.claim(SystemTime::now()).unwrap().unwrap();
+        assert!(s.enqueue(Path::new("/a"), 10).unwrap());
+        let report = FileReport::new(&job.path, "local", Outcome::Scanned { findings: vec![] });
+        s.record_finishing(std::slice::from_ref(&report), &[job.id])
+            .unwrap();
+        let again = s.claim(SystemTime::now()).unwrap().unwrap();
+        assert_eq!(again.path, PathBuf::from("/a"));
+        s.record_finishing(&[report], &[again.id]).unwrap();
+        assert_eq!(s.queue_counts().unwrap().total(), 0);
+    }
+
+    #[test]
+    fn jobs_left_running_by_a_crash_are_queued_again() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = store(dir.path());
+            s.enqueue(Path::new("/a"), 10).unwrap();
+            s.claim(SystemTime::now()).unwrap().unwrap();
+        }
+        let mut s = store(dir.path());
+        assert_eq!(s.recover_running().unwrap(), 1);
+        assert_eq!(
+            s.claim(SystemTime::now()).unwrap().unwrap().path,
+            PathBuf::from("/a")
+        );
+    }
+
+    #[test]
+    fn failures_back_off_then_give_up_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        let job = s.claim(SystemTime::now()).unwrap().unwrap();
+        assert!(!s.fail(&job, "disk on fire", 2, "local").unwrap());
+        // Backing off: not due now, due later.
+        assert_eq!(s.claim(SystemTime::now()).unwrap(), None);
+        let later = SystemTime::now() + MAX_BACKOFF;
+        let job = s.claim(later).unwrap().unwrap();
+        assert_eq!(job.attempts, 1);
+        assert!(s.fail(&job, "disk on fire", 2, "local").unwrap());
+        assert_eq!(s.queue_counts().unwrap().total(), 0);
+        let status: (String, String) = s
+            .conn
+            .query_row(
+                "SELECT status, error FROM files WHERE path = ?1",
+                [b"/a".as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(status.0, "failed");
+        assert!(
+            status.1.contains("gave up after 2 attempts: disk on fire"),
+            "{}",
+            status.1
+        );
+    }
+
+    #[test]
+    fn a_deleted_file_cancels_its_queued_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        assert!(s.cancel(Path::new("/a")).unwrap());
+        assert_eq!(s.claim(SystemTime::now()).unwrap(), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        for attempts in 0..20 {
+            let exp = BASE_BACKOFF
+                .saturating_mul(1 << attempts.min(16))
+                .min(MAX_BACKOFF);
+            let b = backoff(attempts);
+            assert!(b >= exp / 2 && b <= exp, "{attempts}: {b:?}");
+        }
+    }
+}
