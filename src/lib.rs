@@ -13,3 +13,4 @@ pub mod mask;
 pub mod report;
 pub mod scan;
 pub mod store;
+pub mod watch;
