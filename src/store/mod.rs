@@ -410,8 +410,9 @@ impl Store {
                     engine: r.get(2)?,
                     upload_id: r.get(3)?,
                     sha256: r.get(4)?,
-                    detector: DetectorId::parse(&detector).unwrap_or(DetectorId::ApiKey),
-                    confidence: Confidence::parse(&confidence).unwrap_or(Confidence::Possible),
+                    detector: DetectorId::parse(&detector).ok_or_else(|| unknown(5, &detector))?,
+                    confidence: Confidence::parse(&confidence)
+                        .ok_or_else(|| unknown(6, &confidence))?,
                     kind: r.get(7)?,
                     finding: r.get(8)?,
                     redacted: r.get(9)?,
@@ -432,6 +433,16 @@ impl Store {
     pub fn db_path(&self) -> &Path {
         &self.db_path
     }
+}
+
+/// A stored name this dlpd does not know (written by a newer one): an
+/// error, never a silent relabelling.
+fn unknown(column: usize, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown name {value:?}; upgrade dlpd").into(),
+    )
 }
 
 fn unix_ms(t: SystemTime) -> i64 {
