@@ -85,7 +85,7 @@ enum Msg {
 /// What a path looked like at its last event.
 struct Pending {
     last_event: Instant,
-    seen: Option<(u64, SystemTime)>,
+    seen: (u64, SystemTime),
 }
 
 /// Starts watching `settings.roots` and sends what happens to `out`.
@@ -220,10 +220,10 @@ impl Debouncer {
         if !self.settings.wanted(path, false) {
             return;
         }
-        let seen = self.stat(path);
-        if seen.is_none() && !path.exists() {
+        // Gone already, or not a regular file: nothing to settle.
+        let Some(seen) = self.stat(path) else {
             return;
-        }
+        };
         self.pending.insert(
             path.to_path_buf(),
             Pending {
@@ -253,14 +253,15 @@ impl Debouncer {
             .map(|(path, _)| path.clone())
             .collect();
         for path in due {
-            let current = self.stat(&path);
+            let Some(current) = self.stat(&path) else {
+                // Gone, or no longer a regular file.
+                self.pending.remove(&path);
+                continue;
+            };
             let Some(p) = self.pending.get_mut(&path) else {
                 continue;
             };
-            if current.is_none() {
-                // Gone, or no longer a regular file.
-                self.pending.remove(&path);
-            } else if current == p.seen {
+            if current == p.seen {
                 self.pending.remove(&path);
                 self.send(WatchEvent::Settled(path));
             } else {

@@ -16,7 +16,9 @@ use super::Candidate;
 use super::bytes::{entropy, has_repeat};
 use crate::engine::{Confidence, DetectorId};
 
-/// The longest key (or generic assignment) a rule can match, in bytes.
+/// The longest key a rule can match, in bytes; it also bounds how far any
+/// rule looks around a match (the generic rule looks at most 84 bytes back
+/// from its value for the name), which the engine's block margin relies on.
 pub const MAX_MATCH: usize = 320;
 
 /// How a hit is confirmed once its prefix is found.
@@ -184,8 +186,8 @@ const PLACEHOLDERS: &[&str] = &[
 ];
 
 /// The kind reported for the generic assignment rule.
-pub const GENERIC: &str = "Generic";
-/// Names that make an assignment's value a secret, matched in lowercase.
+const GENERIC: &str = "Generic";
+/// Names that make an assignment's value a secret, matched ignoring case.
 const GENERIC_NAMES: &[&[u8]] = &[b"key", b"token", b"secret"];
 /// Shortest and longest generic value.
 const GENERIC_LEN: std::ops::RangeInclusive<usize> = 16..=256;
