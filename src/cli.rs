@@ -38,6 +38,10 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon in the foreground: watch, queue, scan, record; until SIGTERM or SIGINT.
+    Run,
+    /// Show the daemon's queue, counts, last error and uptime (reads the store).
+    Status,
     /// Scan files or directories once and print the findings.
     Scan(ScanArgs),
     /// Validate the config and print the effective config.
@@ -81,6 +85,9 @@ pub struct FindingsArgs {
     /// Output format (default: table on a terminal, else jsonl).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// List the files dlpd gave up on, with the reason, instead of findings.
+    #[arg(long, conflicts_with_all = ["path", "since"])]
+    pub failed: bool,
 }
 
 fn parse_since(s: &str) -> Result<SystemTime, String> {
@@ -113,6 +120,8 @@ pub fn run(cli: Cli) -> u8 {
             );
             Ok(EXIT_CLEAN)
         }
+        Command::Run => run_daemon(&config, &source),
+        Command::Status => status(&config),
         Command::Scan(args) => scan(&config, args),
         Command::Findings(args) => findings(&config, args),
     };
@@ -227,8 +236,112 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     )
 }
 
+fn run_daemon(config: &Config, source: &crate::config::Source) -> anyhow::Result<u8> {
+    tracing::info!(config = %source, "starting");
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    let cfg = config.clone();
+    std::thread::Builder::new()
+        .name("dlpd-keeper".into())
+        .spawn(move || {
+            let _ = done_tx.send(crate::daemon::run(&cfg, stop_rx, || {}));
+        })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let signal = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            r = &mut done_rx => return anyhow::Ok(r?),
+        };
+        tracing::info!(signal, "stopping: finishing scans in flight");
+        let _ = stop_tx.send(());
+        anyhow::Ok(done_rx.await?)
+    })?;
+    result?;
+    Ok(EXIT_CLEAN)
+}
+
+fn status(config: &Config) -> anyhow::Result<u8> {
+    let store = Store::open(&config.output)?;
+    let st = store.status()?;
+    let pid: Option<i32> = store.meta("daemon.pid")?.and_then(|p| p.parse().ok());
+    // kill(pid, 0) only asks whether the process exists.
+    let alive = pid.filter(|&p| unsafe { libc::kill(p, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
+    let daemon = match alive {
+        Some(pid) => {
+            let started: u64 = store
+                .meta("daemon.started")?
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let up = Duration::from_secs(now.saturating_sub(started));
+            format!("running (pid {pid}), up {}", humantime::format_duration(up))
+        }
+        None => "not running".to_string(),
+    };
+    let last_error = store
+        .meta("daemon.last_error")?
+        .unwrap_or_else(|| "none".into());
+    println!("daemon:     {daemon}");
+    println!(
+        "queue:      {} queued ({} retrying), {} in flight",
+        st.queue.queued, st.retrying, st.queue.running
+    );
+    println!(
+        "files:      {} scanned, {} skipped, {} failed; {} findings",
+        st.scanned, st.skipped, st.failed, st.findings
+    );
+    println!("last error: {last_error}");
+    println!("store:      {}", store.db_path().display());
+    Ok(EXIT_CLEAN)
+}
+
+fn failed_files(store: &Store, format: Format) -> anyhow::Result<u8> {
+    let failed = store.failed_files()?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut buf = Vec::new();
+    if format == Format::Csv {
+        crate::report::csv_row(&mut buf, &["failed_at", "path", "error"]);
+    }
+    for f in &failed {
+        let (at, path) = (crate::report::rfc3339(f.at), f.path.to_string_lossy());
+        match format {
+            Format::Jsonl => {
+                serde_json::to_writer(
+                    &mut buf,
+                    &serde_json::json!({"path": path, "error": f.error, "failedAt": at}),
+                )?;
+                buf.push(b'\n');
+            }
+            Format::Csv => crate::report::csv_row(&mut buf, &[at.as_str(), &path, &f.error]),
+            Format::Table => {
+                buf.extend_from_slice(format!("{path}  {}  ({at})\n", f.error).as_bytes())
+            }
+        }
+    }
+    match out.write_all(&buf).and_then(|()| out.flush()) {
+        Err(e) if !is_broken_pipe(&e) => return Err(e.into()),
+        _ => {}
+    }
+    Ok(if failed.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
 fn findings(config: &Config, args: FindingsArgs) -> anyhow::Result<u8> {
     let store = Store::open(&config.output)?;
+    if args.failed {
+        return failed_files(&store, args.format.unwrap_or_else(default_format));
+    }
     let records = store.findings(&FindingQuery {
         path: args.path,
         since: args.since,

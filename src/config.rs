@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::engine::{Confidence, DetectorId};
@@ -30,6 +31,110 @@ pub struct Config {
     pub output: OutputConfig,
     /// How dlpd talks about itself.
     pub log: LogConfig,
+    /// What the daemon watches.
+    pub watch: WatchConfig,
+    /// The daemon's work queue.
+    pub queue: QueueConfig,
+}
+
+/// `[watch]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    /// Roots watched recursively; `~` and `$VARS` expanded.
+    #[serde(deserialize_with = "expanded_paths")]
+    pub paths: Vec<PathBuf>,
+    /// If not empty, only paths matching one of these are scanned.
+    pub include: Vec<Pattern>,
+    /// Paths matching any of these are neither watched nor scanned.
+    pub exclude: Vec<Pattern>,
+    /// Quiet time before a changed file counts as settled.
+    #[serde(deserialize_with = "positive_u64")]
+    pub debounce_ms: u64,
+    /// Scan what is already in the roots (and changed since its last scan) at start.
+    pub scan_existing: bool,
+    /// Follow symlinked directories and files.
+    pub follow_symlinks: bool,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        let pattern = |p: &str| Pattern(Regex::new(p).expect("default patterns are valid"));
+        WatchConfig {
+            // Without $HOME the literal stays, and is reported as a missing root.
+            paths: ["~/Downloads", "~/Desktop", "~/Documents"]
+                .iter()
+                .map(|p| expand_path(p).unwrap_or_else(|_| PathBuf::from(p)))
+                .collect(),
+            include: Vec::new(),
+            exclude: [
+                r"/\.git/",
+                r"\.DS_Store$",
+                r"~$",
+                r"\.swp$",
+                r"\.tmp$",
+                r"\.part$",
+                r"\.crdownload$",
+            ]
+            .iter()
+            .map(|p| pattern(p))
+            .collect(),
+            debounce_ms: 500,
+            scan_existing: true,
+            follow_symlinks: false,
+        }
+    }
+}
+
+/// `[queue]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Most jobs queued at once; past it the watcher waits.
+    #[serde(deserialize_with = "positive_u64")]
+    pub capacity: u64,
+    /// Files scanned at once.
+    #[serde(deserialize_with = "positive_u32")]
+    pub workers: u32,
+    /// Attempts before a file is recorded as failed.
+    #[serde(deserialize_with = "positive_u32")]
+    pub max_attempts: u32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity: 10_000,
+            workers: 2,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// A regular expression, compiled when the config is read so a bad one is
+/// an error naming its key and line.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Regex::new(&raw)
+            .map(Pattern)
+            .map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
+    }
 }
 
 /// `[scanner]`
@@ -252,10 +357,9 @@ impl Config {
                 let cfg = Config::parse(&text, &path.display().to_string())?;
                 Ok((cfg, Source::File(path)))
             }
-            None => Ok((
-                Config::parse(DEFAULT_TOML, "built-in defaults")?,
-                Source::BuiltIn,
-            )),
+            // Config::default() equals DEFAULT_TOML (tested), and cannot
+            // fail where $HOME is unset.
+            None => Ok((Config::default(), Source::BuiltIn)),
         }
     }
 
@@ -375,6 +479,20 @@ fn detector_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DetectorId>, D::
         }
     }
     Ok(list)
+}
+
+fn expanded_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|raw| expand_path(raw).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be greater than 0")),
+        n => Ok(n),
+    }
 }
 
 fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

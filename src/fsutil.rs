@@ -96,3 +96,27 @@ pub fn describe_io_error(e: &io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+/// A file's modification time in nanoseconds since the epoch, as the store
+/// records it.
+pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+}
+
+/// The hex SHA-256 of a file's content, read in 64 KiB pieces.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => ctx.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(crate::engine::local::hex(ctx.finish().as_ref()))
+}

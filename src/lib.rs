@@ -1,11 +1,13 @@
 //! dlpd: an endpoint data-loss-prevention daemon.
 //!
-//! The data's path through the crate: [`config`] → [`scan`] (walk and
-//! parallel workers) → [`engine`] (the local detectors) → [`store`]
-//! (SQLite and CSV), with [`report`] rendering findings for people and tools.
+//! The data's path through the crate: [`config`] → [`watch`] (settled
+//! files) → [`daemon`] (the persistent queue and workers) → [`engine`] (the
+//! local detectors) → [`store`] (SQLite and CSV). [`scan`] is the one-shot
+//! path for `dlpd scan`; [`report`] renders findings for people and tools.
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod fsutil;
 pub mod logging;

@@ -8,11 +8,17 @@
 //! one (not recursively), so excluded subtrees cost no inotify watch, and a
 //! directory that appears is watched and walked at once, so files created
 //! or moved in with it are not missed. dlpd's own files are never reported.
+//!
+//! Every channel on the way is bounded: when the daemon's queue is full,
+//! the watcher waits, notify's reader waits, and the kernel's event queue
+//! overflows, which notify reports and the watcher turns into a rescan.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
@@ -73,9 +79,14 @@ pub struct Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        let _ = self.stop.send(Msg::Stop);
+        // Never block here: a full channel means the thread is busy and will
+        // see the daemon's side closed soon enough.
+        let _ = self.stop.try_send(Msg::Stop);
     }
 }
+
+/// Raw events buffered between notify's reader and the debouncer.
+const RAW_EVENTS: usize = 4096;
 
 enum Msg {
     Event(notify::Result<Event>),
@@ -88,9 +99,10 @@ struct Pending {
     seen: (u64, SystemTime),
 }
 
-/// Starts watching `settings.roots` and sends what happens to `out`.
+/// Starts watching `settings.roots` and sends what happens to `out`. The
+/// thread ends when `out` is closed or the [`Watcher`] is dropped.
 pub fn spawn(settings: WatchSettings, out: Sender<WatchEvent>) -> notify::Result<Watcher> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = crossbeam_channel::bounded(RAW_EVENTS);
     let events = tx.clone();
     let notify = RecommendedWatcher::new(
         move |res| {
@@ -104,6 +116,7 @@ pub fn spawn(settings: WatchSettings, out: Sender<WatchEvent>) -> notify::Result
         notify: notify.clone(),
         pending: HashMap::new(),
         out,
+        closed: Cell::new(false),
         missing: Vec::new(),
     };
     for root in state.settings.roots.clone() {
@@ -129,6 +142,8 @@ struct Debouncer {
     notify: Arc<Mutex<RecommendedWatcher>>,
     pending: HashMap<PathBuf, Pending>,
     out: Sender<WatchEvent>,
+    /// Set when the daemon stopped listening: time to go.
+    closed: Cell<bool>,
     /// Roots that did not exist yet.
     missing: Vec<PathBuf>,
 }
@@ -137,7 +152,7 @@ impl Debouncer {
     fn run(mut self, rx: Receiver<Msg>) {
         let tick = (self.settings.debounce / 4).max(Duration::from_millis(10));
         let mut last_missing_check = Instant::now();
-        loop {
+        while !self.closed.get() {
             match rx.recv_timeout(tick) {
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(Msg::Event(Ok(event))) => self.handle(event),
@@ -153,7 +168,9 @@ impl Debouncer {
     }
 
     fn send(&self, e: WatchEvent) {
-        let _ = self.out.send(e);
+        if self.out.send(e).is_err() {
+            self.closed.set(true);
+        }
     }
 
     /// Applies one raw event.
@@ -331,7 +348,7 @@ mod tests {
 
     #[test]
     fn an_event_overflow_rescans_every_root_instead_of_losing_changes() {
-        let (out, rx) = mpsc::channel();
+        let (out, rx) = crossbeam_channel::unbounded();
         let notify = RecommendedWatcher::new(|_| {}, notify::Config::default()).unwrap();
         let roots = vec![PathBuf::from("/r1"), PathBuf::from("/r2")];
         let mut d = Debouncer {
@@ -346,6 +363,7 @@ mod tests {
             notify: Arc::new(Mutex::new(notify)),
             pending: HashMap::new(),
             out,
+            closed: Cell::new(false),
             missing: vec![],
         };
         d.handle(Event::new(EventKind::Other).set_flag(Flag::Rescan));

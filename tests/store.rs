@@ -166,8 +166,10 @@ fn a_version_1_store_is_migrated_in_place() {
     drop(Store::open(&cfg).unwrap());
     // Wind the schema back to version 1, as the first release wrote it.
     let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
-    conn.execute_batch("DROP TABLE jobs; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE jobs; ALTER TABLE files DROP COLUMN scans; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
     let mut store = Store::open(&cfg).unwrap();
     assert!(store.enqueue(Path::new("/x"), 10).unwrap());

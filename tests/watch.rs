@@ -3,9 +3,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Receiver;
 use dlpd::watch::{WatchEvent, WatchSettings, Watcher, spawn};
 use regex::Regex;
 
@@ -26,7 +26,7 @@ fn settings(root: &Path) -> WatchSettings {
 }
 
 fn start(s: WatchSettings) -> (Watcher, Receiver<WatchEvent>) {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = crossbeam_channel::unbounded();
     (spawn(s, tx).unwrap(), rx)
 }
 

@@ -11,7 +11,7 @@
 mod queue;
 mod schema;
 
-pub use queue::{Job, JobId, QueueCounts};
+pub use queue::{Job, JobId, LastScan, QueueCounts};
 
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -66,6 +66,26 @@ pub enum StoreError {
     },
 }
 
+/// What `dlpd status` reads from the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub queue: QueueCounts,
+    /// Queued jobs that have failed at least once and wait to retry.
+    pub retrying: u64,
+    pub scanned: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub findings: u64,
+}
+
+/// A file dlpd gave up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedFile {
+    pub path: PathBuf,
+    pub error: String,
+    pub at: SystemTime,
+}
+
 /// Which stored findings to list.
 #[derive(Debug, Clone, Default)]
 pub struct FindingQuery {
@@ -111,7 +131,11 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        // WAL with NORMAL: a commit survives a killed process (it is in the
+        // OS's cache) without an fsync per commit; a power cut may lose the
+        // last commits, and the baseline scan at the next start re-queues
+        // any file whose scan was lost. The CSV append is fsynced itself.
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
@@ -206,7 +230,7 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
+                     ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
                        engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10
                      RETURNING id",
                 )
@@ -427,6 +451,80 @@ impl Store {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(self.sql_err())?;
         Ok(rows)
+    }
+
+    /// Sets a small piece of daemon state (`daemon.pid`, `daemon.last_error`).
+    pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let done = match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, v],
+            ),
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
+        };
+        done.map(drop).map_err(self.sql_err())
+    }
+
+    /// Reads what [`Store::set_meta`] wrote.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.sql_err())
+    }
+
+    /// Counts for `dlpd status`.
+    pub fn status(&self) -> Result<StoreStatus, StoreError> {
+        let (scanned, skipped, failed) = self
+            .conn
+            .query_row(
+                "SELECT coalesce(sum(status = 'scanned'), 0), coalesce(sum(status = 'skipped'), 0),
+                        coalesce(sum(status = 'failed'), 0) FROM files",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .map_err(self.sql_err())?;
+        let findings: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM findings", [], |r| r.get(0))
+            .map_err(self.sql_err())?;
+        let retrying: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM jobs WHERE attempts > 0", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.sql_err())?;
+        Ok(StoreStatus {
+            queue: self.queue_counts()?,
+            retrying: retrying as u64,
+            scanned: scanned as u64,
+            skipped: skipped as u64,
+            failed: failed as u64,
+            findings: findings as u64,
+        })
+    }
+
+    /// Files recorded as failed, newest first, with their reasons.
+    pub fn failed_files(&self) -> Result<Vec<FailedFile>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, error, scanned_at FROM files WHERE status = 'failed' ORDER BY scanned_at DESC, id")
+            .map_err(self.sql_err())?;
+        stmt.query_map([], |r| {
+            Ok(FailedFile {
+                path: PathBuf::from(std::ffi::OsString::from_vec(r.get(0)?)),
+                error: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                at: UNIX_EPOCH + Duration::from_millis(r.get::<_, i64>(2)? as u64),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.sql_err())
     }
 
     /// The path of the SQLite file, for messages.

@@ -30,6 +30,8 @@ pub struct Job {
     pub path: PathBuf,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// The file's last successful scan, if any.
+    pub last: Option<LastScan>,
 }
 
 /// What `dlpd status` shows of the queue.
@@ -59,51 +61,112 @@ pub fn backoff(attempts: u32) -> Duration {
     half + half.mul_f64(r as f64 / u32::MAX as f64)
 }
 
+/// What the store knew of a file at its last scan; a job carries it so the
+/// worker can skip a file that has not changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastScan {
+    pub size: u64,
+    pub mtime_ns: Option<i64>,
+    pub sha256: Option<String>,
+}
+
 impl Store {
     /// Queues `path` unless it is already queued. Returns `Ok(false)` when
     /// the queue holds `capacity` jobs: the caller waits and tries again
     /// (backpressure), it does not drop the path.
     pub fn enqueue(&mut self, path: &Path, capacity: u64) -> Result<bool, StoreError> {
-        let err = self.sql_err();
-        let bytes = path.as_os_str().as_bytes();
-        let known = self
-            .conn
-            .execute("UPDATE jobs SET rerun = running WHERE path = ?1", [bytes])
-            .map_err(&err)?;
-        if known > 0 {
-            return Ok(true);
+        Ok(self.enqueue_many(&[path.to_path_buf()], capacity)? == 1)
+    }
+
+    /// Queues `paths` in order, in one transaction, until the queue holds
+    /// `capacity` jobs; returns how many were taken (the rest wait). A path
+    /// already queued counts as taken; one a worker is scanning is marked to
+    /// run again.
+    pub fn enqueue_many(&mut self, paths: &[PathBuf], capacity: u64) -> Result<usize, StoreError> {
+        let mut total = self.queue_counts()?.total();
+        let path = self.db_path.clone();
+        let err = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut taken = 0;
+        {
+            let mut rerun = tx
+                .prepare_cached("UPDATE jobs SET rerun = running WHERE path = ?1")
+                .map_err(err)?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO jobs (path, enqueued_at) VALUES (?1, ?2)")
+                .map_err(err)?;
+            let now = unix_ms(SystemTime::now());
+            for p in paths {
+                let bytes = p.as_os_str().as_bytes();
+                if rerun.execute([bytes]).map_err(err)? == 0 {
+                    if total >= capacity {
+                        break;
+                    }
+                    insert.execute(params![bytes, now]).map_err(err)?;
+                    total += 1;
+                }
+                taken += 1;
+            }
         }
-        if self.queue_counts()?.total() >= capacity {
-            return Ok(false);
-        }
-        self.conn
-            .execute(
-                "INSERT INTO jobs (path, enqueued_at) VALUES (?1, ?2) ON CONFLICT (path) DO NOTHING",
-                params![bytes, unix_ms(SystemTime::now())],
-            )
-            .map_err(&err)?;
-        Ok(true)
+        tx.commit().map_err(err)?;
+        Ok(taken)
     }
 
     /// Claims the oldest job that is due, marking it running.
     pub fn claim(&mut self, now: SystemTime) -> Result<Option<Job>, StoreError> {
+        Ok(self.claim_batch(1, now)?.pop())
+    }
+
+    /// Claims up to `n` due jobs, oldest first, in one statement, each with
+    /// what the store knew of its file at the last scan.
+    pub fn claim_batch(&mut self, n: usize, now: SystemTime) -> Result<Vec<Job>, StoreError> {
         let err = self.sql_err();
-        self.conn
-            .query_row(
-                "UPDATE jobs SET running = 1 WHERE id = (
-                   SELECT id FROM jobs WHERE running = 0 AND not_before <= ?1 ORDER BY not_before, id LIMIT 1)
-                 RETURNING id, path, attempts",
-                [unix_ms(now)],
-                |r| {
-                    Ok(Job {
-                        id: JobId(r.get(0)?),
-                        path: PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
-                        attempts: r.get(2)?,
-                    })
-                },
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "UPDATE jobs SET running = 1 WHERE id IN (
+                   SELECT id FROM jobs WHERE running = 0 AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2)
+                 RETURNING id, path, attempts,
+                   (SELECT size FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
+                   (SELECT mtime_ns FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
+                   (SELECT sha256 FROM files f WHERE f.path = jobs.path AND f.status = 'scanned')",
             )
-            .optional()
-            .map_err(err)
+            .map_err(&err)?;
+        let mut jobs: Vec<Job> = stmt
+            .query_map(params![unix_ms(now), n as i64], |r| {
+                let size: Option<i64> = r.get(3)?;
+                Ok(Job {
+                    id: JobId(r.get(0)?),
+                    path: PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
+                    attempts: r.get(2)?,
+                    last: size.map(|size| LastScan {
+                        size: size as u64,
+                        mtime_ns: r.get(4).ok().flatten(),
+                        sha256: r.get(5).ok().flatten(),
+                    }),
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(&err)?;
+        jobs.sort_by_key(|j| j.id.0);
+        Ok(jobs)
+    }
+
+    /// The size and mtime recorded at a file's last scan, whatever its
+    /// outcome: the baseline skips files that have not changed since.
+    pub fn last_seen(&self, path: &Path) -> Result<Option<(u64, Option<i64>)>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT size, mtime_ns FROM files WHERE path = ?1")
+            .and_then(|mut s| {
+                s.query_row([path.as_os_str().as_bytes()], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(self.sql_err())
     }
 
     /// When the next queued job is due, if any is waiting.

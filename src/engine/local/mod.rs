@@ -17,7 +17,7 @@ mod ssn;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -334,7 +334,7 @@ impl Engine for LocalEngine {
         let file = match open_regular(path) {
             Ok((file, meta)) => {
                 report.size = meta.len();
-                report.mtime_ns = Some(meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
+                report.mtime_ns = Some(crate::fsutil::mtime_ns(&meta));
                 file
             }
             Err(outcome) => {

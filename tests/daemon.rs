@@ -1,0 +1,454 @@
+//! `dlpd run` as a user runs it: the real binary on temp dirs with real
+//! inotify and a real SQLite store, inspected from outside while it runs.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{SAMPLE_PCI, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A temp tree with a root to watch, a config, and the daemon's stderr.
+struct Daemon {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    /// A command the daemon runs under (e.g. setpriv), if any.
+    wrapper: Vec<String>,
+}
+
+impl Daemon {
+    /// A config watching `root/`, with the state directory inside the root
+    /// (dlpd must ignore its own files) and `extra` TOML appended.
+    fn new(extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let config = dir.path().join("dlpd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[output]\nstate_dir = \"{}\"\n[watch]\npaths = [\"{}\"]\ndebounce_ms = 300\n{extra}",
+                root.join(".dlpd").display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        Daemon {
+            dir,
+            config,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+            wrapper: Vec::new(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.root().join(".dlpd/dlpd.sqlite")
+    }
+
+    fn csv(&self) -> PathBuf {
+        self.root().join(".dlpd/results.csv")
+    }
+
+    /// Starts `dlpd run` and waits until it watches.
+    fn start(&mut self) {
+        let mut cmd = match self.wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(support::bin());
+                c
+            }
+            None => Command::new(support::bin()),
+        };
+        let mut child = cmd
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        self.child = Some(child);
+        let starts = self.log().matches("dlpd started").count() + 1;
+        assert!(
+            wait_for(DEADLINE, || self.log().matches("dlpd started").count()
+                >= starts),
+            "daemon did not start:\n{}",
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn signal(&mut self, sig: i32) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, sig) };
+        child.wait().unwrap()
+    }
+
+    fn query<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// (times stored, findings) for a path, if it has a row.
+    fn file(&self, path: &Path) -> Option<(i64, i64)> {
+        if !self.db().exists() {
+            return None;
+        }
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.query_row(
+            "SELECT scans, (SELECT count(*) FROM findings x WHERE x.file_id = f.id) FROM files f WHERE path = ?1",
+            [path.to_str().unwrap().as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    }
+
+    fn wait_recorded(&self, path: &Path) -> (i64, i64) {
+        assert!(
+            wait_for(DEADLINE, || self.file(path).is_some()),
+            "{} never recorded:\n{}",
+            path.display(),
+            self.log()
+        );
+        self.file(path).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn a_new_file_lands_in_sqlite_and_the_csv() {
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("export.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&file), (1, 10));
+    assert!(wait_for(DEADLINE, || {
+        std::fs::read_to_string(d.csv())
+            .is_ok_and(|c| c.matches(file.to_str().unwrap()).count() == 10)
+    }));
+    let log = d.log();
+    assert!(log.contains("findings=CREDIT_CARD_NUMBER=10"), "{log}");
+    assert!(
+        !log.contains("5433-9502"),
+        "a value leaked into the log:\n{log}"
+    );
+    assert!(d.signal(libc::SIGTERM).success());
+    assert!(d.log().contains("dlpd stopped"));
+}
+
+#[test]
+fn a_file_written_in_100_appends_over_2s_is_scanned_once_with_its_final_content() {
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("growing.csv");
+    let mut f = std::fs::File::create(&file).unwrap();
+    for i in 0..100 {
+        use std::io::Write;
+        writeln!(f, "row {i},5433-9502-3725-7862").unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(f);
+    assert_eq!(d.wait_recorded(&file), (1, 100));
+    // Long past the debounce: still one scan.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(d.file(&file), Some((1, 100)));
+    let stored: String = d.query("SELECT sha256 FROM files WHERE path LIKE '%growing.csv'");
+    assert_eq!(stored, dlpd::fsutil::sha256_file(&file).unwrap());
+}
+
+#[test]
+fn excluded_paths_and_dlpds_own_files_are_never_scanned() {
+    let mut d = Daemon::new("");
+    d.start();
+    std::fs::create_dir_all(d.root().join("repo/.git")).unwrap();
+    std::fs::write(d.root().join("repo/.git/secrets"), SAMPLE_PCI).unwrap();
+    std::fs::write(d.root().join("partial.crdownload"), SAMPLE_PCI).unwrap();
+    let marker = d.root().join("zz-marker.csv");
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::write(&marker, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&marker);
+    // A second file after the CSV was written: the CSV and the database
+    // changed in between and must not have been queued.
+    let marker2 = d.root().join("zz-marker2.csv");
+    std::fs::write(&marker2, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&marker2);
+    std::thread::sleep(Duration::from_millis(800));
+    let paths: i64 = d.query("SELECT count(*) FROM files");
+    assert_eq!(paths, 2, "only the two markers: {}", d.log());
+}
+
+#[test]
+fn a_new_subdirectory_created_then_filled_is_scanned() {
+    let mut d = Daemon::new("");
+    d.start();
+    let sub = d.root().join("a/b/c");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let file = sub.join("cards.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&file), (1, 10));
+}
+
+#[test]
+fn files_renamed_or_moved_into_a_root_are_scanned() {
+    let mut d = Daemon::new("");
+    d.start();
+    let outside = d.dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("full/deep")).unwrap();
+    std::fs::write(outside.join("one.csv"), SAMPLE_PCI).unwrap();
+    std::fs::write(outside.join("full/deep/two.csv"), SAMPLE_PCI).unwrap();
+    std::fs::rename(outside.join("one.csv"), d.root().join("one.csv")).unwrap();
+    std::fs::rename(outside.join("full"), d.root().join("full")).unwrap();
+    assert_eq!(d.wait_recorded(&d.root().join("one.csv")), (1, 10));
+    assert_eq!(
+        d.wait_recorded(&d.root().join("full/deep/two.csv")),
+        (1, 10)
+    );
+    // Renamed within the root: the new name is scanned.
+    std::fs::rename(d.root().join("one.csv"), d.root().join("renamed.csv")).unwrap();
+    assert_eq!(d.wait_recorded(&d.root().join("renamed.csv")), (1, 10));
+}
+
+#[test]
+fn existing_files_are_scanned_at_start_and_a_restart_over_an_unchanged_tree_scans_nothing() {
+    let mut d = Daemon::new("");
+    for i in 0..20 {
+        std::fs::write(d.root().join(format!("f{i}.csv")), SAMPLE_PCI).unwrap();
+    }
+    d.start();
+    assert!(wait_for(DEADLINE, || d.db().exists()
+        && d.query::<i64>("SELECT count(*) FROM files") == 20));
+    assert!(d.signal(libc::SIGTERM).success());
+    d.start();
+    assert!(
+        wait_for(DEADLINE, || d.log().matches("walk complete").count() == 2),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let rescanned: i64 = d.query("SELECT count(*) FROM files WHERE scans > 1");
+    assert_eq!(rescanned, 0, "{}", d.log());
+    let last = d
+        .log()
+        .lines()
+        .rfind(|l| l.contains("walk complete"))
+        .unwrap()
+        .to_string();
+    assert!(last.contains("queued=0"), "{last}");
+}
+
+#[test]
+fn kill_9_with_a_busy_queue_then_restart_loses_and_duplicates_nothing() {
+    let mut d = Daemon::new("[queue]\nworkers = 1\n");
+    d.start();
+    let n = 2000;
+    for i in 0..n {
+        let body = if i % 50 == 0 {
+            SAMPLE_PCI.to_string()
+        } else {
+            format!("plain file {i}\n")
+        };
+        std::fs::write(d.root().join(format!("f{i:04}.txt")), body).unwrap();
+    }
+    // Kill it mid-way: some results stored, some jobs still queued.
+    assert!(wait_for(DEADLINE, || {
+        d.db().exists()
+            && d.query::<i64>("SELECT count(*) FROM files") > 0
+            && d.query::<i64>("SELECT count(*) FROM jobs") > 0
+    }));
+    d.signal(libc::SIGKILL);
+    d.start();
+    assert!(
+        wait_for(Duration::from_secs(90), || {
+            d.query::<i64>("SELECT count(*) FROM files") == n
+                && d.query::<i64>("SELECT count(*) FROM jobs") == 0
+        }),
+        "files {} jobs {}\n{}",
+        d.query::<i64>("SELECT count(*) FROM files"),
+        d.query::<i64>("SELECT count(*) FROM jobs"),
+        d.log()
+    );
+    let twice: i64 = d.query("SELECT count(*) FROM files WHERE scans <> 1");
+    assert_eq!(twice, 0);
+    let findings: i64 = d.query("SELECT count(*) FROM findings");
+    assert_eq!(findings, (n / 50) * 10);
+    let csv = std::fs::read_to_string(d.csv()).unwrap();
+    assert_eq!(csv.matches(",CREDIT_CARD_NUMBER,").count() as i64, findings);
+    assert_eq!(csv.matches("scanned_at,path").count(), 1);
+}
+
+/// Sets fs.inotify.max_queued_events for the life of the guard.
+struct QueuedEvents(String);
+
+impl QueuedEvents {
+    const PATH: &str = "/proc/sys/fs/inotify/max_queued_events";
+    fn set(n: u32) -> Option<QueuedEvents> {
+        let old = std::fs::read_to_string(Self::PATH).ok()?;
+        std::fs::write(Self::PATH, n.to_string()).ok()?;
+        Some(QueuedEvents(old))
+    }
+}
+
+impl Drop for QueuedEvents {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, self.0.trim());
+    }
+}
+
+#[test]
+fn no_file_is_missed_after_an_inotify_queue_overflow() {
+    let mut d = Daemon::new("[queue]\nworkers = 1\n");
+    // The queue size is fixed when the daemon's inotify instance starts.
+    let Some(guard) = QueuedEvents::set(4) else {
+        eprintln!(
+            "cannot set max_queued_events here; the overflow path is unit-tested in src/watch.rs"
+        );
+        return;
+    };
+    d.start();
+    drop(guard);
+    let n = 300;
+    for i in 0..n {
+        std::fs::write(d.root().join(format!("o{i:03}.txt")), format!("file {i}\n")).unwrap();
+    }
+    assert!(
+        wait_for(Duration::from_secs(60), || d.db().exists()
+            && d.query::<i64>("SELECT count(*) FROM files") == n),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("queue overflow"), "{}", d.log());
+}
+
+#[test]
+fn status_shows_the_queue_counts_and_the_running_daemon() {
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&file);
+    let out = Command::new(support::bin())
+        .arg("--config")
+        .arg(&d.config)
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("daemon:     running (pid"), "{text}");
+    assert!(
+        text.contains("queue:      0 queued (0 retrying), 0 in flight"),
+        "{text}"
+    );
+    assert!(
+        text.contains("files:      1 scanned, 0 skipped, 0 failed; 10 findings"),
+        "{text}"
+    );
+    assert!(text.contains("last error: none"), "{text}");
+    d.signal(libc::SIGTERM);
+    let out = Command::new(support::bin())
+        .arg("--config")
+        .arg(&d.config)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("daemon:     not running"));
+}
+
+#[test]
+fn an_unreadable_file_is_retried_then_recorded_as_failed_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut d = Daemon::new("[queue]\nmax_attempts = 2\n");
+    if unsafe { libc::geteuid() } == 0 {
+        // Root reads anything; without these capabilities it obeys modes.
+        d.wrapper = [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--",
+        ]
+        .map(String::from)
+        .to_vec();
+    }
+    d.start();
+    let locked = d.root().join("locked.csv");
+    std::fs::write(&locked, SAMPLE_PCI).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    assert!(
+        wait_for(DEADLINE, || d.db().exists()
+            && d.query::<i64>(
+                "SELECT count(*) FROM files WHERE status = 'failed'"
+            ) == 1),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(
+        log.contains("scan failed, will retry") && log.contains("giving up"),
+        "{log}"
+    );
+    let failed = Command::new(support::bin())
+        .args([
+            "--config",
+            d.config.to_str().unwrap(),
+            "findings",
+            "--failed",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let row: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(row["path"], locked.to_str().unwrap());
+    let error = row["error"].as_str().unwrap();
+    assert!(
+        error.contains("gave up after 2 attempts") && error.contains("permission denied"),
+        "{error}"
+    );
+    let status = Command::new(support::bin())
+        .args(["--config", d.config.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("0 scanned, 0 skipped, 1 failed"), "{text}");
+    assert!(
+        text.contains("last error: ") && text.contains("locked.csv: "),
+        "{text}"
+    );
+}
