@@ -117,6 +117,11 @@ pub fn spawn(settings: WatchSettings, out: Sender<WatchEvent>) -> notify::Result
         pending: HashMap::new(),
         out,
         closed: Cell::new(false),
+        watches: 0,
+        watch_limit: std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        limit_warned: false,
         missing: Vec::new(),
     };
     for root in state.settings.roots.clone() {
@@ -144,6 +149,11 @@ struct Debouncer {
     out: Sender<WatchEvent>,
     /// Set when the daemon stopped listening: time to go.
     closed: Cell<bool>,
+    /// Directories this watcher has a watch on.
+    watches: usize,
+    /// fs.inotify.max_user_watches, where the platform has it.
+    watch_limit: Option<usize>,
+    limit_warned: bool,
     /// Roots that did not exist yet.
     missing: Vec<PathBuf>,
 }
@@ -301,18 +311,38 @@ impl Debouncer {
         {
             match entry {
                 Ok(e) if e.file_type().is_dir() => {
-                    let res = self
-                        .notify
-                        .lock()
-                        .map(|mut w| w.watch(e.path(), RecursiveMode::NonRecursive));
-                    if let Ok(Err(err)) = res {
-                        self.watch_error(&err);
+                    let res = match self.notify.lock() {
+                        Ok(mut w) => Some(w.watch(e.path(), RecursiveMode::NonRecursive)),
+                        Err(_) => None,
+                    };
+                    match res {
+                        Some(Ok(())) => self.watch_added(),
+                        Some(Err(err)) => self.watch_error(&err),
+                        None => {}
                     }
                 }
                 Ok(e) if report && e.file_type().is_file() => self.touch(e.path()),
                 Ok(_) => {}
                 Err(err) => tracing::warn!(path = ?err.path(), "cannot watch: {err}"),
             }
+        }
+    }
+
+    /// Counts a new watch, and warns once when dlpd alone uses 90% of the
+    /// per-user inotify limit.
+    fn watch_added(&mut self) {
+        self.watches += 1;
+        if let Some(limit) = self.watch_limit
+            && !self.limit_warned
+            && near_limit(self.watches, limit)
+        {
+            self.limit_warned = true;
+            tracing::warn!(
+                watches = self.watches,
+                limit,
+                "close to the inotify watch limit; raise it with `sysctl fs.inotify.max_user_watches=524288` \
+                 (and in /etc/sysctl.d to keep it), or exclude large trees"
+            );
         }
     }
 
@@ -341,6 +371,11 @@ impl Debouncer {
     }
 }
 
+/// True when `used` watches are 90% or more of `limit`.
+pub fn near_limit(used: usize, limit: usize) -> bool {
+    used * 10 >= limit * 9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +399,9 @@ mod tests {
             pending: HashMap::new(),
             out,
             closed: Cell::new(false),
+            watches: 0,
+            watch_limit: None,
+            limit_warned: false,
             missing: vec![],
         };
         d.handle(Event::new(EventKind::Other).set_flag(Flag::Rescan));
@@ -375,6 +413,14 @@ mod tests {
                 .map(WatchEvent::Rescan)
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_watch_limit_warning_comes_at_ninety_percent() {
+        assert!(!near_limit(8, 10));
+        assert!(near_limit(9, 10));
+        assert!(!near_limit(172_000, 192_536));
+        assert!(near_limit(173_283, 192_536));
     }
 
     #[test]

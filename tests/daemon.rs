@@ -452,3 +452,28 @@ fn an_unreadable_file_is_retried_then_recorded_as_failed_with_the_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn a_full_queue_makes_the_watcher_wait_and_nothing_is_dropped() {
+    let mut d = Daemon::new("[queue]\ncapacity = 5\nworkers = 1\n");
+    d.start();
+    let n = 300;
+    for i in 0..n {
+        std::fs::write(d.root().join(format!("q{i:03}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let mut most_queued = 0;
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            if !d.db().exists() {
+                return false;
+            }
+            most_queued = most_queued.max(d.query::<i64>("SELECT count(*) FROM jobs"));
+            d.query::<i64>("SELECT count(*) FROM files") == n
+        }),
+        "{}",
+        d.log()
+    );
+    assert!(most_queued <= 5, "the queue held {most_queued} jobs");
+    let twice: i64 = d.query("SELECT count(*) FROM files WHERE scans <> 1");
+    assert_eq!(twice, 0);
+}

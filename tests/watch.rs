@@ -170,3 +170,21 @@ fn a_root_that_appears_later_is_picked_up() {
     let events = collect(&rx, Duration::from_secs(5), |e| settled(e).contains(&file));
     assert_eq!(settled(&events), vec![file]);
 }
+
+#[test]
+fn a_file_moved_between_roots_is_removed_from_one_and_settles_in_the_other() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let mut s = settings(a.path());
+    s.roots.push(b.path().to_path_buf());
+    let (_w, rx) = start(s);
+    let from = a.path().join("report.csv");
+    std::fs::write(&from, "x").unwrap();
+    let events = collect(&rx, Duration::from_secs(5), |e| settled(e).contains(&from));
+    assert_eq!(settled(&events), vec![from.clone()]);
+    let to = b.path().join("report.csv");
+    std::fs::rename(&from, &to).unwrap();
+    let events = collect(&rx, Duration::from_secs(5), |e| settled(e).contains(&to));
+    assert!(events.contains(&WatchEvent::Removed(from)), "{events:?}");
+    assert_eq!(settled(&events), vec![to]);
+}
