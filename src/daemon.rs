@@ -95,10 +95,18 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
             .name("dlpd-walk".into())
             .spawn(move || walker(&settings, &walk_rx, &seen_tx, &walked))?;
     }
-    if config.watch.scan_existing {
-        for root in settings.roots.iter().filter(|r| r.is_dir()) {
-            let _ = walk_tx.send(root.clone());
-        }
+    // The baseline: roots that exist now (a late root is walked when it appears).
+    let baseline: Vec<PathBuf> = match config.watch.scan_existing {
+        true => settings
+            .roots
+            .iter()
+            .filter(|r| r.is_dir())
+            .cloned()
+            .collect(),
+        false => Vec::new(),
+    };
+    for root in &baseline {
+        let _ = walk_tx.send(root.clone());
     }
 
     let workers = config.queue.workers as usize;
@@ -136,21 +144,21 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         deferred: VecDeque::new(),
         in_flight: 0,
         slots: workers * 2,
-        walks_pending: if config.watch.scan_existing {
-            settings.roots.iter().filter(|r| r.is_dir()).count()
-        } else {
-            0
-        },
+        walks_pending: baseline.len(),
         queued: 0,
         stored: 0,
+        watch_rx,
+        seen_rx,
+        done_rx,
+        walk_tx,
+        job_tx: Some(job_tx),
+        walked,
     };
-    let result = keeper.serve(
-        &stop, &watch_rx, &seen_rx, &done_rx, &walk_tx, &job_tx, &walked,
-    );
+    let result = keeper.serve(&stop);
     // Stop taking work: the watcher goes, workers finish what they hold.
     drop(watcher);
-    drop(job_tx);
-    let settled = result.and_then(|()| keeper.drain(&done_rx));
+    keeper.job_tx = None;
+    let settled = result.and_then(|()| keeper.drain());
     let left = keeper.store.queue_counts().map(|c| c.total()).unwrap_or(0);
     let _ = keeper.store.set_meta("daemon.pid", None);
     tracing::info!(queued = left, "dlpd stopped");
@@ -208,27 +216,29 @@ struct Keeper {
     walks_pending: usize,
     queued: u64,
     stored: u64,
+    /// Settled, removed and rescan events from the watcher.
+    watch_rx: Receiver<WatchEvent>,
+    /// Files the walker saw.
+    seen_rx: Receiver<Seen>,
+    /// Results from the workers.
+    done_rx: Receiver<Done>,
+    /// Directories for the walker.
+    walk_tx: Sender<PathBuf>,
+    /// Jobs for the workers; `None` once stopping.
+    job_tx: Option<Sender<Job>>,
+    /// Files the walker has seen, for progress logs.
+    walked: Arc<AtomicU64>,
 }
 
 impl Keeper {
-    #[allow(clippy::too_many_arguments)]
-    fn serve(
-        &mut self,
-        stop: &Receiver<()>,
-        watch_rx: &Receiver<WatchEvent>,
-        seen_rx: &Receiver<Seen>,
-        done_rx: &Receiver<Done>,
-        walk_tx: &Sender<PathBuf>,
-        job_tx: &Sender<Job>,
-        walked: &AtomicU64,
-    ) -> Result<(), StoreError> {
+    fn serve(&mut self, stop: &Receiver<()>) -> Result<(), StoreError> {
         let mut last_progress = Instant::now();
         loop {
-            self.dispatch(job_tx)?;
+            self.dispatch()?;
             // A full queue stops intake: the watcher and walker wait.
             let accepting = self.deferred.is_empty();
             let (w, s) = if accepting {
-                (watch_rx.clone(), seen_rx.clone())
+                (self.watch_rx.clone(), self.seen_rx.clone())
             } else {
                 (never(), never())
             };
@@ -236,21 +246,21 @@ impl Keeper {
             let mut batch = Batch::default();
             select! {
                 recv(stop) -> _ => return Ok(()),
-                recv(done_rx) -> d => if let Ok(d) = d { batch.done.push(d) },
+                recv(self.done_rx) -> d => if let Ok(d) = d { batch.done.push(d) },
                 recv(w) -> e => if let Ok(e) = e { batch.watch.push(e) },
                 recv(s) -> x => if let Ok(x) = x { batch.seen.push(x) },
                 default(timeout) => {}
             }
-            batch.done.extend(done_rx.try_iter());
+            batch.done.extend(self.done_rx.try_iter());
             if accepting {
-                batch.watch.extend(watch_rx.try_iter().take(BATCH));
-                batch.seen.extend(seen_rx.try_iter().take(BATCH));
+                batch.watch.extend(self.watch_rx.try_iter().take(BATCH));
+                batch.seen.extend(self.seen_rx.try_iter().take(BATCH));
             }
-            self.apply(batch, walk_tx)?;
+            self.apply(batch)?;
             if self.walks_pending > 0 && last_progress.elapsed() >= PROGRESS_EVERY {
                 last_progress = Instant::now();
                 tracing::info!(
-                    seen = walked.load(Ordering::Relaxed),
+                    seen = self.walked.load(Ordering::Relaxed),
                     queued = self.queued,
                     scanned = self.stored,
                     "baseline scan in progress"
@@ -272,11 +282,11 @@ impl Keeper {
     }
 
     /// Hands due jobs to idle workers.
-    fn dispatch(&mut self, job_tx: &Sender<Job>) -> Result<(), StoreError> {
+    fn dispatch(&mut self) -> Result<(), StoreError> {
         let free = self.slots.saturating_sub(self.in_flight);
-        if free == 0 {
+        let Some(job_tx) = self.job_tx.as_ref().filter(|_| free > 0) else {
             return Ok(());
-        }
+        };
         for job in self.store.claim_batch(free, SystemTime::now())? {
             // The channel holds `slots` jobs, so this never blocks.
             if job_tx.send(job).is_ok() {
@@ -286,7 +296,7 @@ impl Keeper {
         Ok(())
     }
 
-    fn apply(&mut self, batch: Batch, walk_tx: &Sender<PathBuf>) -> Result<(), StoreError> {
+    fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
         let mut wanted: Vec<PathBuf> = self.deferred.drain(..).collect();
         for event in batch.watch {
             match event {
@@ -296,7 +306,7 @@ impl Keeper {
                     self.store.cancel(&p)?;
                 }
                 WatchEvent::Rescan(dir) => {
-                    let _ = walk_tx.send(dir);
+                    let _ = self.walk_tx.send(dir);
                 }
             }
         }
@@ -364,17 +374,16 @@ impl Keeper {
 
     /// After a stop: waits up to [`GRACE`] for in-flight scans and stores
     /// them; whatever is still running stays queued for the next start.
-    fn drain(&mut self, done_rx: &Receiver<Done>) -> Result<(), StoreError> {
+    fn drain(&mut self) -> Result<(), StoreError> {
         let deadline = Instant::now() + GRACE;
         let mut batch = Batch::default();
         while self.in_flight > batch.done.len() {
-            match done_rx.recv_deadline(deadline) {
+            match self.done_rx.recv_deadline(deadline) {
                 Ok(d) => batch.done.push(d),
                 Err(_) => break,
             }
         }
-        let (tx, _) = unbounded();
-        self.apply(batch, &tx)
+        self.apply(batch)
     }
 }
 
