@@ -66,16 +66,17 @@ impl Daemon {
         let mut cmd = match self.wrapper.split_first() {
             Some((prog, args)) => {
                 let mut c = Command::new(prog);
-                c.args(args).arg(support::bin());
+                c.args(args)
+                    .arg(support::bin())
+                    .arg("--config")
+                    .arg(&self.config);
+                c.env_remove("RUST_LOG").env_remove("DLPD_CONFIG");
                 c
             }
-            None => Command::new(support::bin()),
+            None => support::cmd(&self.config),
         };
         let mut child = cmd
-            .arg("--config")
-            .arg(&self.config)
             .arg("run")
-            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -114,6 +115,15 @@ impl Daemon {
         let conn = rusqlite::Connection::open(self.db()).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A count from the store; 0 before the daemon has created it.
+    fn count(&self, sql: &str) -> i64 {
+        if self.db().exists() {
+            self.query(sql)
+        } else {
+            0
+        }
     }
 
     /// (times stored, findings) for a path, if it has a row.
@@ -253,8 +263,7 @@ fn existing_files_are_scanned_at_start_and_a_restart_over_an_unchanged_tree_scan
         std::fs::write(d.root().join(format!("f{i}.csv")), SAMPLE_PCI).unwrap();
     }
     d.start();
-    assert!(wait_for(DEADLINE, || d.db().exists()
-        && d.query::<i64>("SELECT count(*) FROM files") == 20));
+    assert!(wait_for(DEADLINE, || d.count("SELECT count(*) FROM files") == 20));
     assert!(d.signal(libc::SIGTERM).success());
     d.start();
     assert!(
@@ -289,9 +298,7 @@ fn kill_9_with_a_busy_queue_then_restart_loses_and_duplicates_nothing() {
     }
     // Kill it mid-way: some results stored, some jobs still queued.
     assert!(wait_for(DEADLINE, || {
-        d.db().exists()
-            && d.query::<i64>("SELECT count(*) FROM files") > 0
-            && d.query::<i64>("SELECT count(*) FROM jobs") > 0
+        d.count("SELECT count(*) FROM files") > 0 && d.query::<i64>("SELECT count(*) FROM jobs") > 0
     }));
     d.signal(libc::SIGKILL);
     d.start();
@@ -349,8 +356,9 @@ fn no_file_is_missed_after_an_inotify_queue_overflow() {
         std::fs::write(d.root().join(format!("o{i:03}.txt")), format!("file {i}\n")).unwrap();
     }
     assert!(
-        wait_for(Duration::from_secs(60), || d.db().exists()
-            && d.query::<i64>("SELECT count(*) FROM files") == n),
+        wait_for(Duration::from_secs(60), || d
+            .count("SELECT count(*) FROM files")
+            == n),
         "{}",
         d.log()
     );
@@ -364,13 +372,7 @@ fn status_shows_the_queue_counts_and_the_running_daemon() {
     let file = d.root().join("s.csv");
     std::fs::write(&file, SAMPLE_PCI).unwrap();
     d.wait_recorded(&file);
-    let out = Command::new(support::bin())
-        .arg("--config")
-        .arg(&d.config)
-        .arg("status")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = support::dlpd(&d.config, &["status"]).stdout();
     assert!(text.contains("daemon:     running (pid"), "{text}");
     assert!(
         text.contains("queue:      0 queued (0 retrying), 0 in flight"),
@@ -382,13 +384,11 @@ fn status_shows_the_queue_counts_and_the_running_daemon() {
     );
     assert!(text.contains("last error: none"), "{text}");
     d.signal(libc::SIGTERM);
-    let out = Command::new(support::bin())
-        .arg("--config")
-        .arg(&d.config)
-        .arg("status")
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("daemon:     not running"));
+    assert!(
+        support::dlpd(&d.config, &["status"])
+            .stdout()
+            .contains("daemon:     not running")
+    );
 }
 
 #[test]
@@ -410,10 +410,9 @@ fn an_unreadable_file_is_retried_then_recorded_as_failed_with_the_reason() {
     std::fs::write(&locked, SAMPLE_PCI).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     assert!(
-        wait_for(DEADLINE, || d.db().exists()
-            && d.query::<i64>(
-                "SELECT count(*) FROM files WHERE status = 'failed'"
-            ) == 1),
+        wait_for(DEADLINE, || d
+            .count("SELECT count(*) FROM files WHERE status = 'failed'")
+            == 1),
         "{}",
         d.log()
     );
@@ -422,30 +421,16 @@ fn an_unreadable_file_is_retried_then_recorded_as_failed_with_the_reason() {
         log.contains("scan failed, will retry") && log.contains("giving up"),
         "{log}"
     );
-    let failed = Command::new(support::bin())
-        .args([
-            "--config",
-            d.config.to_str().unwrap(),
-            "findings",
-            "--failed",
-            "--format",
-            "jsonl",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(failed.status.code(), Some(1));
-    let row: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    let failed = support::dlpd(&d.config, &["findings", "--failed", "--format", "jsonl"]);
+    assert_eq!(failed.code(), 1);
+    let row = &failed.jsonl()[0];
     assert_eq!(row["path"], locked.to_str().unwrap());
     let error = row["error"].as_str().unwrap();
     assert!(
         error.contains("gave up after 2 attempts") && error.contains("permission denied"),
         "{error}"
     );
-    let status = Command::new(support::bin())
-        .args(["--config", d.config.to_str().unwrap(), "status"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&status.stdout);
+    let text = support::dlpd(&d.config, &["status"]).stdout();
     assert!(text.contains("0 scanned, 0 skipped, 1 failed"), "{text}");
     assert!(
         text.contains("last error: ") && text.contains("locked.csv: "),
@@ -464,9 +449,6 @@ fn a_full_queue_makes_the_watcher_wait_and_nothing_is_dropped() {
     let mut most_queued = 0;
     assert!(
         wait_for(Duration::from_secs(60), || {
-            if !d.db().exists() {
-                return false;
-            }
             most_queued = most_queued.max(d.query::<i64>("SELECT count(*) FROM jobs"));
             d.query::<i64>("SELECT count(*) FROM files") == n
         }),

@@ -52,18 +52,23 @@ impl Env {
         p
     }
 
-    /// `dlpd --config <this env's config>`, with no inherited log settings.
-    pub fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        c.arg("--config").arg(&self.config);
-        c.env_remove("RUST_LOG").env_remove("DLPD_CONFIG");
-        c
-    }
-
     /// Runs dlpd with `args` and returns its output.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run(self.cmd().args(args).output().unwrap())
+        dlpd(&self.config, args)
     }
+}
+
+/// `dlpd --config <config>`, with no inherited log or config settings.
+pub fn cmd(config: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("--config").arg(config);
+    c.env_remove("RUST_LOG").env_remove("DLPD_CONFIG");
+    c
+}
+
+/// Runs `dlpd --config <config> <args>` to the end.
+pub fn dlpd(config: &Path, args: &[&str]) -> Run {
+    Run(cmd(config).args(args).output().unwrap())
 }
 
 /// Path to the built binary under test.
