@@ -449,8 +449,8 @@ fn a_full_queue_makes_the_watcher_wait_and_nothing_is_dropped() {
     let mut most_queued = 0;
     assert!(
         wait_for(Duration::from_secs(60), || {
-            most_queued = most_queued.max(d.query::<i64>("SELECT count(*) FROM jobs"));
-            d.query::<i64>("SELECT count(*) FROM files") == n
+            most_queued = most_queued.max(d.count("SELECT count(*) FROM jobs"));
+            d.count("SELECT count(*) FROM files") == n
         }),
         "{}",
         d.log()
