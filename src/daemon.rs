@@ -183,11 +183,13 @@ pub fn watch_settings(config: &Config) -> WatchSettings {
 
 /// Scans one job's file.
 fn work(engine: &LocalEngine, job: Job) -> Done {
-    let Ok(meta) = std::fs::metadata(&job.path) else {
-        return Done::Finished(job, None);
+    let meta = match std::fs::metadata(&job.path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
+        // Any other error: the scan below fails and says why.
+        other => other.ok(),
     };
-    if let Some(last) = &job.last {
-        let same_stat = last.size == meta.len() && last.mtime_ns == Some(mtime_ns(&meta));
+    if let (Some(last), Some(meta)) = (&job.last, &meta) {
+        let same_stat = last.size == meta.len() && last.mtime_ns == Some(mtime_ns(meta));
         if same_stat && last.sha256.is_some() && sha256_file(&job.path).ok() == last.sha256 {
             return Done::Finished(job, None);
         }
