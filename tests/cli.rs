@@ -411,3 +411,22 @@ fn shipped_config_passes_check_config() {
     );
     assert_eq!(run.code(), 0, "{}", run.stderr());
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_never_hold_a_value() {
+    let env = Env::with_config("[log]\nformat = \"json\"\n");
+    let file = env.write("s.csv", SAMPLE_PCI);
+    let run = env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    let lines: Vec<serde_json::Value> = run
+        .stderr()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "scan complete"),
+        "{lines:?}"
+    );
+    assert!(!run.stderr().contains("5433-9502"));
+}
