@@ -459,3 +459,23 @@ fn a_full_queue_makes_the_watcher_wait_and_nothing_is_dropped() {
     let twice: i64 = d.query("SELECT count(*) FROM files WHERE scans <> 1");
     assert_eq!(twice, 0);
 }
+
+#[test]
+fn a_file_closed_after_writing_nothing_is_not_rescanned() {
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("same.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&file), (1, 10));
+    // Open for writing and close: inotify reports a close-write, so the
+    // file settles and is queued, but size, mtime and sha256 are unchanged.
+    drop(std::fs::OpenOptions::new().write(true).open(&file).unwrap());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(d.count("SELECT count(*) FROM jobs"), 0);
+    assert_eq!(d.file(&file), Some((1, 10)));
+    // A real change is scanned.
+    std::fs::write(&file, format!("{SAMPLE_PCI}extra,4111 1111 1111 1111\n")).unwrap();
+    assert!(wait_for(DEADLINE, || d
+        .file(&file)
+        .is_some_and(|f| f.0 == 2)));
+}
