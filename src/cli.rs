@@ -113,13 +113,7 @@ pub fn run(cli: Cli) -> u8 {
     };
     crate::logging::init(&config.log);
     let result = match cli.command {
-        Command::CheckConfig => {
-            print!(
-                "# dlpd effective config (from {source})\n{}",
-                config.to_toml()
-            );
-            Ok(EXIT_CLEAN)
-        }
+        Command::CheckConfig => check_config(&config, &source),
         Command::Run => run_daemon(&config, &source),
         Command::Status => status(&config),
         Command::Scan(args) => scan(&config, args),
@@ -129,6 +123,19 @@ pub fn run(cli: Cli) -> u8 {
         eprintln!("dlpd: {e:#}");
         EXIT_ERROR
     })
+}
+
+/// Prints the effective config; with the Nightfall engine, also checks
+/// that its secrets can be read (without printing them).
+fn check_config(config: &Config, source: &crate::config::Source) -> anyhow::Result<u8> {
+    if config.scanner.engine == EngineKind::Nightfall {
+        crate::nightfall::Secrets::load(config)?;
+    }
+    print!(
+        "# dlpd effective config (from {source})\n{}",
+        config.to_toml()
+    );
+    Ok(EXIT_CLEAN)
 }
 
 fn default_format() -> Format {
@@ -149,10 +156,8 @@ fn is_broken_pipe(e: &io::Error) -> bool {
 const STORE_BATCH: usize = 512;
 
 fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
-    if config.scanner.engine != EngineKind::Local {
-        anyhow::bail!(
-            "[scanner] engine = \"nightfall\" is not available in this version; set engine = \"local\""
-        );
+    if config.scanner.engine == EngineKind::Nightfall {
+        tracing::info!("dlpd scan uses the local engine; the Nightfall engine runs in `dlpd run`");
     }
     let engine = LocalEngine::new(&config.scanner);
     let mut store = if args.no_store {
@@ -291,8 +296,8 @@ fn status(config: &Config) -> anyhow::Result<u8> {
         .unwrap_or_else(|| "none".into());
     println!("daemon:     {daemon}");
     println!(
-        "queue:      {} queued ({} retrying), {} in flight",
-        st.queue.queued, st.retrying, st.queue.running
+        "queue:      {} queued ({} retrying), {} in flight ({} awaiting Nightfall results)",
+        st.queue.queued, st.retrying, st.queue.running, st.queue.awaiting
     );
     println!(
         "files:      {} scanned, {} skipped, {} failed; {} findings",

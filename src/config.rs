@@ -35,6 +35,91 @@ pub struct Config {
     pub watch: WatchConfig,
     /// The daemon's work queue.
     pub queue: QueueConfig,
+    /// The Nightfall engine's account and limits.
+    pub nightfall: NightfallConfig,
+    /// The listener Nightfall posts scan results to.
+    pub webhook: WebhookConfig,
+}
+
+/// `[nightfall]`: used when `scanner.engine = "nightfall"`. Secrets are
+/// never in this file, only where to find them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NightfallConfig {
+    /// The API's base URL.
+    #[serde(deserialize_with = "http_url")]
+    pub api_url: String,
+    /// Environment variable holding the API key.
+    pub api_key_env: String,
+    /// A 0600 file holding the API key; wins over `api_key_env`.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub api_key_file: Option<PathBuf>,
+    /// Environment variable holding the webhook signing secret.
+    pub signing_secret_env: String,
+    /// A 0600 file holding the signing secret; wins over `signing_secret_env`.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub signing_secret_file: Option<PathBuf>,
+    /// The public URL Nightfall posts results to; it must reach `[webhook] listen`.
+    #[serde(deserialize_with = "optional_http_url")]
+    pub webhook_url: String,
+    /// A saved policy to scan with instead of the inline rule built from `[scanner]`.
+    pub policy_uuid: String,
+    /// Client-side rate limit over every API call.
+    #[serde(deserialize_with = "positive_u32")]
+    pub requests_per_second: u32,
+    /// Files uploading at once.
+    #[serde(deserialize_with = "positive_u32")]
+    pub concurrency: u32,
+    /// A file whose result has not arrived after this long is submitted again.
+    #[serde(deserialize_with = "positive_u64")]
+    pub result_timeout_s: u64,
+    /// Limit on each HTTP request, including one chunk's upload.
+    #[serde(deserialize_with = "positive_u64")]
+    pub request_timeout_s: u64,
+}
+
+impl Default for NightfallConfig {
+    fn default() -> Self {
+        NightfallConfig {
+            api_url: "https://api.nightfall.ai".into(),
+            api_key_env: "NIGHTFALL_API_KEY".into(),
+            api_key_file: None,
+            signing_secret_env: "NIGHTFALL_SIGNING_SECRET".into(),
+            signing_secret_file: None,
+            webhook_url: String::new(),
+            policy_uuid: String::new(),
+            requests_per_second: 5,
+            concurrency: 4,
+            result_timeout_s: 900,
+            request_timeout_s: 60,
+        }
+    }
+}
+
+/// `[webhook]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Address the listener binds; loopback unless a proxy elsewhere needs it.
+    pub listen: std::net::SocketAddr,
+    /// Larger request bodies get 413 without being read.
+    #[serde(deserialize_with = "positive_u64")]
+    pub max_body_bytes: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8000)),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
 }
 
 /// `[watch]`
@@ -464,6 +549,34 @@ fn expanded_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         return Err(serde::de::Error::custom("must not be empty"));
     }
     expand_path(&raw).map_err(serde::de::Error::custom)
+}
+
+fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    expanded_path(d).map(Some)
+}
+
+fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    check_http_url(&raw).map_err(serde::de::Error::custom)?;
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    if !raw.is_empty() {
+        check_http_url(&raw).map_err(serde::de::Error::custom)?;
+    }
+    Ok(raw)
+}
+
+fn check_http_url(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" | "http" if url.host().is_some() => Ok(()),
+        _ => Err(format!(
+            "`{raw}` must be an http:// or https:// URL with a host"
+        )),
+    }
 }
 
 fn detector_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DetectorId>, D::Error> {

@@ -5,6 +5,7 @@
 //! local detectors) → [`store`] (SQLite and CSV). [`scan`] is the one-shot
 //! path for `dlpd scan`; [`report`] renders findings for people and tools.
 
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -12,7 +13,9 @@ pub mod engine;
 pub mod fsutil;
 pub mod logging;
 pub mod mask;
+pub mod nightfall;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod store;
 pub mod watch;

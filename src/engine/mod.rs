@@ -7,10 +7,15 @@
 pub mod local;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{describe_io_error, file_kind};
 
 pub use local::LocalEngine;
 
@@ -168,6 +173,8 @@ pub enum SkipReason {
     TooLarge { size: u64, limit: u64 },
     /// A FIFO, socket or device: reading it could block or have side effects.
     NotRegular(&'static str),
+    /// The remote engine does not scan this type of file; its words.
+    Unsupported(String),
 }
 
 impl fmt::Display for SkipReason {
@@ -180,6 +187,9 @@ impl fmt::Display for SkipReason {
                 "file is {size} bytes, over scanner.max_file_bytes ({limit}); raise it to scan this file"
             ),
             SkipReason::NotRegular(kind) => write!(f, "not a regular file ({kind})"),
+            SkipReason::Unsupported(why) => {
+                write!(f, "Nightfall does not scan this file type: {why}")
+            }
         }
     }
 }
@@ -253,4 +263,29 @@ pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     /// Scans one file and says what became of it; never panics on bad input.
     fn scan_path(&self, path: &std::path::Path, opts: ScanOptions) -> FileReport;
+}
+
+/// Opens `path` only if it is a regular file, without blocking on FIFOs or
+/// touching devices.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Outcome> {
+    let fail = |e: io::Error| Outcome::Failed(describe_io_error(&e));
+    let meta = std::fs::metadata(path).map_err(fail)?;
+    if !meta.is_file() {
+        return Err(Outcome::Skipped(SkipReason::NotRegular(file_kind(
+            &meta.file_type(),
+        ))));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(fail)?;
+    // The path may have been swapped between the two looks.
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(Outcome::Skipped(SkipReason::NotRegular(file_kind(
+            &meta.file_type(),
+        ))));
+    }
+    Ok((file, meta))
 }

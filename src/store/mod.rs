@@ -10,8 +10,10 @@
 
 mod queue;
 mod schema;
+mod uploads;
 
 pub use queue::{Job, JobId, LastScan, QueueCounts};
+pub use uploads::{PendingUpload, Upload};
 
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -299,7 +301,11 @@ impl Store {
                      WHERE id = ?1",
                 )
                 .map_err(err)?;
+            let mut settled = tx
+                .prepare_cached("DELETE FROM uploads WHERE job_id = ?1")
+                .map_err(err)?;
             for job in done {
+                settled.execute([job.0]).map_err(err)?;
                 finish.execute([job.0]).map_err(err)?;
                 again.execute([job.0]).map_err(err)?;
             }

@@ -13,7 +13,6 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, unix_ms};
@@ -39,26 +38,19 @@ pub struct Job {
 pub struct QueueCounts {
     /// Jobs waiting, including those backing off.
     pub queued: u64,
-    /// Jobs a worker holds.
+    /// Jobs a worker holds, or whose Nightfall result is awaited.
     pub running: u64,
+    /// Of the running jobs, those uploaded and awaiting their result.
+    pub awaiting: u64,
 }
 
 /// First retry delay; doubles each attempt up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// The delay before attempt `attempts + 1`: exponential, capped, with full
-/// jitter in its upper half so retries of a burst spread out.
+/// The delay before attempt `attempts + 1`.
 pub fn backoff(attempts: u32) -> Duration {
-    let exp = BASE_BACKOFF
-        .saturating_mul(1u32 << attempts.min(16))
-        .min(MAX_BACKOFF);
-    let mut b = [0u8; 4];
-    let r = SystemRandom::new()
-        .fill(&mut b)
-        .map_or(0, |_| u32::from_le_bytes(b));
-    let half = exp / 2;
-    half + half.mul_f64(r as f64 / u32::MAX as f64)
+    crate::backoff::jittered(BASE_BACKOFF, MAX_BACKOFF, attempts)
 }
 
 /// What the store knew of a file at its last scan; a job carries it so the
@@ -193,6 +185,16 @@ impl Store {
         max_attempts: u32,
         engine: &'static str,
     ) -> Result<bool, StoreError> {
+        // The job may be gone already: its result arrived by another way.
+        let live: bool = self
+            .conn
+            .query_row("SELECT count(*) FROM jobs WHERE id = ?1", [job.id.0], |r| {
+                r.get(0)
+            })
+            .map_err(self.sql_err())?;
+        if !live {
+            return Ok(false);
+        }
         let attempts = job.attempts + 1;
         if attempts >= max_attempts {
             let report = FileReport::new(
@@ -204,13 +206,39 @@ impl Store {
             return Ok(true);
         }
         let due = SystemTime::now() + backoff(job.attempts);
-        self.conn
-            .execute(
-                "UPDATE jobs SET running = 0, attempts = ?2, not_before = ?3, last_error = ?4 WHERE id = ?1",
-                params![job.id.0, attempts, unix_ms(due), error],
-            )
-            .map_err(self.sql_err())?;
+        self.release(job.id, attempts, due, Some(error))?;
         Ok(false)
+    }
+
+    /// Puts a job back in the queue at once, without counting an attempt:
+    /// its file changed while it was being uploaded.
+    pub fn requeue(&mut self, job: &Job) -> Result<(), StoreError> {
+        self.release(job.id, job.attempts, SystemTime::UNIX_EPOCH, None)
+    }
+
+    /// Makes a running job claimable again at `due`, dropping any upload it
+    /// was waiting for.
+    fn release(
+        &mut self,
+        id: JobId,
+        attempts: u32,
+        due: SystemTime,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let path = self.db_path.clone();
+        let err = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM uploads WHERE job_id = ?1", [id.0])
+            .map_err(err)?;
+        tx.execute(
+            "UPDATE jobs SET running = 0, rerun = 0, attempts = ?2, not_before = ?3, last_error = ?4 WHERE id = ?1",
+            params![id.0, attempts, unix_ms(due), error],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     /// Drops a queued (not running) job: its file was deleted.
@@ -226,10 +254,15 @@ impl Store {
     }
 
     /// Puts jobs a crash left running back in the queue; returns how many.
+    /// Jobs waiting for a Nightfall result keep waiting: the result may
+    /// still come, and `result_timeout_s` covers the case where it does not.
     pub fn recover_running(&mut self) -> Result<u64, StoreError> {
         let n = self
             .conn
-            .execute("UPDATE jobs SET running = 0 WHERE running = 1", [])
+            .execute(
+                "UPDATE jobs SET running = 0 WHERE running = 1 AND id NOT IN (SELECT job_id FROM uploads)",
+                [],
+            )
             .map_err(self.sql_err())?;
         Ok(n as u64)
     }
@@ -238,12 +271,14 @@ impl Store {
     pub fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         self.conn
             .query_row(
-                "SELECT count(*) - coalesce(sum(running), 0), coalesce(sum(running), 0) FROM jobs",
+                "SELECT count(*) - coalesce(sum(running), 0), coalesce(sum(running), 0),
+                   (SELECT count(*) FROM uploads) FROM jobs",
                 [],
                 |r| {
                     Ok(QueueCounts {
                         queued: r.get::<_, i64>(0)? as u64,
                         running: r.get::<_, i64>(1)? as u64,
+                        awaiting: r.get::<_, i64>(2)? as u64,
                     })
                 },
             )
@@ -284,7 +319,8 @@ mod tests {
             s.queue_counts().unwrap(),
             QueueCounts {
                 queued: 2,
-                running: 0
+                running: 0,
+                awaiting: 0
             }
         );
     }
@@ -301,7 +337,8 @@ mod tests {
             s.queue_counts().unwrap(),
             QueueCounts {
                 queued: 1,
-                running: 1
+                running: 1,
+                awaiting: 0
             }
         );
         let report = FileReport::new(&job.path, "local", Outcome::Scanned { findings: vec![] });
@@ -310,7 +347,8 @@ mod tests {
             s.queue_counts().unwrap(),
             QueueCounts {
                 queued: 1,
-                running: 0
+                running: 0,
+                awaiting: 0
             }
         );
     }
@@ -384,16 +422,5 @@ mod tests {
         s.enqueue(Path::new("/a"), 10).unwrap();
         assert!(s.cancel(Path::new("/a")).unwrap());
         assert_eq!(s.claim(SystemTime::now()).unwrap(), None);
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        for attempts in 0..20 {
-            let exp = BASE_BACKOFF
-                .saturating_mul(1 << attempts.min(16))
-                .min(MAX_BACKOFF);
-            let b = backoff(attempts);
-            assert!(b >= exp / 2 && b <= exp, "{attempts}: {b:?}");
-        }
     }
 }

@@ -65,4 +65,18 @@ pub const MIGRATIONS: &[&str] = &[
     -- for one change is a bug the tests look for.
     ALTER TABLE files ADD COLUMN scans INTEGER NOT NULL DEFAULT 1;
     "#,
+    // v3: the Nightfall engine's uploads awaiting their result. A row is
+    // written before the scan is requested, so a result can always be tied
+    // to its job, path and content; it goes with the job.
+    r#"
+    CREATE TABLE uploads (
+        upload_id    TEXT PRIMARY KEY,
+        job_id       INTEGER NOT NULL UNIQUE REFERENCES jobs (id) ON DELETE CASCADE,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER,
+        sha256       TEXT NOT NULL,
+        submitted_at INTEGER NOT NULL       -- unix milliseconds
+    );
+    CREATE INDEX uploads_submitted ON uploads (submitted_at);
+    "#,
 ];

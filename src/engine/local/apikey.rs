@@ -438,6 +438,15 @@ fn confirm_generic(value: &[u8]) -> Option<Confidence> {
     })
 }
 
+/// The `kind` this engine uses for a family of keys, matched without regard
+/// to case, so findings from Nightfall carry the same names.
+pub fn known_kind(kind: &str) -> Option<&'static str> {
+    FAMILIES
+        .iter()
+        .map(|f| f.kind)
+        .find(|k| k.eq_ignore_ascii_case(kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,8 @@ mod card;
 mod keywords;
 mod ssn;
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -27,12 +25,13 @@ use self::apikey::ApiKeyRules;
 use self::keywords::Keywords;
 use super::{
     Confidence, DetectorId, Engine, FileReport, Finding, Outcome, ScanOptions, Sensitive,
-    SkipReason,
+    SkipReason, open_regular,
 };
 use crate::config::ScannerConfig;
-use crate::fsutil::{describe_io_error, file_kind};
+use crate::fsutil::describe_io_error;
 use crate::mask;
 
+pub use self::apikey::known_kind;
 pub use self::card::luhn_valid;
 
 /// Default block size: large enough that the margin is noise, small enough
@@ -382,31 +381,6 @@ impl Engine for LocalEngine {
         };
         report
     }
-}
-
-/// Opens `path` only if it is a regular file, without blocking on FIFOs or
-/// touching devices.
-fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Outcome> {
-    let fail = |e: io::Error| Outcome::Failed(describe_io_error(&e));
-    let meta = std::fs::metadata(path).map_err(fail)?;
-    if !meta.is_file() {
-        return Err(Outcome::Skipped(SkipReason::NotRegular(file_kind(
-            &meta.file_type(),
-        ))));
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(fail)?;
-    // The path may have been swapped between the two looks.
-    let meta = file.metadata().map_err(fail)?;
-    if !meta.is_file() {
-        return Err(Outcome::Skipped(SkipReason::NotRegular(file_kind(
-            &meta.file_type(),
-        ))));
-    }
-    Ok((file, meta))
 }
 
 /// Lowercase hex, for digests.

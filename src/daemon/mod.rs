@@ -10,7 +10,9 @@
 //! their jobs, one CSV append. That is what makes thousands of files a
 //! second possible with SQLite underneath.
 
-use std::collections::VecDeque;
+mod worker;
+
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,10 +20,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
 
+use self::worker::{Done, Remote, Scanner};
 use crate::config::{Config, EngineKind};
-use crate::engine::{Engine, FileReport, LocalEngine, Outcome, ScanOptions};
-use crate::fsutil::{mtime_ns, sha256_file};
-use crate::store::{Job, Store, StoreError};
+use crate::engine::{FileReport, LocalEngine, Outcome};
+use crate::fsutil::mtime_ns;
+use crate::nightfall::{self, Message, Verdict};
+use crate::store::{Job, JobId, PendingUpload, Store, StoreError};
 use crate::watch::{self, WatchEvent, WatchSettings};
 
 /// How long in-flight scans may take to finish after a stop is asked for.
@@ -38,10 +42,13 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("cannot start the watcher: {0}")]
     Watch(#[from] notify::Error),
-    #[error(
-        "[scanner] engine = \"nightfall\" is not available in this version; set engine = \"local\""
-    )]
-    Engine,
+    #[error(transparent)]
+    Nightfall(#[from] nightfall::SetupError),
+    #[error("cannot listen on webhook.listen = {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -57,22 +64,29 @@ enum Seen {
     Walked(PathBuf),
 }
 
-/// What a worker made of a job.
-enum Done {
-    /// Store the report (if any) and finish the job. No report: the file
-    /// vanished, or is unchanged since its last scan.
-    Finished(Job, Option<FileReport>),
-    /// Try again later, or give up after `max_attempts`.
-    Failed(Job, String),
-}
-
 /// Runs until `stop` receives (or is closed). `ready` is called once the
 /// watches are in place.
 pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<(), DaemonError> {
-    if config.scanner.engine != EngineKind::Local {
-        return Err(DaemonError::Engine);
-    }
-    let engine = Arc::new(LocalEngine::new(&config.scanner));
+    let (msg_tx, msg_rx) = unbounded::<Message>();
+    // The Nightfall engine's runtime: its HTTP client and webhook listener.
+    let mut runtime = None;
+    let (scanner, workers, msg_rx) = match config.scanner.engine {
+        EngineKind::Local => (
+            Scanner::Local(LocalEngine::new(&config.scanner)),
+            config.queue.workers as usize,
+            never(),
+        ),
+        EngineKind::Nightfall => {
+            let (rt, remote) = start_nightfall(config, msg_tx)?;
+            runtime = Some(rt);
+            (
+                Scanner::Nightfall(remote),
+                config.nightfall.concurrency as usize,
+                msg_rx,
+            )
+        }
+    };
+    let scanner = Arc::new(scanner);
     let mut store = Store::open(&config.output)?;
     let recovered = store.recover_running()?;
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
@@ -109,16 +123,15 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         let _ = walk_tx.send(root.clone());
     }
 
-    let workers = config.queue.workers as usize;
     let (job_tx, job_rx) = bounded::<Job>(workers * 2);
     let (done_tx, done_rx) = unbounded::<Done>();
     for i in 0..workers {
-        let (engine, job_rx, done_tx) = (engine.clone(), job_rx.clone(), done_tx.clone());
+        let (scanner, job_rx, done_tx) = (scanner.clone(), job_rx.clone(), done_tx.clone());
         std::thread::Builder::new()
             .name(format!("dlpd-scan-{i}"))
             .spawn(move || {
                 for job in job_rx {
-                    if done_tx.send(work(engine.as_ref(), job)).is_err() {
+                    if done_tx.send(scanner.work(job)).is_err() {
                         return;
                     }
                 }
@@ -129,7 +142,7 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
     tracing::info!(
         roots = ?settings.roots,
         workers,
-        engine = engine.name(),
+        engine = scanner.name(),
         recovered,
         state = %config.output.state_dir.display(),
         "dlpd started"
@@ -140,7 +153,7 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         store,
         capacity: config.queue.capacity,
         max_attempts: config.queue.max_attempts,
-        engine: engine.name(),
+        engine: scanner.name(),
         deferred: VecDeque::new(),
         in_flight: 0,
         slots: workers * 2,
@@ -153,6 +166,12 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         walk_tx,
         job_tx: Some(job_tx),
         walked,
+        msg_rx,
+        fetching: HashSet::new(),
+        result_timeout: (config.scanner.engine == EngineKind::Nightfall)
+            .then(|| Duration::from_secs(config.nightfall.result_timeout_s)),
+        overdue_checked: Instant::now(),
+        min_confidence: config.scanner.min_confidence,
     };
     let result = keeper.serve(&stop);
     // Stop taking work: the watcher goes, workers finish what they hold.
@@ -161,8 +180,52 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
     let settled = result.and_then(|()| keeper.drain());
     let left = keeper.store.queue_counts().map(|c| c.total()).unwrap_or(0);
     let _ = keeper.store.set_meta("daemon.pid", None);
+    if let Some(rt) = runtime {
+        rt.shutdown_timeout(Duration::from_secs(1));
+    }
     tracing::info!(queued = left, "dlpd stopped");
     Ok(settled?)
+}
+
+/// Starts the Nightfall engine: secrets, client, and the webhook listener
+/// on a runtime of its own.
+fn start_nightfall(
+    config: &Config,
+    keeper: Sender<Message>,
+) -> Result<(tokio::runtime::Runtime, Remote), DaemonError> {
+    let secrets = nightfall::Secrets::load(config)?;
+    let client = Arc::new(
+        nightfall::Client::new(&config.scanner, &config.nightfall, secrets.api_key)
+            .map_err(nightfall::SetupError::from)?,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dlpd-net")
+        .enable_all()
+        .build()?;
+    let addr = config.webhook.listen;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    if !bound.ip().is_loopback() {
+        tracing::warn!(listen = %bound, "webhook listener is not on loopback; make sure only your proxy can reach it");
+    }
+    let hook = Arc::new(nightfall::webhook::Webhook::new(
+        secrets.signing_secret,
+        config.webhook.max_body_bytes,
+        keeper.clone(),
+        client.clone(),
+        config.scanner.min_confidence,
+    ));
+    rt.spawn(hook.serve(listener));
+    tracing::info!(listen = %bound, webhook_url = %config.nightfall.webhook_url, "webhook listening");
+    let remote = Remote {
+        client,
+        runtime: rt.handle().clone(),
+        keeper,
+    };
+    Ok((rt, remote))
 }
 
 /// The watcher's view of the config, with dlpd's own files ignored.
@@ -178,27 +241,6 @@ pub fn watch_settings(config: &Config) -> WatchSettings {
         ],
         debounce: Duration::from_millis(config.watch.debounce_ms),
         follow_symlinks: config.watch.follow_symlinks,
-    }
-}
-
-/// Scans one job's file.
-fn work(engine: &LocalEngine, job: Job) -> Done {
-    let meta = match std::fs::metadata(&job.path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
-        // Any other error: the scan below fails and says why.
-        other => other.ok(),
-    };
-    if let (Some(last), Some(meta)) = (&job.last, &meta) {
-        let same_stat = last.size == meta.len() && last.mtime_ns == Some(mtime_ns(meta));
-        if same_stat && last.sha256.is_some() && sha256_file(&job.path).ok() == last.sha256 {
-            return Done::Finished(job, None);
-        }
-    }
-    let report = engine.scan_path(&job.path, ScanOptions { hash: true });
-    match &report.outcome {
-        Outcome::Failed(_) if !job.path.exists() => Done::Finished(job, None),
-        Outcome::Failed(msg) => Done::Failed(job, msg.clone()),
-        _ => Done::Finished(job, Some(report)),
     }
 }
 
@@ -230,6 +272,15 @@ struct Keeper {
     job_tx: Option<Sender<Job>>,
     /// Files the walker has seen, for progress logs.
     walked: Arc<AtomicU64>,
+    /// Uploads, results and health checks from the Nightfall side.
+    msg_rx: Receiver<Message>,
+    /// Uploads whose findings are being fetched: a repeated notification
+    /// must not fetch them twice.
+    fetching: HashSet<String>,
+    /// Nightfall only: resubmit a file whose result is this late.
+    result_timeout: Option<Duration>,
+    overdue_checked: Instant,
+    min_confidence: crate::engine::Confidence,
 }
 
 impl Keeper {
@@ -246,19 +297,23 @@ impl Keeper {
             };
             let timeout = self.next_wakeup()?;
             let mut batch = Batch::default();
+            let m = self.msg_rx.clone();
             select! {
                 recv(stop) -> _ => return Ok(()),
+                recv(m) -> msg => if let Ok(msg) = msg { batch.msgs.push(msg) },
                 recv(self.done_rx) -> d => if let Ok(d) = d { batch.done.push(d) },
                 recv(w) -> e => if let Ok(e) = e { batch.watch.push(e) },
                 recv(s) -> x => if let Ok(x) = x { batch.seen.push(x) },
                 default(timeout) => {}
             }
             batch.done.extend(self.done_rx.try_iter());
+            batch.msgs.extend(self.msg_rx.try_iter());
             if accepting {
                 batch.watch.extend(self.watch_rx.try_iter().take(BATCH));
                 batch.seen.extend(self.seen_rx.try_iter().take(BATCH));
             }
             self.apply(batch)?;
+            self.resubmit_overdue()?;
             if self.walks_pending > 0 && last_progress.elapsed() >= PROGRESS_EVERY {
                 last_progress = Instant::now();
                 tracing::info!(
@@ -346,30 +401,142 @@ impl Keeper {
                     finished.push(job.id);
                     reports.extend(report);
                 }
-                Done::Failed(job, error) => {
-                    let gave_up = self
-                        .store
-                        .fail(&job, &error, self.max_attempts, self.engine)?;
-                    let note = format!(
-                        "{} {}: {error}",
-                        crate::report::rfc3339(SystemTime::now()),
-                        job.path.display()
-                    );
-                    self.store.set_meta("daemon.last_error", Some(&note))?;
-                    if gave_up {
-                        tracing::error!(path = %job.path.display(), attempts = job.attempts + 1, "giving up: {error}");
-                    } else {
-                        tracing::warn!(path = %job.path.display(), attempt = job.attempts + 1, "scan failed, will retry: {error}");
-                    }
+                Done::Failed {
+                    job,
+                    error,
+                    permanent,
+                } => self.fail(&job, &error, permanent)?,
+                Done::Submitted => {}
+                Done::Changed(job) => {
+                    tracing::debug!(path = %job.path.display(), "changed while uploading; queued again");
+                    self.store.requeue(&job)?;
                 }
             }
         }
         if !finished.is_empty() {
-            self.store.record_finishing(&reports, &finished)?;
-            self.stored += reports.len() as u64;
-            for r in &reports {
-                log_report(r);
+            self.finish(&reports, &finished)?;
+        }
+        for msg in batch.msgs {
+            self.handle(msg)?;
+        }
+        Ok(())
+    }
+
+    /// Stores reports, finishes their jobs, and logs what was found.
+    fn finish(&mut self, reports: &[FileReport], jobs: &[JobId]) -> Result<(), StoreError> {
+        self.store.record_finishing(reports, jobs)?;
+        self.stored += reports.len() as u64;
+        for r in reports {
+            log_report(r);
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt; a permanent failure gives up at once.
+    fn fail(&mut self, job: &Job, error: &str, permanent: bool) -> Result<(), StoreError> {
+        let max = if permanent { 1 } else { self.max_attempts };
+        let gave_up = self.store.fail(job, error, max, self.engine)?;
+        let note = format!(
+            "{} {}: {error}",
+            crate::report::rfc3339(SystemTime::now()),
+            job.path.display()
+        );
+        self.store.set_meta("daemon.last_error", Some(&note))?;
+        if gave_up {
+            tracing::error!(path = %job.path.display(), attempts = job.attempts + 1, "giving up: {error}");
+        } else {
+            tracing::warn!(path = %job.path.display(), attempt = job.attempts + 1, "scan failed, will retry: {error}");
+        }
+        Ok(())
+    }
+
+    /// Handles one message from the Nightfall side.
+    fn handle(&mut self, msg: Message) -> Result<(), StoreError> {
+        match msg {
+            Message::Register { job, upload, reply } => {
+                let result = self.store.register_upload(job, &upload);
+                let _ = reply.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                result?;
             }
+            Message::Health { reply } => {
+                let _ = reply.send(self.store.queue_counts()?);
+            }
+            Message::Notified { note, reply } => {
+                let Some(pending) = self.store.pending_upload(&note.upload_id)? else {
+                    let _ = reply.send(Verdict::Unknown);
+                    return Ok(());
+                };
+                if self.fetching.contains(&note.upload_id) {
+                    let _ = reply.send(Verdict::Duplicate);
+                    return Ok(());
+                }
+                let verdict = if !note.errors.is_empty() {
+                    let errors = serde_json::to_string(&note.errors).unwrap_or_default();
+                    self.fail(
+                        &pending.job,
+                        &format!("Nightfall could not scan the file: {errors}"),
+                        false,
+                    )?;
+                    Verdict::Settled
+                } else if !note.findings_present {
+                    self.finish(&[result_report(&pending, Vec::new())], &[pending.job.id])?;
+                    Verdict::Settled
+                } else if note.findings_url.is_empty() {
+                    self.fail(
+                        &pending.job,
+                        "Nightfall reported findings but sent no findingsURL",
+                        false,
+                    )?;
+                    Verdict::Settled
+                } else {
+                    self.fetching.insert(note.upload_id);
+                    Verdict::Fetch
+                };
+                let _ = reply.send(verdict);
+            }
+            Message::Fetched { upload_id, result } => {
+                self.fetching.remove(&upload_id);
+                // Gone: resubmitted after a timeout, or the file was
+                // deleted; this late result is not the one awaited.
+                let Some(pending) = self.store.pending_upload(&upload_id)? else {
+                    tracing::debug!(upload = %upload_id, "findings for an upload no job awaits; dropped");
+                    return Ok(());
+                };
+                match result {
+                    Ok(findings) => {
+                        let findings = findings
+                            .into_iter()
+                            .filter(|f| f.confidence >= self.min_confidence)
+                            .collect();
+                        self.finish(&[result_report(&pending, findings)], &[pending.job.id])?;
+                    }
+                    Err(e) => self.fail(&pending.job, &e, false)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Submits again every file whose result is later than
+    /// `result_timeout_s` (checked once a second).
+    fn resubmit_overdue(&mut self) -> Result<(), StoreError> {
+        let Some(timeout) = self.result_timeout else {
+            return Ok(());
+        };
+        if self.overdue_checked.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        self.overdue_checked = Instant::now();
+        for pending in self.store.overdue_uploads(SystemTime::now() - timeout)? {
+            if self.fetching.contains(&pending.upload.id) {
+                continue;
+            }
+            let error = format!(
+                "no result from Nightfall for upload {} within nightfall.result_timeout_s ({} s); submitting it again",
+                pending.upload.id,
+                timeout.as_secs()
+            );
+            self.fail(&pending.job, &error, false)?;
         }
         Ok(())
     }
@@ -378,20 +545,41 @@ impl Keeper {
     /// them; whatever is still running stays queued for the next start.
     fn drain(&mut self) -> Result<(), StoreError> {
         let deadline = Instant::now() + GRACE;
-        let mut batch = Batch::default();
-        while self.in_flight > batch.done.len() {
-            match self.done_rx.recv_deadline(deadline) {
-                Ok(d) => batch.done.push(d),
-                Err(_) => break,
+        while self.in_flight > 0 {
+            let mut batch = Batch::default();
+            // Uploads in flight may still need to register with the store.
+            select! {
+                recv(self.done_rx) -> d => match d {
+                    Ok(d) => batch.done.push(d),
+                    Err(_) => break,
+                },
+                recv(self.msg_rx) -> m => if let Ok(m) = m { batch.msgs.push(m) },
+                default(deadline.saturating_duration_since(Instant::now())) => break,
             }
+            self.apply(batch)?;
         }
-        self.apply(batch)
+        Ok(())
     }
+}
+
+/// The report of a Nightfall result, for exactly the content uploaded.
+fn result_report(pending: &PendingUpload, findings: Vec<crate::engine::Finding>) -> FileReport {
+    let mut report = FileReport::new(
+        &pending.job.path,
+        "nightfall",
+        Outcome::Scanned { findings },
+    );
+    report.size = pending.upload.size;
+    report.mtime_ns = pending.upload.mtime_ns;
+    report.sha256 = Some(pending.upload.sha256.clone());
+    report.upload_id = Some(pending.upload.id.clone());
+    report
 }
 
 #[derive(Default)]
 struct Batch {
     done: Vec<Done>,
+    msgs: Vec<Message>,
     watch: Vec<WatchEvent>,
     seen: Vec<Seen>,
 }

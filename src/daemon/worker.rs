@@ -1,0 +1,154 @@
+//! The worker side of the daemon: what one thread does with one job, for
+//! either engine. Workers never touch the store; they hand back a [`Done`]
+//! (and, for Nightfall, ask the keeper to record an upload before its scan
+//! is requested).
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, bounded};
+
+use crate::engine::{Engine, FileReport, LocalEngine, Outcome, ScanOptions};
+use crate::fsutil::{mtime_ns, sha256_file};
+use crate::nightfall::{self, Message, NightfallError, Uploaded};
+use crate::store::Job;
+
+/// What a worker made of a job.
+pub(super) enum Done {
+    /// Store the report (if any) and finish the job. No report: the file
+    /// vanished, or is unchanged since its last scan.
+    Finished(Job, Option<FileReport>),
+    /// Try again later (or give up after `max_attempts`); at once if
+    /// `permanent`.
+    Failed {
+        job: Job,
+        error: String,
+        permanent: bool,
+    },
+    /// Uploaded to Nightfall and its scan requested: the job waits for the
+    /// result on the webhook.
+    Submitted,
+    /// The file changed while it was uploaded: queue it again.
+    Changed(Job),
+}
+
+/// The engine a worker scans with.
+pub(super) enum Scanner {
+    Local(LocalEngine),
+    Nightfall(Remote),
+}
+
+/// The Nightfall client, the runtime it runs on, and the way to the keeper.
+pub(super) struct Remote {
+    pub client: Arc<nightfall::Client>,
+    pub runtime: tokio::runtime::Handle,
+    pub keeper: Sender<Message>,
+}
+
+impl Scanner {
+    /// The engine's name, recorded with every result.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scanner::Local(e) => e.name(),
+            Scanner::Nightfall(_) => "nightfall",
+        }
+    }
+
+    /// Scans (or submits) one job's file.
+    pub fn work(&self, job: Job) -> Done {
+        let meta = match std::fs::metadata(&job.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
+            // Any other error: the scan below fails and says why.
+            other => other.ok(),
+        };
+        if let (Some(last), Some(meta)) = (&job.last, &meta) {
+            let same_stat = last.size == meta.len() && last.mtime_ns == Some(mtime_ns(meta));
+            if same_stat && last.sha256.is_some() && sha256_file(&job.path).ok() == last.sha256 {
+                return Done::Finished(job, None);
+            }
+        }
+        match self {
+            Scanner::Local(engine) => {
+                let report = engine.scan_path(&job.path, ScanOptions { hash: true });
+                match &report.outcome {
+                    Outcome::Failed(_) if !job.path.exists() => Done::Finished(job, None),
+                    Outcome::Failed(msg) => Done::Failed {
+                        error: msg.clone(),
+                        job,
+                        permanent: false,
+                    },
+                    _ => Done::Finished(job, Some(report)),
+                }
+            }
+            Scanner::Nightfall(remote) => remote.submit(job),
+        }
+    }
+}
+
+impl Remote {
+    /// Uploads the file, records the upload, then requests the scan.
+    fn submit(&self, job: Job) -> Done {
+        let upload = match self.runtime.block_on(self.client.upload(&job.path)) {
+            Ok(Uploaded::Ready(upload)) => upload,
+            Ok(Uploaded::Changed) => return Done::Changed(job),
+            Ok(Uploaded::Skipped(reason)) => {
+                let mut report = FileReport::new(&job.path, "nightfall", Outcome::Skipped(reason));
+                if let Ok(meta) = std::fs::metadata(&job.path) {
+                    report.size = meta.len();
+                    report.mtime_ns = Some(mtime_ns(&meta));
+                }
+                return Done::Finished(job, Some(report));
+            }
+            Err(NightfallError::File(_)) if !job.path.exists() => return Done::Finished(job, None),
+            Err(e) => return failed(job, e),
+        };
+        let (tx, rx) = bounded(1);
+        let registered = self
+            .keeper
+            .send(Message::Register {
+                job: job.id,
+                upload: upload.clone(),
+                reply: tx,
+            })
+            .ok()
+            .and_then(|()| rx.recv().ok());
+        match registered {
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                return Done::Failed {
+                    job,
+                    error,
+                    permanent: false,
+                };
+            }
+            None => {
+                return Done::Failed {
+                    job,
+                    error: "dlpd is stopping".into(),
+                    permanent: false,
+                };
+            }
+        }
+        let metadata = serde_json::json!({ "dlpd_job": job.id.0 }).to_string();
+        match self
+            .runtime
+            .block_on(self.client.scan(&upload.id, &metadata))
+        {
+            Ok(()) => {
+                tracing::debug!(path = %job.path.display(), upload = %upload.id, "uploaded; awaiting the result");
+                Done::Submitted
+            }
+            Err(e) => failed(job, e),
+        }
+    }
+}
+
+fn failed(job: Job, e: NightfallError) -> Done {
+    if let Some(advice) = e.advice() {
+        tracing::error!(path = %job.path.display(), "{e}; {advice}");
+    }
+    Done::Failed {
+        permanent: e.is_permanent(),
+        error: e.to_string(),
+        job,
+    }
+}

@@ -1,0 +1,168 @@
+//! The real `dlpd run` under test: a temp tree with a watched root, the
+//! daemon's stderr collected, and its SQLite store read from outside.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::wait_for;
+
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A temp tree with a root to watch, a config, and the daemon's stderr.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub child: Option<Child>,
+    pub log: Arc<Mutex<String>>,
+    /// A command the daemon runs under (e.g. setpriv), if any.
+    pub wrapper: Vec<String>,
+    /// Environment variables the daemon gets (e.g. Nightfall secrets).
+    pub env: Vec<(String, String)>,
+}
+
+impl Daemon {
+    /// A config watching `root/`, with the state directory inside the root
+    /// (dlpd must ignore its own files) and `extra` TOML appended.
+    pub fn new(extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let config = dir.path().join("dlpd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[output]\nstate_dir = \"{}\"\n[watch]\npaths = [\"{}\"]\ndebounce_ms = 300\n{extra}",
+                root.join(".dlpd").display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        Daemon {
+            dir,
+            config,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+            wrapper: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.root().join(".dlpd/dlpd.sqlite")
+    }
+
+    pub fn csv(&self) -> PathBuf {
+        self.root().join(".dlpd/results.csv")
+    }
+
+    /// Starts `dlpd run` and waits until it watches.
+    pub fn start(&mut self) {
+        let mut cmd = match self.wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args)
+                    .arg(super::bin())
+                    .arg("--config")
+                    .arg(&self.config);
+                c.env_remove("RUST_LOG").env_remove("DLPD_CONFIG");
+                c
+            }
+            None => super::cmd(&self.config),
+        };
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut child = cmd
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let starts = self.log().matches("dlpd started").count() + 1;
+        let mut exited = None;
+        let started = wait_for(DEADLINE, || {
+            exited = child.try_wait().ok().flatten();
+            exited.is_some() || self.log().matches("dlpd started").count() >= starts
+        });
+        self.child = Some(child);
+        assert!(
+            started && exited.is_none(),
+            "daemon did not start ({exited:?}):\n{}",
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn signal(&mut self, sig: i32) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, sig) };
+        child.wait().unwrap()
+    }
+
+    pub fn query<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A count from the store; 0 before the daemon has created it.
+    pub fn count(&self, sql: &str) -> i64 {
+        if self.db().exists() {
+            self.query(sql)
+        } else {
+            0
+        }
+    }
+
+    /// (times stored, findings) for a path, if it has a row.
+    pub fn file(&self, path: &Path) -> Option<(i64, i64)> {
+        if !self.db().exists() {
+            return None;
+        }
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.query_row(
+            "SELECT scans, (SELECT count(*) FROM findings x WHERE x.file_id = f.id) FROM files f WHERE path = ?1",
+            [path.to_str().unwrap().as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    }
+
+    pub fn wait_recorded(&self, path: &Path) -> (i64, i64) {
+        assert!(
+            wait_for(DEADLINE, || self.file(path).is_some()),
+            "{} never recorded:\n{}",
+            path.display(),
+            self.log()
+        );
+        self.file(path).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
