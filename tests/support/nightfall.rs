@@ -82,6 +82,8 @@ pub struct Faults {
     pub lose_next_results: u32,
     /// Every notification is sent twice.
     pub duplicate_results: bool,
+    /// The next N findings fetches get 500.
+    pub fail_next_findings: u32,
 }
 
 /// What the fake saw.
@@ -798,6 +800,15 @@ impl State {
                 .stats
                 .violations
                 .push("findings URL fetched with an Authorization header".into());
+        }
+        if inner.faults.fail_next_findings > 0 {
+            inner.faults.fail_next_findings -= 1;
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                50000,
+                "Internal Server Error",
+                "injected",
+            );
         }
         let token = path
             .trim_start_matches("/findings/")
