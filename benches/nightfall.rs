@@ -16,27 +16,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::daemon::Daemon;
-use support::nightfall::{FakeNightfall, Options, free_port};
+use support::nightfall::{FakeNightfall, Options};
 use support::{SAMPLE_PCI, wait_for};
 
-/// Starts a Nightfall-engine daemon on `fake` with files already in its
-/// root (the baseline scan picks them up) and `extra` in `[nightfall]`.
+/// A Nightfall-engine daemon on `fake` that takes files up to 4 GiB, with
+/// `extra` in `[nightfall]`.
 fn daemon(fake: &FakeNightfall, opts: &Options, extra: &str, tail: &str) -> Daemon {
-    let port = free_port();
-    let mut d = Daemon::new(&format!(
-        "[scanner]\nengine = \"nightfall\"\nmax_file_bytes = 4294967296\n\
-         [nightfall]\napi_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:{port}/ingest\"\n{extra}\n\
-         [webhook]\nlisten = \"127.0.0.1:{port}\"\n{tail}",
-        fake.url
-    ));
-    d.env = vec![
-        ("NIGHTFALL_API_KEY".into(), opts.api_key.clone()),
-        (
-            "NIGHTFALL_SIGNING_SECRET".into(),
-            opts.signing_secret.clone(),
-        ),
-    ];
-    d
+    let scanner = "max_file_bytes = 4294967296";
+    support::nightfall::daemon(fake, opts, scanner, extra, tail).0
 }
 
 fn files_recorded(d: &Daemon) -> i64 {

@@ -9,28 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::daemon::{DEADLINE, Daemon};
-use support::nightfall::{FakeNightfall, Options, free_port};
+use support::nightfall::{FakeNightfall, Options};
 use support::{SAMPLE_PCI, wait_for};
 
 /// A daemon on the Nightfall engine pointed at `fake`, with `extra` TOML
-/// lines appended to its `[nightfall]` section and `tail` after it.
+/// lines in its `[nightfall]` section and `tail` after it.
 fn daemon(fake: &FakeNightfall, opts: &Options, extra: &str, tail: &str) -> (Daemon, u16) {
-    let port = free_port();
-    let mut d = Daemon::new(&format!(
-        "[scanner]\nengine = \"nightfall\"\n\
-         [nightfall]\napi_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:{port}/ingest\"\n\
-         requests_per_second = 500\n{extra}\n\
-         [webhook]\nlisten = \"127.0.0.1:{port}\"\n{tail}",
-        fake.url
-    ));
-    d.env = vec![
-        ("NIGHTFALL_API_KEY".into(), opts.api_key.clone()),
-        (
-            "NIGHTFALL_SIGNING_SECRET".into(),
-            opts.signing_secret.clone(),
-        ),
-    ];
-    (d, port)
+    support::nightfall::daemon(fake, opts, "", extra, tail)
 }
 
 /// A file with one of each detector's findings.

@@ -893,6 +893,39 @@ fn error(status: StatusCode, code: i64, message: &str, description: &str) -> Res
     )
 }
 
+/// A daemon on the Nightfall engine pointed at `fake`, with its secrets in
+/// the environment; `scanner` and `nightfall` are extra lines for those
+/// sections, `tail` extra sections. Returns it with its webhook port.
+pub fn daemon(
+    fake: &FakeNightfall,
+    opts: &Options,
+    scanner: &str,
+    nightfall: &str,
+    tail: &str,
+) -> (super::daemon::Daemon, u16) {
+    let port = free_port();
+    // Fast unless the caller sets a rate.
+    let rate = match nightfall.contains("requests_per_second") {
+        true => "",
+        false => "requests_per_second = 500",
+    };
+    let mut d = super::daemon::Daemon::new(&format!(
+        "[scanner]\nengine = \"nightfall\"\n{scanner}\n\
+         [nightfall]\napi_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:{port}/ingest\"\n\
+         {rate}\n{nightfall}\n\
+         [webhook]\nlisten = \"127.0.0.1:{port}\"\n{tail}",
+        fake.url
+    ));
+    d.env = vec![
+        ("NIGHTFALL_API_KEY".into(), opts.api_key.clone()),
+        (
+            "NIGHTFALL_SIGNING_SECRET".into(),
+            opts.signing_secret.clone(),
+        ),
+    ];
+    (d, port)
+}
+
 /// A free loopback port for the daemon's webhook listener.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
