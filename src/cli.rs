@@ -38,8 +38,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon in the foreground: watch, queue, scan, record; until SIGTERM or SIGINT.
-    Run,
+    /// Run the daemon: watch, queue, scan, record; until SIGTERM or SIGINT (SIGHUP reloads).
+    Run(RunArgs),
     /// Show the daemon's queue, counts, last error and uptime (reads the store).
     Status,
     /// Scan files or directories once and print the findings.
@@ -48,6 +48,17 @@ pub enum Command {
     CheckConfig,
     /// List the findings in the store.
     Findings(FindingsArgs),
+}
+
+/// `dlpd run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Detach from the terminal, for hosts without a service manager (needs log.file).
+    #[arg(long)]
+    pub daemonize: bool,
+    /// Write the pid to this file, locked while dlpd runs.
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
 }
 
 /// `dlpd scan`
@@ -111,10 +122,24 @@ pub fn run(cli: Cli) -> u8 {
             return EXIT_ERROR;
         }
     };
-    crate::logging::init(&config.log);
+    let log = match crate::logging::init(&config.log) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("dlpd: {e}");
+            return EXIT_ERROR;
+        }
+    };
     let result = match cli.command {
         Command::CheckConfig => check_config(&config, &source),
-        Command::Run => run_daemon(&config, &source),
+        Command::Run(args) => {
+            tracing::info!(config = %source, "dlpd {}", env!("CARGO_PKG_VERSION"));
+            let opts = crate::service::RunOptions {
+                daemonize: args.daemonize,
+                pidfile: args.pidfile,
+                config_path: cli.config.clone(),
+            };
+            crate::service::run(config, log, &opts)
+        }
         Command::Status => status(&config),
         Command::Scan(args) => scan(&config, args),
         Command::Findings(args) => findings(&config, args),
@@ -239,36 +264,6 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             EXIT_CLEAN
         },
     )
-}
-
-fn run_daemon(config: &Config, source: &crate::config::Source) -> anyhow::Result<u8> {
-    tracing::info!(config = %source, "starting");
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
-    let cfg = config.clone();
-    std::thread::Builder::new()
-        .name("dlpd-keeper".into())
-        .spawn(move || {
-            let _ = done_tx.send(crate::daemon::run(&cfg, stop_rx, || {}));
-        })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let signal = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-            r = &mut done_rx => return anyhow::Ok(r?),
-        };
-        tracing::info!(signal, "stopping: finishing scans in flight");
-        let _ = stop_tx.send(());
-        anyhow::Ok(done_rx.await?)
-    })?;
-    result?;
-    Ok(EXIT_CLEAN)
 }
 
 fn status(config: &Config) -> anyhow::Result<u8> {

@@ -317,6 +317,12 @@ pub struct LogConfig {
     pub level: LogLevel,
     /// `text` for people, `json` for collectors.
     pub format: LogFormat,
+    /// Log to this file (0600, reopened on SIGHUP) instead of stderr.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub file: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
@@ -324,6 +330,7 @@ impl Default for LogConfig {
         LogConfig {
             level: LogLevel::Info,
             format: LogFormat::Text,
+            file: None,
         }
     }
 }
@@ -446,6 +453,48 @@ impl Config {
             // fail where $HOME is unset.
             None => Ok((Config::default(), Source::BuiltIn)),
         }
+    }
+
+    /// One line saying what the daemon will do, for its start-up and reload
+    /// logs. The config holds no secret, only where to read them.
+    pub fn summary(&self) -> String {
+        let detectors: Vec<&str> = self.scanner.detectors.iter().map(|d| d.as_str()).collect();
+        let roots: Vec<String> = self
+            .watch
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut line = format!(
+            "engine={:?} detectors={} min_confidence={} roots=[{}] state_dir={} csv={} redact={:?} workers={} log={}",
+            self.scanner.engine,
+            detectors.join(","),
+            self.scanner.min_confidence,
+            roots.join(", "),
+            self.output.state_dir.display(),
+            self.output.csv_path().display(),
+            self.output.redact,
+            self.queue.workers,
+            self.log.level.as_str(),
+        );
+        if self.scanner.engine == EngineKind::Nightfall {
+            let nf = &self.nightfall;
+            let from = |file: &Option<PathBuf>, env: &str| match file {
+                Some(f) => format!("file {}", f.display()),
+                None => format!("env {env}"),
+            };
+            line.push_str(&format!(
+                " api_url={} webhook_url={} listen={} concurrency={} requests_per_second={} api_key=[{}] signing_secret=[{}]",
+                nf.api_url,
+                nf.webhook_url,
+                self.webhook.listen,
+                nf.concurrency,
+                nf.requests_per_second,
+                from(&nf.api_key_file, &nf.api_key_env),
+                from(&nf.signing_secret_file, &nf.signing_secret_env),
+            ));
+        }
+        line
     }
 
     /// The effective config as TOML, for `check-config` and start-up logs.

@@ -1,20 +1,83 @@
 //! Logging has one knob: the config's level, or `RUST_LOG` when set; text
-//! for people, JSON when asked. Logs go to stderr, never stdout, which
-//! belongs to results.
+//! for people, JSON when asked. Logs go to stderr (where journald and
+//! launchd pick them up), never stdout, which belongs to results; or to
+//! `log.file`, reopened on SIGHUP so logrotate can move it away.
 
-use std::io::IsTerminal;
+use std::fs::{File, OpenOptions};
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::config::{LogConfig, LogFormat};
+use crate::fsutil::FILE_MODE;
 
 /// HTTP and TLS crates whose debug and trace output can carry hosts, URLs
 /// or wire bytes: capped at info whatever the level, so a pre-signed
 /// findings URL or an Authorization header never reaches a log.
 const QUIET: &[&str] = &["reqwest", "hyper", "hyper_util", "rustls", "h2"];
 
-/// Installs the global subscriber. Safe to call once per process.
-pub fn init(cfg: &LogConfig) {
+/// What a running process can change about its logging.
+pub struct LogHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+    target: Target,
+}
+
+impl LogHandle {
+    /// Applies a reloaded `[log] level` (`RUST_LOG`, if set, still wins).
+    pub fn set_level(&self, cfg: &LogConfig) {
+        let _ = self.filter.reload(filter(cfg));
+    }
+
+    /// Reopens the log file at its path, after logrotate moved it.
+    pub fn reopen(&self) -> io::Result<()> {
+        match &self.target {
+            Target::Stderr => Ok(()),
+            Target::File { path, file } => {
+                let fresh = open_log(path)?;
+                *file.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber; once per process. Fails only when
+/// `log.file` cannot be opened.
+pub fn init(cfg: &LogConfig) -> io::Result<LogHandle> {
+    let target = match &cfg.file {
+        Some(path) => Target::File {
+            file: Arc::new(Mutex::new(open_log(path)?)),
+            path: path.clone(),
+        },
+        None => Target::Stderr,
+    };
+    let (filter, handle) = reload::Layer::new(filter(cfg));
+    let ansi = matches!(target, Target::Stderr) && io::stderr().is_terminal();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(target.clone())
+        .with_target(false)
+        .with_ansi(ansi);
+    let fmt = match cfg.format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
+    Ok(LogHandle {
+        filter: handle,
+        target,
+    })
+}
+
+fn filter(cfg: &LogConfig) -> EnvFilter {
     let mut filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
@@ -24,13 +87,64 @@ pub fn init(cfg: &LogConfig) {
             filter = filter.add_directive(directive);
         }
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = match cfg.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    filter
+}
+
+/// Opens the log file for appending, creating it 0600.
+fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open log.file {}: {e}", path.display()),
+            )
+        })
+}
+
+/// Where log lines go.
+#[derive(Clone)]
+enum Target {
+    Stderr,
+    File {
+        path: PathBuf,
+        file: Arc<Mutex<File>>,
+    },
+}
+
+impl<'a> MakeWriter<'a> for Target {
+    type Writer = TargetWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        TargetWriter(self)
+    }
+}
+
+/// One log line's writer; a line is formatted whole and written at once.
+pub struct TargetWriter<'a>(&'a Target);
+
+impl Write for TargetWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0 {
+            Target::Stderr => io::stderr().write(buf),
+            Target::File { file, .. } => file.lock().unwrap_or_else(|e| e.into_inner()).write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self.0 {
+            Target::Stderr => io::stderr().write_all(buf),
+            Target::File { file, .. } => file
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

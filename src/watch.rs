@@ -79,9 +79,10 @@ pub struct Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        // Never block here: a full channel means the thread is busy and will
-        // see the daemon's side closed soon enough.
-        let _ = self.stop.try_send(Msg::Stop);
+        // A full channel means the thread is busy; wait a little for room
+        // rather than leave it running (a reload keeps the daemon's side
+        // open), but never hang a shutdown on it.
+        let _ = self.stop.send_timeout(Msg::Stop, Duration::from_secs(1));
     }
 }
 

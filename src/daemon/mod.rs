@@ -14,8 +14,8 @@ mod worker;
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
@@ -25,8 +25,9 @@ use crate::config::{Config, EngineKind};
 use crate::engine::{FileReport, LocalEngine, Outcome};
 use crate::fsutil::mtime_ns;
 use crate::nightfall::{self, Message, Verdict};
+use crate::readiness::Watchdog;
 use crate::store::{Job, JobId, PendingUpload, Store, StoreError};
-use crate::watch::{self, WatchEvent, WatchSettings};
+use crate::watch::{self, WatchEvent, WatchSettings, Watcher};
 
 /// How long in-flight scans may take to finish after a stop is asked for.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -64,9 +65,28 @@ enum Seen {
     Walked(PathBuf),
 }
 
-/// Runs until `stop` receives (or is closed). `ready` is called once the
-/// watches are in place.
-pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<(), DaemonError> {
+/// What the process asks of a running daemon.
+#[derive(Debug)]
+pub enum Control {
+    /// Stop taking work, finish what is in flight within [`GRACE`], keep
+    /// the rest queued.
+    Stop,
+    /// Apply a new, already validated config: roots and filters, detectors
+    /// and thresholds, queue limits. Keys that need a restart are named in
+    /// the log and keep their running values.
+    Reload(Box<Config>),
+}
+
+/// The engine the workers scan with, swapped whole on reload.
+type SharedScanner = Arc<RwLock<Arc<Scanner>>>;
+
+/// Runs until `control` says stop (or is closed). `ready` is called once
+/// the watches (and, for Nightfall, the webhook listener) are in place.
+pub fn run(
+    config: &Config,
+    control: Receiver<Control>,
+    ready: impl FnOnce(),
+) -> Result<(), DaemonError> {
     let (msg_tx, msg_rx) = unbounded::<Message>();
     // The Nightfall engine's runtime: its HTTP client and webhook listener.
     let mut runtime = None;
@@ -86,7 +106,8 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
             )
         }
     };
-    let scanner = Arc::new(scanner);
+    let name = scanner.name();
+    let scanner: SharedScanner = Arc::new(RwLock::new(Arc::new(scanner)));
     let mut store = Store::open(&config.output)?;
     let recovered = store.recover_running()?;
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
@@ -95,19 +116,18 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         Some(&unix_secs(SystemTime::now()).to_string()),
     )?;
 
-    let settings = watch_settings(config);
+    let settings = Arc::new(watch_settings(config));
     let (watch_tx, watch_rx) = bounded(BATCH);
-    let watcher = watch::spawn(settings.clone(), watch_tx)?;
+    let watcher = watch::spawn((*settings).clone(), watch_tx.clone())?;
 
-    let (walk_tx, walk_rx) = unbounded::<PathBuf>();
+    let (walk_tx, walk_rx) = unbounded::<Walk>();
     let (seen_tx, seen_rx) = bounded::<Seen>(BATCH);
     let walked = Arc::new(AtomicU64::new(0));
     {
-        let settings = settings.clone();
         let walked = walked.clone();
         std::thread::Builder::new()
             .name("dlpd-walk".into())
-            .spawn(move || walker(&settings, &walk_rx, &seen_tx, &walked))?;
+            .spawn(move || walker(&walk_rx, &seen_tx, &walked))?;
     }
     // The baseline: roots that exist now (a late root is walked when it appears).
     let baseline: Vec<PathBuf> = match config.watch.scan_existing {
@@ -120,7 +140,7 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         false => Vec::new(),
     };
     for root in &baseline {
-        let _ = walk_tx.send(root.clone());
+        let _ = walk_tx.send((root.clone(), settings.clone()));
     }
 
     let (job_tx, job_rx) = bounded::<Job>(workers * 2);
@@ -131,7 +151,8 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
             .name(format!("dlpd-scan-{i}"))
             .spawn(move || {
                 for job in job_rx {
-                    if done_tx.send(scanner.work(job)).is_err() {
+                    let current = scanner.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    if done_tx.send(current.work(job)).is_err() {
                         return;
                     }
                 }
@@ -142,7 +163,7 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
     tracing::info!(
         roots = ?settings.roots,
         workers,
-        engine = scanner.name(),
+        engine = name,
         recovered,
         state = %config.output.state_dir.display(),
         "dlpd started"
@@ -153,7 +174,7 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         store,
         capacity: config.queue.capacity,
         max_attempts: config.queue.max_attempts,
-        engine: scanner.name(),
+        engine: name,
         deferred: VecDeque::new(),
         in_flight: 0,
         slots: workers * 2,
@@ -171,11 +192,16 @@ pub fn run(config: &Config, stop: Receiver<()>, ready: impl FnOnce()) -> Result<
         result_timeout: (config.scanner.engine == EngineKind::Nightfall)
             .then(|| Duration::from_secs(config.nightfall.result_timeout_s)),
         overdue_checked: Instant::now(),
-        min_confidence: config.scanner.min_confidence,
+        config: config.clone(),
+        settings,
+        watcher: Some(watcher),
+        watch_tx,
+        scanner,
+        watchdog: Watchdog::from_env(),
     };
-    let result = keeper.serve(&stop);
+    let result = keeper.serve(&control);
     // Stop taking work: the watcher goes, workers finish what they hold.
-    drop(watcher);
+    keeper.watcher = None;
     keeper.job_tx = None;
     let settled = result.and_then(|()| keeper.drain());
     let left = keeper.store.queue_counts().map(|c| c.total()).unwrap_or(0);
@@ -216,7 +242,6 @@ fn start_nightfall(
         config.webhook.max_body_bytes,
         keeper.clone(),
         client.clone(),
-        config.scanner.min_confidence,
     ));
     rt.spawn(hook.serve(listener));
     tracing::info!(listen = %bound, webhook_url = %config.nightfall.webhook_url, "webhook listening");
@@ -266,8 +291,8 @@ struct Keeper {
     seen_rx: Receiver<Seen>,
     /// Results from the workers.
     done_rx: Receiver<Done>,
-    /// Directories for the walker.
-    walk_tx: Sender<PathBuf>,
+    /// Directories for the walker, with the filters to walk them with.
+    walk_tx: Sender<Walk>,
     /// Jobs for the workers; `None` once stopping.
     job_tx: Option<Sender<Job>>,
     /// Files the walker has seen, for progress logs.
@@ -280,13 +305,23 @@ struct Keeper {
     /// Nightfall only: resubmit a file whose result is this late.
     result_timeout: Option<Duration>,
     overdue_checked: Instant,
-    min_confidence: crate::engine::Confidence,
+    /// The config in force (reloads replace it).
+    config: Config,
+    /// The watcher's filters, also used for walks.
+    settings: Arc<WatchSettings>,
+    /// `None` once stopping.
+    watcher: Option<Watcher>,
+    /// Kept to start a new watcher on reload.
+    watch_tx: Sender<WatchEvent>,
+    scanner: SharedScanner,
+    watchdog: Watchdog,
 }
 
 impl Keeper {
-    fn serve(&mut self, stop: &Receiver<()>) -> Result<(), StoreError> {
+    fn serve(&mut self, control: &Receiver<Control>) -> Result<(), StoreError> {
         let mut last_progress = Instant::now();
         loop {
+            self.watchdog.tick();
             self.dispatch()?;
             // A full queue stops intake: the watcher and walker wait.
             let accepting = self.deferred.is_empty();
@@ -299,7 +334,10 @@ impl Keeper {
             let mut batch = Batch::default();
             let m = self.msg_rx.clone();
             select! {
-                recv(stop) -> _ => return Ok(()),
+                recv(control) -> c => match c {
+                    Ok(Control::Reload(config)) => self.reload(*config),
+                    Ok(Control::Stop) | Err(_) => return Ok(()),
+                },
                 recv(m) -> msg => if let Ok(msg) = msg { batch.msgs.push(msg) },
                 recv(self.done_rx) -> d => if let Ok(d) = d { batch.done.push(d) },
                 recv(w) -> e => if let Ok(e) = e { batch.watch.push(e) },
@@ -363,7 +401,7 @@ impl Keeper {
                     self.store.cancel(&p)?;
                 }
                 WatchEvent::Rescan(dir) => {
-                    let _ = self.walk_tx.send(dir);
+                    let _ = self.walk_tx.send((dir, self.settings.clone()));
                 }
             }
         }
@@ -376,7 +414,7 @@ impl Keeper {
                     size,
                     mtime_ns,
                 } => {
-                    if self.store.last_seen(&path)? != Some((size, mtime_ns)) {
+                    if !self.store.is_current(&path, size, mtime_ns)? {
                         wanted.push(path);
                     }
                 }
@@ -504,9 +542,10 @@ impl Keeper {
                 };
                 match result {
                     Ok(findings) => {
+                        let min = self.config.scanner.min_confidence;
                         let findings = findings
                             .into_iter()
-                            .filter(|f| f.confidence >= self.min_confidence)
+                            .filter(|f| f.confidence >= min)
                             .collect();
                         self.finish(&[result_report(&pending, findings)], &[pending.job.id])?;
                     }
@@ -515,6 +554,75 @@ impl Keeper {
             }
         }
         Ok(())
+    }
+
+    /// Applies a reloaded config. A new watcher replaces the old one when
+    /// roots or filters change, and every root is walked so nothing the
+    /// old watcher had not yet settled is lost; the walk skips files
+    /// unchanged since their last scan.
+    fn reload(&mut self, new: Config) {
+        let old = std::mem::replace(&mut self.config, new);
+        let new = &self.config;
+        let mut restart = Vec::new();
+        if old.output != new.output {
+            restart.push("[output]");
+        }
+        if old.scanner.engine != new.scanner.engine {
+            restart.push("scanner.engine");
+        }
+        if old.nightfall != new.nightfall {
+            restart.push("[nightfall]");
+        }
+        if old.webhook != new.webhook {
+            restart.push("[webhook]");
+        }
+        if old.queue.workers != new.queue.workers {
+            restart.push("queue.workers");
+        }
+        if old.log.format != new.log.format || old.log.file != new.log.file {
+            restart.push("log.format/log.file");
+        }
+        self.capacity = new.queue.capacity;
+        self.max_attempts = new.queue.max_attempts;
+
+        if old.scanner != new.scanner {
+            let current = self
+                .scanner
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            match current.as_ref() {
+                Scanner::Local(_) => {
+                    let fresh = Arc::new(Scanner::Local(LocalEngine::new(&new.scanner)));
+                    *self.scanner.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                }
+                Scanner::Nightfall(remote) => remote.client.set_scanner(&new.scanner),
+            }
+        }
+
+        if old.watch != new.watch {
+            let settings = Arc::new(watch_settings(new));
+            // The old watcher goes first: two would report every change twice.
+            self.watcher = None;
+            match watch::spawn((*settings).clone(), self.watch_tx.clone()) {
+                Ok(w) => self.watcher = Some(w),
+                Err(e) => tracing::error!(
+                    "reload: cannot start the watcher: {e}; no roots are watched until the next reload or restart"
+                ),
+            }
+            for root in settings.roots.iter().filter(|r| r.is_dir()) {
+                self.walks_pending += 1;
+                let _ = self.walk_tx.send((root.clone(), settings.clone()));
+            }
+            self.settings = settings;
+        }
+        if !restart.is_empty() {
+            tracing::warn!(
+                "reload: {} changed; these keep their running values until dlpd restarts",
+                restart.join(", ")
+            );
+        }
+        tracing::info!("config reloaded: {}", self.config.summary());
     }
 
     /// Submits again every file whose result is later than
@@ -545,16 +653,17 @@ impl Keeper {
     /// them; whatever is still running stays queued for the next start.
     fn drain(&mut self) -> Result<(), StoreError> {
         let deadline = Instant::now() + GRACE;
-        while self.in_flight > 0 {
+        // Labelled: a bare `break` inside `select!` would only leave the macro.
+        'drain: while self.in_flight > 0 {
             let mut batch = Batch::default();
             // Uploads in flight may still need to register with the store.
             select! {
                 recv(self.done_rx) -> d => match d {
                     Ok(d) => batch.done.push(d),
-                    Err(_) => break,
+                    Err(_) => break 'drain,
                 },
                 recv(self.msg_rx) -> m => if let Ok(m) = m { batch.msgs.push(m) },
-                default(deadline.saturating_duration_since(Instant::now())) => break,
+                default(deadline.saturating_duration_since(Instant::now())) => break 'drain,
             }
             self.apply(batch)?;
         }
@@ -604,14 +713,12 @@ fn log_report(r: &FileReport) {
     }
 }
 
+/// A directory to walk, with the filters in force when it was asked for.
+type Walk = (PathBuf, Arc<WatchSettings>);
+
 /// Walks each directory it is sent and reports its wanted files.
-fn walker(
-    settings: &WatchSettings,
-    dirs: &Receiver<PathBuf>,
-    seen: &Sender<Seen>,
-    walked: &AtomicU64,
-) {
-    for dir in dirs {
+fn walker(dirs: &Receiver<Walk>, seen: &Sender<Seen>, walked: &AtomicU64) {
+    for (dir, settings) in dirs {
         let entries = walkdir::WalkDir::new(&dir)
             .follow_links(settings.follow_symlinks)
             .into_iter()

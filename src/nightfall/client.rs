@@ -117,7 +117,8 @@ pub struct Client {
     limiter: RateLimiter,
     timeout: Duration,
     max_file_bytes: u64,
-    scanner: ScannerConfig,
+    /// The detectors and threshold sent as the inline rule; a reload changes them.
+    scanner: std::sync::RwLock<ScannerConfig>,
     nightfall: NightfallConfig,
 }
 
@@ -152,9 +153,14 @@ impl Client {
             limiter: RateLimiter::new(nightfall.requests_per_second),
             timeout,
             max_file_bytes: scanner.max_file_bytes,
-            scanner: scanner.clone(),
+            scanner: std::sync::RwLock::new(scanner.clone()),
             nightfall: nightfall.clone(),
         })
+    }
+
+    /// Uses `scanner`'s detectors and threshold for scans requested from now on.
+    pub fn set_scanner(&self, scanner: &ScannerConfig) {
+        *self.scanner.write().unwrap_or_else(|e| e.into_inner()) = scanner.clone();
     }
 
     fn url(&self, path: &str) -> String {
@@ -276,7 +282,10 @@ impl Client {
     pub async fn scan(&self, upload_id: &str, metadata: &str) -> Result<(), NightfallError> {
         let what = "starting a scan";
         let url = self.url(&format!("/v3/upload/{upload_id}/scan"));
-        let body = scan_request(&self.scanner, &self.nightfall, metadata).to_string();
+        let body = {
+            let scanner = self.scanner.read().unwrap_or_else(|e| e.into_inner());
+            scan_request(&scanner, &self.nightfall, metadata).to_string()
+        };
         self.call(what, true, || {
             self.http
                 .post(&url)

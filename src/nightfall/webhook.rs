@@ -26,7 +26,6 @@ use tokio::sync::{Semaphore, oneshot};
 use super::signature::verify;
 use super::wire::{Notification, into_findings};
 use super::{Client, Message, Verdict};
-use crate::engine::Confidence;
 use crate::secret::Secret;
 
 /// Most connections served at once; more wait to be accepted.
@@ -42,7 +41,6 @@ pub struct Webhook {
     max_body: u64,
     keeper: Sender<Message>,
     client: Arc<Client>,
-    min_confidence: Confidence,
 }
 
 impl Webhook {
@@ -51,14 +49,12 @@ impl Webhook {
         max_body: u64,
         keeper: Sender<Message>,
         client: Arc<Client>,
-        min_confidence: Confidence,
     ) -> Webhook {
         Webhook {
             secret,
             max_body,
             keeper,
             client,
-            min_confidence,
         }
     }
 
@@ -209,15 +205,11 @@ impl Webhook {
 
     /// Fetches and translates a result's findings in the background.
     fn fetch(&self, upload_id: String, url: String) {
-        let (client, keeper, min) = (
-            self.client.clone(),
-            self.keeper.clone(),
-            self.min_confidence,
-        );
+        let (client, keeper) = (self.client.clone(), self.keeper.clone());
         tokio::spawn(async move {
             let result = match client.fetch_findings(&url).await {
                 Ok(doc) => {
-                    let (found, unknown) = into_findings(&doc, min);
+                    let (found, unknown) = into_findings(&doc);
                     if unknown > 0 {
                         tracing::warn!(upload = %upload_id, unknown, "findings under detectors dlpd does not know were left out");
                     }

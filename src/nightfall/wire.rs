@@ -148,12 +148,12 @@ pub fn scan_request(scanner: &ScannerConfig, nf: &NightfallConfig, metadata: &st
     })
 }
 
-/// Turns Nightfall's findings into dlpd's: known detectors only, at or
-/// above `min_confidence`, values and contexts masked the way the local
-/// engine masks them (every finding inside a context is masked too).
-/// Returns the findings and how many came under a detector dlpd does not
-/// know.
-pub fn into_findings(doc: &FindingsDoc, min_confidence: Confidence) -> (Vec<Finding>, usize) {
+/// Turns Nightfall's findings into dlpd's: known detectors only, values
+/// and contexts masked the way the local engine masks them (every finding
+/// inside a context is masked too). `min_confidence` is applied by the
+/// caller, with the config in force when the result is stored. Returns the
+/// findings and how many came under a detector dlpd does not know.
+pub fn into_findings(doc: &FindingsDoc) -> (Vec<Finding>, usize) {
     let spans: Vec<Range<u64>> = doc
         .findings
         .iter()
@@ -166,9 +166,6 @@ pub fn into_findings(doc: &FindingsDoc, min_confidence: Confidence) -> (Vec<Find
             unknown += 1;
             continue;
         };
-        if f.confidence < min_confidence {
-            continue;
-        }
         let range = f.location.byte_range;
         let before = f.before_context.as_deref().unwrap_or("");
         let after = f.after_context.as_deref().unwrap_or("");
@@ -268,9 +265,10 @@ mod tests {
              "location": {"byteRange": {"start": 0, "end": 3}}}
         ]}))
         .unwrap();
-        let (found, unknown) = into_findings(&doc, Confidence::Likely);
+        let (found, unknown) = into_findings(&doc);
         assert_eq!(unknown, 1);
-        assert_eq!(found.len(), 1);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1].detector, DetectorId::UsSocialSecurityNumber);
         let f = &found[0];
         assert_eq!(f.detector, DetectorId::CreditCardNumber);
         assert_eq!(f.value.masked, "****-****-****-1111");

@@ -13,7 +13,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Store, StoreError, unix_ms};
 use crate::engine::{FileReport, Outcome};
@@ -147,16 +147,26 @@ impl Store {
         Ok(jobs)
     }
 
-    /// The size and mtime recorded at a file's last scan, whatever its
-    /// outcome: the baseline skips files that have not changed since.
-    pub fn last_seen(&self, path: &Path) -> Result<Option<(u64, Option<i64>)>, StoreError> {
+    /// Whether a result for the file at this size and mtime is already
+    /// stored (whatever its outcome) or awaited from Nightfall: the
+    /// baseline walk skips such files.
+    pub fn is_current(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime_ns: Option<i64>,
+    ) -> Result<bool, StoreError> {
         self.conn
-            .prepare_cached("SELECT size, mtime_ns FROM files WHERE path = ?1")
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3)
+                     OR EXISTS (SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
+                                WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3)",
+            )
             .and_then(|mut s| {
-                s.query_row([path.as_os_str().as_bytes()], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-                })
-                .optional()
+                s.query_row(
+                    params![path.as_os_str().as_bytes(), size as i64, mtime_ns],
+                    |r| r.get(0),
+                )
             })
             .map_err(self.sql_err())
     }

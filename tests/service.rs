@@ -1,0 +1,250 @@
+//! `dlpd run` as a service manager runs it: SIGHUP reloads, SIGTERM during
+//! a busy queue, sd_notify readiness and watchdog over the test's own
+//! NOTIFY_SOCKET, `--daemonize` with a pidfile, and a log file reopened on
+//! SIGHUP.
+
+mod support;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support::daemon::{DEADLINE, Daemon};
+use support::{SAMPLE_PCI, wait_for};
+
+/// Rewrites the daemon's config with `edit`.
+fn edit_config(d: &Daemon, edit: impl FnOnce(String) -> String) {
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, edit(text)).unwrap();
+}
+
+fn hup(d: &Daemon) {
+    let pid = d.child.as_ref().unwrap().id() as i32;
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+}
+
+#[test]
+fn sighup_with_a_new_root_starts_watching_it_and_keeps_the_queue() {
+    let mut d = Daemon::new("");
+    d.start();
+    let second = d.dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    // Already there before the reload: picked up by the reload's walk.
+    let before = second.join("before.csv");
+    std::fs::write(&before, SAMPLE_PCI).unwrap();
+    let root = d.root();
+    edit_config(&d, |t| {
+        t.replace(
+            &format!("paths = [\"{}\"]", root.display()),
+            &format!("paths = [\"{}\", \"{}\"]", root.display(), second.display()),
+        )
+    });
+    hup(&d);
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("config reloaded")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.wait_recorded(&before), (1, 10));
+    let after = second.join("after.csv");
+    std::fs::write(&after, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&after), (1, 10));
+    // The old root is still watched, and nothing was scanned twice.
+    let old = d.root().join("old.csv");
+    std::fs::write(&old, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&old), (1, 10));
+    assert_eq!(d.file(&before), Some((1, 10)));
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_running_on_the_old_one() {
+    let mut d = Daemon::new("");
+    d.start();
+    let good = std::fs::read_to_string(&d.config).unwrap();
+    edit_config(&d, |t| format!("{t}[scanner]\nmin_confidnce = \"LOW\"\n"));
+    hup(&d);
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("reload refused")),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("scanner.min_confidnce"), "{}", d.log());
+    // Still running, still scanning with the old config.
+    let file = d.root().join("still.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&file), (1, 10));
+    // A good config afterwards applies: a detector list without cards.
+    std::fs::write(
+        &d.config,
+        format!("{good}[scanner]\ndetectors = [\"US_SOCIAL_SECURITY_NUMBER\"]\n"),
+    )
+    .unwrap();
+    hup(&d);
+    assert!(wait_for(DEADLINE, || d.log().contains("config reloaded")));
+    let cards = d.root().join("cards-now-ignored.csv");
+    std::fs::write(&cards, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&cards), (1, 0));
+    assert!(d.signal(libc::SIGTERM).success());
+}
+
+#[test]
+fn sigterm_during_a_busy_queue_exits_within_the_grace_period_and_a_restart_finishes() {
+    // Big files with few findings keep the worker busy scanning while the
+    // queue holds the rest.
+    let mut d = Daemon::new("[queue]\nworkers = 1\n");
+    let filler = "order 1234 shipped to warehouse 7 on 2026-01-02, total 99.50\n";
+    let big = format!("{}{SAMPLE_PCI}", filler.repeat(80_000));
+    let paths: Vec<PathBuf> = (0..30)
+        .map(|i| {
+            let p = d.root().join(format!("b{i:02}.csv"));
+            std::fs::write(&p, &big).unwrap();
+            p
+        })
+        .collect();
+    d.start();
+    assert!(wait_for(DEADLINE, || d.count("SELECT count(*) FROM files") >= 1));
+    let t0 = Instant::now();
+    let status = d.signal(libc::SIGTERM);
+    let took = t0.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < dlpd::daemon::GRACE + Duration::from_secs(3),
+        "{took:?}"
+    );
+    let done = d.count("SELECT count(*) FROM files");
+    assert!(done < 30, "the queue was not busy: {done}");
+    d.start();
+    assert!(
+        wait_for(DEADLINE * 4, || paths.iter().all(|p| d.file(p).is_some())),
+        "{}",
+        d.log()
+    );
+    for p in &paths {
+        assert_eq!(d.file(p), Some((1, 10)), "{}", p.display());
+    }
+}
+
+/// The test's own NOTIFY_SOCKET.
+struct Notify {
+    sock: UnixDatagram,
+    path: PathBuf,
+    got: Vec<String>,
+}
+
+impl Notify {
+    fn new(dir: &Path) -> Notify {
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Notify {
+            sock,
+            path,
+            got: Vec::new(),
+        }
+    }
+
+    /// Waits for a datagram containing `what`.
+    fn expect(&mut self, what: &str) -> bool {
+        let deadline = Instant::now() + DEADLINE;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if self.got.iter().any(|m| m.contains(what)) {
+                return true;
+            }
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                self.got
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        false
+    }
+}
+
+#[test]
+fn ready_watchdog_reloading_and_stopping_arrive_over_sd_notify() {
+    let mut d = Daemon::new("");
+    let mut notify = Notify::new(d.dir.path());
+    d.env = vec![
+        (
+            "NOTIFY_SOCKET".into(),
+            notify.path.to_str().unwrap().to_string(),
+        ),
+        ("WATCHDOG_USEC".into(), "1000000".into()),
+    ];
+    d.start();
+    assert!(notify.expect("READY=1"), "{:?}", notify.got);
+    // Pinged at half the interval.
+    notify.got.clear();
+    assert!(notify.expect("WATCHDOG=1"), "{:?}", notify.got);
+    hup(&d);
+    assert!(notify.expect("RELOADING=1"), "{:?}", notify.got);
+    notify.got.retain(|m| !m.contains("READY=1"));
+    assert!(notify.expect("READY=1"), "{:?}", notify.got);
+    assert!(d.signal(libc::SIGTERM).success());
+    assert!(notify.expect("STOPPING=1"), "{:?}", notify.got);
+}
+
+#[test]
+fn daemonize_writes_a_locked_pidfile_and_logs_to_its_file() {
+    let d = Daemon::new("");
+    let log = d.dir.path().join("dlpd.log");
+    let pidfile = d.dir.path().join("dlpd.pid");
+    // Without log.file, --daemonize would lose its logs: refused.
+    let out = support::cmd(&d.config)
+        .args(["run", "--daemonize"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[log] file"));
+
+    edit_config(&d, |t| format!("{t}[log]\nfile = \"{}\"\n", log.display()));
+    let out = support::cmd(&d.config)
+        .args(["run", "--daemonize", "--pidfile", pidfile.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(wait_for(DEADLINE, || std::fs::read_to_string(&pidfile)
+        .is_ok_and(|p| p.trim().parse::<i32>().is_ok())));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(wait_for(DEADLINE, || log_text().contains("dlpd started")));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&pidfile), mode(&log)), (0o600, 0o600));
+
+    // It works, detached.
+    let file = d.root().join("detached.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    assert!(wait_for(DEADLINE, || d.file(&file) == Some((1, 10))));
+
+    // A second one on the same pidfile is refused, before it detaches.
+    let out = support::cmd(&d.config)
+        .args(["run", "--daemonize", "--pidfile", pidfile.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("another dlpd (pid {pid})")),
+        "{out:?}"
+    );
+
+    // logrotate: the file is moved away, SIGHUP reopens a new one.
+    let rotated = d.dir.path().join("dlpd.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert!(wait_for(DEADLINE, || log_text().contains("config reloaded")));
+    assert!(
+        !std::fs::read_to_string(&rotated)
+            .unwrap()
+            .contains("config reloaded")
+    );
+
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(wait_for(DEADLINE, || !pidfile.exists()));
+    assert!(wait_for(DEADLINE, || log_text().contains("dlpd stopped")));
+}
