@@ -39,6 +39,34 @@ pub struct Config {
     pub nightfall: NightfallConfig,
     /// The listener Nightfall posts scan results to.
     pub webhook: WebhookConfig,
+    /// The local text-scan API on that listener.
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the local text-scan API (`POST /v3/scan` on `[webhook] listen`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Serve the API.
+    pub enabled: bool,
+    /// Environment variable holding the bearer token clients must send.
+    pub token_env: String,
+    /// A 0600 file holding the token; wins over `token_env`.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: false,
+            token_env: "DLPD_API_TOKEN".into(),
+            token_file: None,
+        }
+    }
 }
 
 /// `[nightfall]`: used when `scanner.engine = "nightfall"`. Secrets are

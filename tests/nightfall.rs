@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::daemon::{DEADLINE, Daemon};
 use support::nightfall::{FakeNightfall, Options};
-use support::{SAMPLE_PCI, wait_for};
+use support::{SAMPLE_PCI, http, wait_for};
 
 /// A daemon on the Nightfall engine pointed at `fake`, with `extra` TOML
 /// lines in its `[nightfall]` section and `tail` after it.
@@ -245,28 +245,6 @@ fn a_hanging_server_and_dropped_connections_lead_to_timeouts_then_retries() {
     // Two hung and two dropped before the init went through.
     assert_eq!(stats.requests["upload"], 5, "{:?}", stats.requests);
     assert!(stats.violations.is_empty(), "{:?}", stats.violations);
-}
-
-/// A minimal HTTP/1.1 client for requests no well-behaved client sends.
-fn http(port: u16, head: &str, body: &[u8]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = s.write_all(format!("{head}Host: localhost\r\nConnection: close\r\n\r\n").as_bytes());
-    let _ = s.write_all(body);
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let resp = String::from_utf8_lossy(&resp).into_owned();
-    let status = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// POSTs `body` to /ingest with optional signature headers.

@@ -45,6 +45,8 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error(transparent)]
     Nightfall(#[from] nightfall::SetupError),
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
     #[error("cannot listen on webhook.listen = {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -88,23 +90,21 @@ pub fn run(
     ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
     let (msg_tx, msg_rx) = unbounded::<Message>();
-    // The Nightfall engine's runtime: its HTTP client and webhook listener.
-    let mut runtime = None;
-    let (scanner, workers, msg_rx) = match config.scanner.engine {
-        EngineKind::Local => (
+    // The network side (listener, Nightfall client, alerts) gets a runtime
+    // of its own, only when something needs it.
+    let network = start_network(config, msg_tx)?;
+    // Without a network side nothing sends; a closed channel would always
+    // be ready in the keeper's select.
+    let msg_rx = if network.is_some() { msg_rx } else { never() };
+    let (scanner, workers) = match network.as_ref().and_then(|n| n.remote.clone()) {
+        Some(remote) => (
+            Scanner::Nightfall(remote),
+            config.nightfall.concurrency as usize,
+        ),
+        None => (
             Scanner::Local(LocalEngine::new(&config.scanner)),
             config.queue.workers as usize,
-            never(),
         ),
-        EngineKind::Nightfall => {
-            let (rt, remote) = start_nightfall(config, msg_tx)?;
-            runtime = Some(rt);
-            (
-                Scanner::Nightfall(remote),
-                config.nightfall.concurrency as usize,
-                msg_rx,
-            )
-        }
     };
     let name = scanner.name();
     let scanner: SharedScanner = Arc::new(RwLock::new(Arc::new(scanner)));
@@ -206,51 +206,87 @@ pub fn run(
     let settled = result.and_then(|()| keeper.drain());
     let left = keeper.store.queue_counts().map(|c| c.total()).unwrap_or(0);
     let _ = keeper.store.set_meta("daemon.pid", None);
-    if let Some(rt) = runtime {
-        rt.shutdown_timeout(Duration::from_secs(1));
+    if let Some(net) = network {
+        net.runtime.shutdown_timeout(Duration::from_secs(1));
     }
     tracing::info!(queued = left, "dlpd stopped");
     Ok(settled?)
 }
 
-/// Starts the Nightfall engine: secrets, client, and the webhook listener
-/// on a runtime of its own.
-fn start_nightfall(
-    config: &Config,
-    keeper: Sender<Message>,
-) -> Result<(tokio::runtime::Runtime, Remote), DaemonError> {
-    let secrets = nightfall::Secrets::load(config)?;
-    let client = Arc::new(
-        nightfall::Client::new(&config.scanner, &config.nightfall, secrets.api_key)
-            .map_err(nightfall::SetupError::from)?,
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The daemon's network side, running on its own runtime.
+struct Network {
+    runtime: tokio::runtime::Runtime,
+    /// The Nightfall engine, when it is the engine.
+    remote: Option<Remote>,
+}
+
+/// Starts what needs the network: the Nightfall client and the listener
+/// (for Nightfall's results and, with `[api] enabled`, the text-scan API).
+/// Returns `None` when nothing does.
+fn start_network(config: &Config, keeper: Sender<Message>) -> Result<Option<Network>, DaemonError> {
+    let nightfall_on = config.scanner.engine == EngineKind::Nightfall;
+    if !nightfall_on && !config.api.enabled {
+        return Ok(None);
+    }
+    let api = match config.api.enabled {
+        true => Some(crate::textscan::TextScan::new(&crate::secret::load(
+            "text-scan API token",
+            &config.api.token_env,
+            config.api.token_file.as_deref(),
+            "api.token_file",
+        )?)),
+        false => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("dlpd-net")
         .enable_all()
         .build()?;
+    let (ingest, remote) = match nightfall_on {
+        true => {
+            let secrets = nightfall::Secrets::load(config)?;
+            let client = Arc::new(
+                nightfall::Client::new(&config.scanner, &config.nightfall, secrets.api_key)
+                    .map_err(nightfall::SetupError::from)?,
+            );
+            let hook = nightfall::webhook::Webhook::new(
+                secrets.signing_secret,
+                config.webhook.max_body_bytes,
+                keeper.clone(),
+                client.clone(),
+            );
+            let remote = Remote {
+                client,
+                runtime: runtime.handle().clone(),
+                keeper: keeper.clone(),
+            };
+            (Some(hook), Some(remote))
+        }
+        false => (None, None),
+    };
     let addr = config.webhook.listen;
-    let listener = rt
+    let socket = runtime
         .block_on(tokio::net::TcpListener::bind(addr))
         .map_err(|source| DaemonError::Listen { addr, source })?;
-    let bound = listener.local_addr().unwrap_or(addr);
+    let bound = socket.local_addr().unwrap_or(addr);
     if !bound.ip().is_loopback() {
-        tracing::warn!(listen = %bound, "webhook listener is not on loopback; make sure only your proxy can reach it");
+        tracing::warn!(listen = %bound, "the listener is not on loopback; make sure only your proxy can reach it");
     }
-    let hook = Arc::new(nightfall::webhook::Webhook::new(
-        secrets.signing_secret,
-        config.webhook.max_body_bytes,
-        keeper.clone(),
-        client.clone(),
-    ));
-    rt.spawn(hook.serve(listener));
-    tracing::info!(listen = %bound, webhook_url = %config.nightfall.webhook_url, "webhook listening");
-    let remote = Remote {
-        client,
-        runtime: rt.handle().clone(),
+    let routes: Vec<&str> = [
+        ingest.as_ref().map(|_| "POST /ingest"),
+        api.as_ref().map(|_| "POST /v3/scan"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let listener = Arc::new(crate::listener::Listener {
+        ingest,
+        api,
         keeper,
-    };
-    Ok((rt, remote))
+    });
+    runtime.spawn(listener.serve(socket));
+    tracing::info!(listen = %bound, routes = %routes.join(", "), "listening");
+    Ok(Some(Network { runtime, remote }))
 }
 
 /// The watcher's view of the config, with dlpd's own files ignored.

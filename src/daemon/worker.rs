@@ -38,6 +38,7 @@ pub(super) enum Scanner {
 }
 
 /// The Nightfall client, the runtime it runs on, and the way to the keeper.
+#[derive(Clone)]
 pub(super) struct Remote {
     pub client: Arc<nightfall::Client>,
     pub runtime: tokio::runtime::Handle,

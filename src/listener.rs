@@ -1,0 +1,170 @@
+//! The daemon's one HTTP listener (hyper, `[webhook] listen`, loopback by
+//! default). It serves what is turned on:
+//!
+//! - `POST /ingest`: Nightfall's results ([`crate::nightfall::webhook`]),
+//!   with the Nightfall engine;
+//! - `POST /v3/scan`: the local text-scan API ([`crate::textscan`]), with
+//!   `[api] enabled`;
+//! - `GET /ping` and `GET /healthz` (the queue's depth), always.
+//!
+//! Connections are capped, headers must arrive within 10 s, and bodies are
+//! capped before they are read.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::Sender;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::nightfall::Message;
+use crate::nightfall::webhook::Webhook;
+use crate::textscan::TextScan;
+
+/// Most connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `/healthz` waits for the keeper.
+const KEEPER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The routes this daemon serves.
+pub struct Listener {
+    pub ingest: Option<Webhook>,
+    pub api: Option<TextScan>,
+    pub keeper: Sender<Message>,
+}
+
+impl Listener {
+    /// Serves connections from `listener` until the runtime stops.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("listener: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let this = this.clone();
+                    async move { Ok::<_, Infallible>(this.route(req, peer).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        match (req.method(), path, &self.ingest, &self.api) {
+            (&Method::POST, "/ingest", Some(hook), _) => hook.ingest(req, peer).await,
+            (&Method::POST, "/v3/scan", _, Some(api)) => api.handle(req).await,
+            (&Method::GET, "/ping", _, _) => text(StatusCode::OK, "ok"),
+            (&Method::GET, "/healthz", _, _) => self.health().await,
+            (_, "/ingest", Some(_), _) | (_, "/ping" | "/healthz", _, _) => {
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            }
+            (_, "/v3/scan", _, Some(_)) => crate::textscan::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                40500,
+                "Method Not Allowed",
+                "use POST",
+            ),
+            _ => text(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+
+    async fn health(&self) -> Response<Full<Bytes>> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.keeper.send(Message::Health { reply: tx });
+        match tokio::time::timeout(KEEPER_TIMEOUT, rx).await {
+            Ok(Ok(q)) => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "status": "ok",
+                    "queue": {"queued": q.queued, "running": q.running, "awaiting_results": q.awaiting},
+                }),
+            ),
+            _ => text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
+        }
+    }
+}
+
+/// Why a body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the cap, declared or actual.
+    TooLarge,
+    /// The client stopped sending.
+    Incomplete,
+}
+
+/// Reads a request body of at most `max` bytes: a larger declared length
+/// is refused before reading, a larger body as soon as it passes `max`.
+pub async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, BodyError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge);
+    }
+    match Limited::new(req.into_body(), max as usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Incomplete),
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    with_type(status, body.to_string(), "text/plain; charset=utf-8")
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    with_type(status, value.to_string(), "application/json")
+}
+
+fn with_type(status: StatusCode, body: String, kind: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    resp
+}
+
+/// The plain-text refusal of a body that could not be read.
+pub fn body_refusal(e: BodyError, max: u64) -> Response<Full<Bytes>> {
+    match e {
+        BodyError::TooLarge => text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("body is over webhook.max_body_bytes ({max})"),
+        ),
+        BodyError::Incomplete => text(StatusCode::BAD_REQUEST, "incomplete body"),
+    }
+}
