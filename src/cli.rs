@@ -48,6 +48,21 @@ pub enum Command {
     CheckConfig,
     /// List the findings in the store.
     Findings(FindingsArgs),
+    /// List quarantined files, or put one back.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+/// `dlpd quarantine`
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Every quarantined (and restored) file, with its id and original path.
+    List,
+    /// Put a quarantined file back where it was, with its mode and times.
+    Restore {
+        /// The id `dlpd quarantine list` shows.
+        id: i64,
+    },
 }
 
 /// `dlpd run`
@@ -143,6 +158,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Status => status(&config),
         Command::Scan(args) => scan(&config, args),
         Command::Findings(args) => findings(&config, args),
+        Command::Quarantine(cmd) => quarantine(&config, cmd),
     };
     result.unwrap_or_else(|e| {
         eprintln!("dlpd: {e:#}");
@@ -266,6 +282,43 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     )
 }
 
+fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
+    let mut store = Store::open(&config.output)?;
+    let q = crate::quarantine::Quarantine::new(
+        config.remediation.quarantine_dir(&config.output),
+        config.remediation.stub,
+    );
+    match cmd {
+        QuarantineCommand::List => {
+            let list = store.quarantine_list(None)?;
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "{:>4}  {:<11}  {:<20}  {:>10}  {:<28}  PATH",
+                "ID", "STATE", "AT", "BYTES", "FINDINGS"
+            )?;
+            for r in list {
+                writeln!(
+                    out,
+                    "{:>4}  {:<11}  {:<20}  {:>10}  {:<28}  {}",
+                    r.id,
+                    format!("{:?}", r.state).to_lowercase(),
+                    crate::report::rfc3339(r.at),
+                    r.size,
+                    r.detectors,
+                    r.path.display()
+                )?;
+            }
+            Ok(EXIT_CLEAN)
+        }
+        QuarantineCommand::Restore { id } => {
+            let path = q.restore(&mut store, id)?;
+            eprintln!("dlpd: restored {}", path.display());
+            Ok(EXIT_CLEAN)
+        }
+    }
+}
+
 fn status(config: &Config) -> anyhow::Result<u8> {
     let store = Store::open(&config.output)?;
     let st = store.status()?;
@@ -297,6 +350,13 @@ fn status(config: &Config) -> anyhow::Result<u8> {
     println!(
         "files:      {} scanned, {} skipped, {} failed; {} findings",
         st.scanned, st.skipped, st.failed, st.findings
+    );
+    let quarantined = store
+        .quarantine_list(Some(crate::store::QuarantineState::Quarantined))?
+        .len();
+    println!(
+        "remedies:   {quarantined} quarantined, {} alerts waiting for their sink",
+        store.alerts_pending()?
     );
     println!("last error: {last_error}");
     println!("store:      {}", store.db_path().display());

@@ -41,6 +41,105 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// The local text-scan API on that listener.
     pub api: ApiConfig,
+    /// What happens to files with findings beyond recording them.
+    pub remediation: RemediationConfig,
+    /// Where alerts go.
+    pub alerts: AlertsConfig,
+}
+
+/// `[remediation]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemediationConfig {
+    /// The first rule matching one of a file's findings decides its action.
+    pub rules: Vec<RemediationRule>,
+    /// Where quarantined files go (created 0700); default `<state_dir>/quarantine`.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub quarantine_dir: Option<PathBuf>,
+    /// Leave a short text file in place of a quarantined file.
+    pub stub: bool,
+}
+
+impl Default for RemediationConfig {
+    fn default() -> Self {
+        RemediationConfig {
+            rules: Vec::new(),
+            quarantine_dir: None,
+            stub: true,
+        }
+    }
+}
+
+impl RemediationConfig {
+    /// The quarantine directory, resolved against the state directory.
+    pub fn quarantine_dir(&self, output: &OutputConfig) -> PathBuf {
+        self.quarantine_dir
+            .clone()
+            .unwrap_or_else(|| output.state_dir.join("quarantine"))
+    }
+}
+
+/// One `[[remediation.rules]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationRule {
+    /// Only findings of this detector (any when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<DetectorId>,
+    /// Only findings at or above this confidence (any when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<Confidence>,
+    /// What to do.
+    pub action: Action,
+}
+
+/// What happens to a file with findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Record the findings (always done).
+    Record,
+    /// Record, and send an alert.
+    Notify,
+    /// Record, move the file into quarantine, and send an alert.
+    Quarantine,
+}
+
+/// `[alerts]`: a sink is on when its URL is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Environment variable holding a Slack incoming-webhook URL (a secret).
+    pub slack_webhook_env: String,
+    /// A 0600 file holding that URL; wins over the variable.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub slack_webhook_file: Option<PathBuf>,
+    /// A generic JSON webhook (a SIEM's HTTP collector).
+    #[serde(deserialize_with = "optional_http_url")]
+    pub siem_url: String,
+    /// Environment variable holding a bearer token for `siem_url`, if it needs one.
+    pub siem_token_env: String,
+    /// Alerts sent per second, at most, to each sink.
+    #[serde(deserialize_with = "positive_u32")]
+    pub requests_per_second: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            slack_webhook_env: "DLPD_SLACK_WEBHOOK_URL".into(),
+            slack_webhook_file: None,
+            siem_url: String::new(),
+            siem_token_env: "DLPD_SIEM_TOKEN".into(),
+            requests_per_second: 1,
+        }
+    }
 }
 
 /// `[api]`: the local text-scan API (`POST /v3/scan` on `[webhook] listen`).

@@ -5,17 +5,22 @@
 //! local detectors) → [`store`] (SQLite and CSV). [`scan`] is the one-shot
 //! path for `dlpd scan`; [`report`] renders findings for people and tools.
 
+pub mod alerts;
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod fsutil;
+pub mod httpclient;
 pub mod listener;
 pub mod logging;
 pub mod mask;
 pub mod nightfall;
+pub mod quarantine;
+pub mod rate;
 pub mod readiness;
+pub mod remediation;
 pub mod report;
 pub mod scan;
 pub mod secret;

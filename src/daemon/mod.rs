@@ -26,6 +26,7 @@ use crate::engine::{FileReport, LocalEngine, Outcome};
 use crate::fsutil::mtime_ns;
 use crate::nightfall::{self, Message, Verdict};
 use crate::readiness::Watchdog;
+use crate::remediation::{Remediator, summary};
 use crate::store::{Job, JobId, PendingUpload, Store, StoreError};
 use crate::watch::{self, WatchEvent, WatchSettings, Watcher};
 
@@ -110,6 +111,23 @@ pub fn run(
     let scanner: SharedScanner = Arc::new(RwLock::new(Arc::new(scanner)));
     let mut store = Store::open(&config.output)?;
     let recovered = store.recover_running()?;
+    let sinks = crate::alerts::Sinks::load(&config.alerts)?;
+    let remediator = Remediator::new(config, sinks.names());
+    let finished = remediator.quarantine.recover(&mut store)?;
+    if finished > 0 {
+        tracing::warn!(finished, "finished quarantines a crash interrupted");
+    }
+    if !sinks.names().is_empty() {
+        crate::alerts::spawn_sender(
+            &config.output.db_path(),
+            sinks.clone(),
+            config.alerts.requests_per_second,
+        )?;
+    } else if remediator.notifies() {
+        tracing::warn!(
+            "[remediation] rules notify, but no [alerts] sink is set: findings are only recorded"
+        );
+    }
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
     store.set_meta(
         "daemon.started",
@@ -192,6 +210,7 @@ pub fn run(
         result_timeout: (config.scanner.engine == EngineKind::Nightfall)
             .then(|| Duration::from_secs(config.nightfall.result_timeout_s)),
         overdue_checked: Instant::now(),
+        remediator,
         config: config.clone(),
         settings,
         watcher: Some(watcher),
@@ -299,6 +318,7 @@ pub fn watch_settings(config: &Config) -> WatchSettings {
         ignore: vec![
             absolute(&config.output.state_dir),
             absolute(&config.output.csv_path()),
+            absolute(&config.remediation.quarantine_dir(&config.output)),
         ],
         debounce: Duration::from_millis(config.watch.debounce_ms),
         follow_symlinks: config.watch.follow_symlinks,
@@ -341,6 +361,8 @@ struct Keeper {
     /// Nightfall only: resubmit a file whose result is this late.
     result_timeout: Option<Duration>,
     overdue_checked: Instant,
+    /// Alerts and quarantine for files with findings.
+    remediator: Remediator,
     /// The config in force (reloads replace it).
     config: Config,
     /// The watcher's filters, also used for walks.
@@ -497,13 +519,18 @@ impl Keeper {
     }
 
     /// Stores reports, finishes their jobs, and logs what was found.
+    /// Remedies are planned first and stored with the findings; files are
+    /// moved into quarantine only once that is committed.
     fn finish(&mut self, reports: &[FileReport], jobs: &[JobId]) -> Result<(), StoreError> {
-        self.store.record_finishing(reports, jobs)?;
+        let mut plan = self.remediator.plan(&self.store, reports)?;
+        self.store
+            .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines)?;
         self.stored += reports.len() as u64;
         for r in reports {
             log_report(r);
         }
-        Ok(())
+        self.remediator
+            .carry_out(&mut self.store, &plan.quarantines)
     }
 
     /// Records a failed attempt; a permanent failure gives up at once.
@@ -618,6 +645,15 @@ impl Keeper {
         if old.log.format != new.log.format || old.log.file != new.log.file {
             restart.push("log.format/log.file");
         }
+        if old.alerts != new.alerts {
+            restart.push("[alerts]");
+        }
+        if old.remediation.quarantine_dir != new.remediation.quarantine_dir
+            || old.remediation.stub != new.remediation.stub
+        {
+            restart.push("remediation.quarantine_dir/stub");
+        }
+        self.remediator.set_rules(new.remediation.rules.clone());
         self.capacity = new.queue.capacity;
         self.max_attempts = new.queue.max_attempts;
 
@@ -734,15 +770,7 @@ struct Batch {
 fn log_report(r: &FileReport) {
     match &r.outcome {
         Outcome::Scanned { findings } if !findings.is_empty() => {
-            let mut counts: Vec<(&str, usize)> = Vec::new();
-            for f in findings {
-                match counts.iter_mut().find(|(d, _)| *d == f.detector.as_str()) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((f.detector.as_str(), 1)),
-                }
-            }
-            let counts: Vec<String> = counts.iter().map(|(d, n)| format!("{d}={n}")).collect();
-            tracing::info!(path = %r.path.display(), findings = %counts.join(" "), "sensitive data found");
+            tracing::info!(path = %r.path.display(), findings = %summary(findings), "sensitive data found");
         }
         Outcome::Skipped(reason) => tracing::debug!(path = %r.path.display(), "skipped: {reason}"),
         _ => {}

@@ -18,17 +18,18 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use ring::digest;
 use serde_json::json;
 
-use super::rate::RateLimiter;
 use super::wire::{ApiError, FileUpload, FindingsDoc, scan_request};
 use crate::config::{NightfallConfig, ScannerConfig};
 use crate::engine::local::hex;
 use crate::engine::{Outcome, SkipReason, open_regular};
 use crate::fsutil::{describe_io_error, mtime_ns};
+use crate::httpclient::{describe, retry_after};
+use crate::rate::RateLimiter;
 use crate::secret::Secret;
 use crate::store::Upload;
 
@@ -138,14 +139,8 @@ impl Client {
         nightfall: &NightfallConfig,
         key: Secret,
     ) -> Result<Client, reqwest::Error> {
-        // rustls on ring; a second call finds it installed, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = Duration::from_secs(nightfall.request_timeout_s);
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("dlpd/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let http = crate::httpclient::build(timeout.min(Duration::from_secs(10)))?;
         Ok(Client {
             http,
             api_url: nightfall.api_url.trim_end_matches('/').to_string(),
@@ -330,7 +325,7 @@ impl Client {
             let (detail, wait) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let after = retry_after(resp.headers().get(RETRY_AFTER));
+                    let after = retry_after(resp.headers().get(RETRY_AFTER), RETRY_MAX);
                     if let Some(after) = after {
                         self.limiter.hold_off(after);
                     }
@@ -437,31 +432,6 @@ fn unsupported(status: u16, error: &ApiError) -> bool {
         || text.contains("media type")
 }
 
-/// `Retry-After` in seconds (HTTP dates are not used by Nightfall), capped.
-fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
-    let secs: f64 = value?.to_str().ok()?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(RETRY_MAX))
-}
-
-/// A transport error in words, without its URL.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
 /// Nightfall's JSON error, or what can be said of a response without one.
 async fn read_error(resp: Response) -> ApiError {
     let status = resp.status();
@@ -529,16 +499,6 @@ async fn read_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_is_seconds_and_capped() {
-        let v = |s: &'static str| retry_after(Some(&HeaderValue::from_static(s)));
-        assert_eq!(v("2"), Some(Duration::from_secs(2)));
-        assert_eq!(v("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(v("86400"), Some(RETRY_MAX));
-        assert_eq!(v("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(retry_after(None), None);
-    }
 
     #[test]
     fn unsupported_types_are_recognised_at_finish() {

@@ -2,14 +2,13 @@
 //! results come back, signed, to a webhook inside the daemon.
 //!
 //! [`client`] uploads and starts scans, [`webhook`] receives results,
-//! [`signature`] checks them, [`wire`] holds the protocol's JSON, and
-//! [`rate`] keeps within the account's request rate. The daemon ties an
+//! [`signature`] checks them, and [`wire`] holds the protocol's JSON;
+//! [`crate::rate`] keeps within the account's request rate. The daemon ties an
 //! upload to its queue job in the store before the scan is requested, so
 //! every result finds its file, and stores it through the same store as a
 //! local scan.
 
 pub mod client;
-pub mod rate;
 pub mod signature;
 pub mod webhook;
 pub mod wire;

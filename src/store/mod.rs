@@ -9,10 +9,12 @@
 //! row) are cut off and the pending rows are written again.
 
 mod queue;
+mod remediation;
 mod schema;
 mod uploads;
 
 pub use queue::{Job, JobId, LastScan, QueueCounts};
+pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
 
 use std::io::{Seek, SeekFrom, Write};
@@ -208,7 +210,22 @@ impl Store {
         reports: &[FileReport],
         done: &[JobId],
     ) -> Result<(), StoreError> {
-        if reports.is_empty() && done.is_empty() {
+        self.record_remedied(reports, done, &[], &mut [])
+    }
+
+    /// [`Store::record_finishing`], with the remedies for those findings in
+    /// the same transaction: `alerts` are queued (a repeated one is dropped
+    /// by its dedupe key) and `quarantines` recorded as `moving`, their ids
+    /// filled in. A crash after the commit loses neither; one before it
+    /// leaves the jobs queued, to be decided again.
+    pub fn record_remedied(
+        &mut self,
+        reports: &[FileReport],
+        done: &[JobId],
+        alerts: &[NewAlert],
+        quarantines: &mut [QuarantineRecord],
+    ) -> Result<(), StoreError> {
+        if reports.is_empty() && done.is_empty() && alerts.is_empty() && quarantines.is_empty() {
             return Ok(());
         }
         let show = self.redact == Redact::None;
@@ -308,6 +325,20 @@ impl Store {
                 settled.execute([job.0]).map_err(err)?;
                 finish.execute([job.0]).map_err(err)?;
                 again.execute([job.0]).map_err(err)?;
+            }
+            let mut alert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alerts (sink, dedupe_key, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            let now = unix_ms(SystemTime::now());
+            for a in alerts {
+                alert
+                    .execute(params![a.sink, a.dedupe_key, a.body, now])
+                    .map_err(err)?;
+            }
+            for q in quarantines.iter_mut() {
+                q.id = remediation::insert_quarantine(&tx, q).map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;

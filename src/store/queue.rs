@@ -31,6 +31,9 @@ pub struct Job {
     pub attempts: u32,
     /// The file's last successful scan, if any.
     pub last: Option<LastScan>,
+    /// The SHA-256 of the stub dlpd left at this path when it quarantined
+    /// the file: that stub is not news.
+    pub stub: Option<String>,
 }
 
 /// What `dlpd status` shows of the queue.
@@ -124,7 +127,9 @@ impl Store {
                  RETURNING id, path, attempts,
                    (SELECT size FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
                    (SELECT mtime_ns FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
-                   (SELECT sha256 FROM files f WHERE f.path = jobs.path AND f.status = 'scanned')",
+                   (SELECT sha256 FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
+                   (SELECT stub_sha256 FROM quarantine q WHERE q.path = jobs.path AND q.state = 'quarantined'
+                      ORDER BY q.id DESC LIMIT 1)",
             )
             .map_err(&err)?;
         let mut jobs: Vec<Job> = stmt
@@ -139,6 +144,7 @@ impl Store {
                         mtime_ns: r.get(4).ok().flatten(),
                         sha256: r.get(5).ok().flatten(),
                     }),
+                    stub: r.get(6)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<_, _>>())

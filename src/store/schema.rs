@@ -79,4 +79,41 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX uploads_submitted ON uploads (submitted_at);
     "#,
+    // v4: remediation. Alerts wait here until their sink takes them (one
+    // per sink and dedupe key); quarantined files are tracked through
+    // every step of their move, so a crash mid-move can be finished.
+    r#"
+    CREATE TABLE alerts (
+        id          INTEGER PRIMARY KEY,
+        sink        TEXT NOT NULL,
+        dedupe_key  TEXT NOT NULL,
+        body        TEXT NOT NULL,          -- the JSON to send; no raw values
+        created_at  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        not_before  INTEGER NOT NULL DEFAULT 0,
+        last_error  TEXT,
+        delivered_at INTEGER,
+        gave_up     INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (sink, dedupe_key)
+    );
+    CREATE INDEX alerts_due ON alerts (not_before) WHERE delivered_at IS NULL AND gave_up = 0;
+
+    CREATE TABLE quarantine (
+        id          INTEGER PRIMARY KEY,
+        path        BLOB NOT NULL,          -- where the file was
+        state       TEXT NOT NULL CHECK (state IN ('moving', 'quarantined', 'restored', 'failed')),
+        size        INTEGER NOT NULL,
+        mode        INTEGER NOT NULL,
+        uid         INTEGER NOT NULL,
+        gid         INTEGER NOT NULL,
+        mtime_ns    INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        stub_sha256 TEXT,
+        detectors   TEXT NOT NULL,
+        at          INTEGER NOT NULL,       -- unix milliseconds
+        restored_at INTEGER,
+        error       TEXT
+    );
+    CREATE INDEX quarantine_path ON quarantine (path);
+    "#,
 ];

@@ -92,6 +92,7 @@ fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingUpload> {
             path: PathBuf::from(std::ffi::OsString::from_vec(r.get(5)?)),
             attempts: r.get(6)?,
             last: None,
+            stub: None,
         },
     })
 }

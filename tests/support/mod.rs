@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod nightfall;
+pub mod sink;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,132 @@
+//! What happens to a file with findings beyond recording them: the first
+//! `[remediation]` rule that matches one of its findings picks `record`,
+//! `notify` (alerts) or `quarantine` (alerts, and the file moved away).
+//!
+//! The keeper plans remedies for a batch of results, stores them in the
+//! transaction that records the findings, then carries out the quarantines
+//! (see [`crate::quarantine`] for why that order loses nothing).
+
+use crate::alerts;
+use crate::config::{Action, Config, RemediationRule};
+use crate::engine::{FileReport, Finding};
+use crate::quarantine::{Quarantine, QuarantineError};
+use crate::store::{NewAlert, QuarantineRecord, Store, StoreError};
+
+/// The rules, the quarantine, and the sinks alerts go to.
+pub struct Remediator {
+    rules: Vec<RemediationRule>,
+    pub quarantine: Quarantine,
+    sinks: Vec<&'static str>,
+    host: String,
+}
+
+/// The remedies for one batch of results.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub alerts: Vec<NewAlert>,
+    pub quarantines: Vec<QuarantineRecord>,
+}
+
+impl Remediator {
+    pub fn new(config: &Config, sinks: Vec<&'static str>) -> Remediator {
+        let rem = &config.remediation;
+        Remediator {
+            rules: rem.rules.clone(),
+            quarantine: Quarantine::new(rem.quarantine_dir(&config.output), rem.stub),
+            sinks,
+            host: alerts::hostname(),
+        }
+    }
+
+    /// Applies reloaded rules.
+    pub fn set_rules(&mut self, rules: Vec<RemediationRule>) {
+        self.rules = rules;
+    }
+
+    /// Whether any rule would do more than record; used to warn when
+    /// alerts have nowhere to go.
+    pub fn notifies(&self) -> bool {
+        self.rules.iter().any(|r| r.action != Action::Record)
+    }
+
+    /// The action for a file with these findings.
+    pub fn action(&self, findings: &[Finding]) -> Action {
+        self.rules
+            .iter()
+            .find(|r| {
+                findings.iter().any(|f| {
+                    r.detector.is_none_or(|d| d == f.detector)
+                        && r.min_confidence.is_none_or(|c| f.confidence >= c)
+                })
+            })
+            .map_or(Action::Record, |r| r.action)
+    }
+
+    /// The alerts and quarantines for `reports`.
+    pub fn plan(&self, store: &Store, reports: &[FileReport]) -> Result<Plan, StoreError> {
+        let mut plan = Plan::default();
+        for report in reports.iter().filter(|r| !r.findings().is_empty()) {
+            let action = self.action(report.findings());
+            if action == Action::Record {
+                continue;
+            }
+            plan.alerts
+                .extend(alerts::for_report(report, action, &self.sinks, &self.host));
+            if action != Action::Quarantine {
+                continue;
+            }
+            let Some(sha) = report.sha256.as_deref() else {
+                continue;
+            };
+            if store.was_restored(&report.path, sha)? {
+                tracing::info!(path = %report.path.display(), "not quarantined again: this content was restored by hand");
+                continue;
+            }
+            match self
+                .quarantine
+                .prepare(&report.path, sha, summary(report.findings()))
+            {
+                Ok(rec) => plan.quarantines.push(rec),
+                Err(QuarantineError::Changed { path }) => {
+                    tracing::info!(path = %path.display(), "not quarantined: changed since its scan; scanned again instead");
+                }
+                Err(e) => tracing::warn!(path = %report.path.display(), "cannot quarantine: {e}"),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Moves the planned files into quarantine (their records are stored).
+    pub fn carry_out(
+        &self,
+        store: &mut Store,
+        quarantines: &[QuarantineRecord],
+    ) -> Result<(), StoreError> {
+        for rec in quarantines {
+            match self.quarantine.carry_out(store, rec) {
+                Ok(()) => {}
+                Err(QuarantineError::Store(e)) => return Err(e),
+                Err(e) => {
+                    tracing::error!(path = %rec.path.display(), "quarantine failed, the file stays: {e}")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "CREDIT_CARD_NUMBER=10 API_KEY=1", in the order first found.
+pub fn summary(findings: &[Finding]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for f in findings {
+        match counts.iter_mut().find(|(d, _)| *d == f.detector.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((f.detector.as_str(), 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(d, n)| format!("{d}={n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
