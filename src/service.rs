@@ -7,17 +7,16 @@
 //! SIGHUP reopens the log file and reloads the config: a config that does
 //! not parse is refused with its error, and dlpd carries on with the old one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::config::Config;
 use crate::daemon::{self, Control};
-use crate::fsutil::FILE_MODE;
+use crate::fsutil::open_private_rw;
 use crate::logging::LogHandle;
 use crate::readiness;
 
@@ -121,13 +120,7 @@ struct Pidfile {
 
 impl Pidfile {
     fn lock(path: &Path) -> anyhow::Result<Pidfile> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(path)
+        let mut file = open_private_rw(path)
             .with_context(|| format!("cannot open pidfile {}", path.display()))?;
         // SAFETY: flock on a valid, owned descriptor.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

@@ -357,6 +357,19 @@ fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
             .as_ref()
             .map(|e| e.scan_bytes(item.as_bytes()))
             .unwrap_or_default();
+        // Regex and word-list matches: LIKELY, as nothing raises or lowers them.
+        let inline = |d: &'r DetectorSpec, ranges: Vec<Range<usize>>| -> Vec<Found<'r>> {
+            ranges
+                .into_iter()
+                .map(|range| Found {
+                    range,
+                    confidence: Confidence::Likely,
+                    detector: d,
+                    rules: vec![rule.name.as_str()],
+                    kind: None,
+                })
+                .collect()
+        };
         let mut per_detector: Vec<Vec<Found<'r>>> = Vec::new();
         for d in &rule.detectors {
             let hits: Vec<Found<'r>> = match &d.kind {
@@ -371,28 +384,20 @@ fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
                         kind: f.kind,
                     })
                     .collect(),
-                Kind::Regex(re) => re
-                    .find_iter(item)
-                    .filter(|m| !m.is_empty())
-                    .map(|m| Found {
-                        range: m.range(),
-                        confidence: Confidence::Likely,
-                        detector: d,
-                        rules: vec![rule.name.as_str()],
-                        kind: None,
-                    })
-                    .collect(),
-                Kind::Words(ac) => ac
-                    .find_iter(item)
-                    .filter(|m| item.is_char_boundary(m.start()) && item.is_char_boundary(m.end()))
-                    .map(|m| Found {
-                        range: m.range(),
-                        confidence: Confidence::Likely,
-                        detector: d,
-                        rules: vec![rule.name.as_str()],
-                        kind: None,
-                    })
-                    .collect(),
+                Kind::Regex(re) => inline(
+                    d,
+                    re.find_iter(item)
+                        .filter(|m| !m.is_empty())
+                        .map(|m| m.range())
+                        .collect(),
+                ),
+                Kind::Words(ac) => inline(
+                    d,
+                    ac.find_iter(item)
+                        .map(|m| m.range())
+                        .filter(|r| item.is_char_boundary(r.start) && item.is_char_boundary(r.end))
+                        .collect(),
+                ),
             };
             let hits: Vec<Found<'r>> = hits
                 .into_iter()
