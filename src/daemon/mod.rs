@@ -645,6 +645,9 @@ impl Keeper {
         if old.log.format != new.log.format || old.log.file != new.log.file {
             restart.push("log.format/log.file");
         }
+        if old.api != new.api {
+            restart.push("[api]");
+        }
         if old.alerts != new.alerts {
             restart.push("[alerts]");
         }
