@@ -372,7 +372,7 @@ impl Default for ScannerConfig {
     fn default() -> Self {
         ScannerConfig {
             engine: EngineKind::Local,
-            detectors: DetectorId::ALL.to_vec(),
+            detectors: DetectorId::DEFAULT.to_vec(),
             min_confidence: Confidence::Likely,
             max_file_bytes: 100 * 1024 * 1024,
             context_bytes: 40,

@@ -103,7 +103,7 @@ pub fn run(
             config.nightfall.concurrency as usize,
         ),
         None => (
-            Scanner::Local(LocalEngine::new(&config.scanner)),
+            Scanner::Local(Box::new(LocalEngine::new(&config.scanner))),
             config.queue.workers as usize,
         ),
     };
@@ -668,7 +668,7 @@ impl Keeper {
                 .clone();
             match current.as_ref() {
                 Scanner::Local(_) => {
-                    let fresh = Arc::new(Scanner::Local(LocalEngine::new(&new.scanner)));
+                    let fresh = Arc::new(Scanner::Local(Box::new(LocalEngine::new(&new.scanner))));
                     *self.scanner.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                 }
                 Scanner::Nightfall(remote) => remote.client.set_scanner(&new.scanner),

@@ -33,7 +33,7 @@ pub(super) enum Done {
 
 /// The engine a worker scans with.
 pub(super) enum Scanner {
-    Local(LocalEngine),
+    Local(Box<LocalEngine>),
     Nightfall(Remote),
 }
 

@@ -80,11 +80,50 @@ pub enum DetectorId {
     CreditCardNumber,
     UsSocialSecurityNumber,
     ApiKey,
+    CryptographicKey,
+    IbanCode,
+    EmailAddress,
+    PhoneNumber,
+    IpAddress,
+    UsBankRoutingMicr,
+    UsEmployerIdentificationNumber,
+    UsIndividualTaxpayerIdentificationNumber,
+    UsPassport,
+    DateOfBirth,
+    DatabaseConnectionString,
+    PasswordInCode,
+    GcpCredentials,
+    RandomlyGeneratedToken,
+    UkNationalInsuranceNumber,
+    CanadaSocialInsuranceNumber,
 }
 
 impl DetectorId {
     /// Every detector the local engine implements.
-    pub const ALL: [DetectorId; 3] = [
+    pub const ALL: [DetectorId; 19] = [
+        DetectorId::CreditCardNumber,
+        DetectorId::UsSocialSecurityNumber,
+        DetectorId::ApiKey,
+        DetectorId::CryptographicKey,
+        DetectorId::IbanCode,
+        DetectorId::EmailAddress,
+        DetectorId::PhoneNumber,
+        DetectorId::IpAddress,
+        DetectorId::UsBankRoutingMicr,
+        DetectorId::UsEmployerIdentificationNumber,
+        DetectorId::UsIndividualTaxpayerIdentificationNumber,
+        DetectorId::UsPassport,
+        DetectorId::DateOfBirth,
+        DetectorId::DatabaseConnectionString,
+        DetectorId::PasswordInCode,
+        DetectorId::GcpCredentials,
+        DetectorId::RandomlyGeneratedToken,
+        DetectorId::UkNationalInsuranceNumber,
+        DetectorId::CanadaSocialInsuranceNumber,
+    ];
+
+    /// The detectors on by default: the endpoint tutorial's three.
+    pub const DEFAULT: [DetectorId; 3] = [
         DetectorId::CreditCardNumber,
         DetectorId::UsSocialSecurityNumber,
         DetectorId::ApiKey,
@@ -96,15 +135,51 @@ impl DetectorId {
             DetectorId::CreditCardNumber => "CREDIT_CARD_NUMBER",
             DetectorId::UsSocialSecurityNumber => "US_SOCIAL_SECURITY_NUMBER",
             DetectorId::ApiKey => "API_KEY",
+            DetectorId::CryptographicKey => "CRYPTOGRAPHIC_KEY",
+            DetectorId::IbanCode => "IBAN_CODE",
+            DetectorId::EmailAddress => "EMAIL_ADDRESS",
+            DetectorId::PhoneNumber => "PHONE_NUMBER",
+            DetectorId::IpAddress => "IP_ADDRESS",
+            DetectorId::UsBankRoutingMicr => "US_BANK_ROUTING_MICR",
+            DetectorId::UsEmployerIdentificationNumber => "US_EMPLOYER_IDENTIFICATION_NUMBER",
+            DetectorId::UsIndividualTaxpayerIdentificationNumber => {
+                "US_INDIVIDUAL_TAXPAYER_IDENTIFICATION_NUMBER"
+            }
+            DetectorId::UsPassport => "US_PASSPORT",
+            DetectorId::DateOfBirth => "DATE_OF_BIRTH",
+            DetectorId::DatabaseConnectionString => "DATABASE_CONNECTION_STRING",
+            DetectorId::PasswordInCode => "PASSWORD_IN_CODE",
+            DetectorId::GcpCredentials => "GCP_CREDENTIALS",
+            DetectorId::RandomlyGeneratedToken => "RANDOMLY_GENERATED_TOKEN",
+            DetectorId::UkNationalInsuranceNumber => "UK_NATIONAL_INSURANCE_NUMBER",
+            DetectorId::CanadaSocialInsuranceNumber => "CANADA_SOCIAL_INSURANCE_NUMBER",
         }
     }
 
-    /// The display name Nightfall's tutorials use for the same detector.
+    /// Nightfall's display name for the same detector.
     pub fn display_name(self) -> &'static str {
         match self {
             DetectorId::CreditCardNumber => "Credit Card Number",
             DetectorId::UsSocialSecurityNumber => "US Social Security Number",
             DetectorId::ApiKey => "API Key",
+            DetectorId::CryptographicKey => "Cryptographic Key",
+            DetectorId::IbanCode => "IBAN Code",
+            DetectorId::EmailAddress => "Email Address",
+            DetectorId::PhoneNumber => "Phone Number",
+            DetectorId::IpAddress => "IP Address",
+            DetectorId::UsBankRoutingMicr => "US Bank Routing MICR",
+            DetectorId::UsEmployerIdentificationNumber => "US Employer Identification Number",
+            DetectorId::UsIndividualTaxpayerIdentificationNumber => {
+                "US Individual Taxpayer Identification Number"
+            }
+            DetectorId::UsPassport => "US Passport",
+            DetectorId::DateOfBirth => "Date of Birth",
+            DetectorId::DatabaseConnectionString => "Database Connection String",
+            DetectorId::PasswordInCode => "Password in Code",
+            DetectorId::GcpCredentials => "GCP Credentials",
+            DetectorId::RandomlyGeneratedToken => "Randomly Generated Token",
+            DetectorId::UkNationalInsuranceNumber => "UK National Insurance Number",
+            DetectorId::CanadaSocialInsuranceNumber => "Canada Social Insurance Number",
         }
     }
 

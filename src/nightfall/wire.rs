@@ -261,7 +261,7 @@ mod tests {
              "beforeContext": "card: ", "afterContext": " and 123-45-6789"},
             {"detector": {"name": "US Social Security Number"}, "finding": "123-45-6789",
              "confidence": "POSSIBLE", "location": {"byteRange": {"start": 34, "end": 45}}},
-            {"detector": {"name": "PHONE_NUMBER"}, "finding": "555", "confidence": "LIKELY",
+            {"detector": {"name": "PERSON_NAME"}, "finding": "Jane", "confidence": "LIKELY",
              "location": {"byteRange": {"start": 0, "end": 3}}}
         ]}))
         .unwrap();

@@ -852,6 +852,7 @@ fn detector_uuid(d: DetectorId) -> &'static str {
         DetectorId::CreditCardNumber => "74c1815e-c0c3-4df5-8b1e-6cf98864a454",
         DetectorId::UsSocialSecurityNumber => "e30d9a87-f6c7-46b9-a8f4-16547901e069",
         DetectorId::ApiKey => "0e95732f-bc5c-448f-9d15-bd1417177360",
+        _ => "00000000-0000-4000-a000-000000000000",
     }
 }
 

@@ -57,11 +57,101 @@ const API: &[&str] = &[
     "openai",
 ];
 
+/// Keywords of the other detectors. They are matched as whole words, since
+/// many are short ("ip", "sin", "dob").
+const OTHERS: &[(DetectorId, &[&str])] = &[
+    (
+        DetectorId::IbanCode,
+        &["iban", "account", "bank", "konto", "rekening"],
+    ),
+    (
+        DetectorId::EmailAddress,
+        &["email", "e-mail", "mail", "contact"],
+    ),
+    (
+        DetectorId::PhoneNumber,
+        &[
+            "phone",
+            "tel",
+            "telephone",
+            "mobile",
+            "cell",
+            "fax",
+            "call",
+            "contact",
+            "sms",
+        ],
+    ),
+    (
+        DetectorId::IpAddress,
+        &[
+            "ip", "ipv4", "host", "addr", "address", "server", "client", "remote", "src", "dst",
+        ],
+    ),
+    (
+        DetectorId::UsBankRoutingMicr,
+        &["routing", "aba", "rtn", "transit", "micr", "bank", "abartn"],
+    ),
+    (
+        DetectorId::UsEmployerIdentificationNumber,
+        &[
+            "ein",
+            "fein",
+            "employer identification",
+            "employer id",
+            "tax id",
+            "federal tax",
+        ],
+    ),
+    (
+        DetectorId::UsIndividualTaxpayerIdentificationNumber,
+        &["itin", "taxpayer", "tax id", "individual taxpayer"],
+    ),
+    (
+        DetectorId::UsPassport,
+        &["passport", "passport no", "passport number"],
+    ),
+    (
+        DetectorId::DateOfBirth,
+        &[
+            "dob",
+            "d.o.b",
+            "birth",
+            "birthday",
+            "born",
+            "birthdate",
+            "date of birth",
+        ],
+    ),
+    (
+        DetectorId::RandomlyGeneratedToken,
+        &[
+            "token",
+            "key",
+            "secret",
+            "auth",
+            "bearer",
+            "session",
+            "nonce",
+            "signature",
+        ],
+    ),
+    (
+        DetectorId::UkNationalInsuranceNumber,
+        &["national insurance", "nino", "ni number", "ni no", "nin"],
+    ),
+    (
+        DetectorId::CanadaSocialInsuranceNumber,
+        &["sin", "social insurance", "nas", "assurance sociale"],
+    ),
+];
+
 /// One case-insensitive automaton per detector.
 pub struct Keywords {
     card: AhoCorasick,
     ssn: AhoCorasick,
     api: AhoCorasick,
+    others: Vec<(DetectorId, AhoCorasick)>,
 }
 
 impl Keywords {
@@ -77,21 +167,38 @@ impl Keywords {
             card: build(CARD),
             ssn: build(SSN),
             api: build(API),
+            others: OTHERS.iter().map(|(d, w)| (*d, build(w))).collect(),
         }
     }
 
     /// True when a keyword for `detector` sits within [`WINDOW`] bytes of
     /// `start..end` in `hay`.
     pub fn near(&self, detector: DetectorId, hay: &[u8], start: usize, end: usize) -> bool {
+        let lo = start.saturating_sub(WINDOW);
+        let hi = (end + WINDOW).min(hay.len());
+        let (before, after) = (&hay[lo..start], &hay[end.min(hi)..hi]);
         let ac = match detector {
             DetectorId::CreditCardNumber => &self.card,
             DetectorId::UsSocialSecurityNumber => &self.ssn,
             DetectorId::ApiKey => &self.api,
+            other => {
+                let Some((_, ac)) = self.others.iter().find(|(d, _)| *d == other) else {
+                    return false;
+                };
+                return whole_word(ac, before) || whole_word(ac, after);
+            }
         };
-        let lo = start.saturating_sub(WINDOW);
-        let hi = (end + WINDOW).min(hay.len());
-        ac.is_match(&hay[lo..start]) || ac.is_match(&hay[end.min(hi)..hi])
+        ac.is_match(before) || ac.is_match(after)
     }
+}
+
+/// Whether a keyword occurs in `s` with no letter or digit either side.
+fn whole_word(ac: &AhoCorasick, s: &[u8]) -> bool {
+    ac.find_overlapping_iter(s).any(|m| {
+        let ok_before = m.start() == 0 || !s[m.start() - 1].is_ascii_alphanumeric();
+        let ok_after = m.end() == s.len() || !s[m.end()].is_ascii_alphanumeric();
+        ok_before && ok_after
+    })
 }
 
 impl Default for Keywords {

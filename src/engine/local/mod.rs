@@ -12,6 +12,7 @@ mod apikey;
 pub(crate) mod bytes;
 mod card;
 mod keywords;
+mod patterns;
 mod ssn;
 
 use std::io::{self, Read};
@@ -73,6 +74,7 @@ pub struct LocalEngine {
     card: bool,
     ssn: bool,
     api: Option<ApiKeyRules>,
+    patterns: Option<patterns::Patterns>,
     keywords: Keywords,
     min_confidence: Confidence,
     context_bytes: usize,
@@ -88,6 +90,7 @@ impl LocalEngine {
             card: on(DetectorId::CreditCardNumber),
             ssn: on(DetectorId::UsSocialSecurityNumber),
             api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
+            patterns: patterns::Patterns::new(&cfg.detectors),
             keywords: Keywords::new(),
             min_confidence: cfg.min_confidence,
             context_bytes: cfg.context_bytes as usize,
@@ -251,6 +254,9 @@ impl LocalEngine {
         }
         if let Some(api) = &self.api {
             api.detect(hay, &mut out);
+        }
+        if let Some(p) = &self.patterns {
+            p.detect(hay, &self.keywords, &mut out);
         }
         for c in &mut out {
             if c.keyword_raises && self.keywords.near(c.detector, hay, c.start, c.end) {

@@ -1,0 +1,363 @@
+//! The detectors beyond the default three: each a bounded regex (no match
+//! is longer than [`super::apikey::MAX_MATCH`], which the block overlap
+//! relies on) and a check that validates what the regex cannot: checksums
+//! (IBAN mod-97, ABA routing, Luhn), number ranges, placeholders, entropy.
+//!
+//! Context decides where a shape alone proves little: a keyword nearby
+//! raises the confidence one level (`Raise`), or is required at all
+//! (`Require`: passports and dates of birth are just numbers and dates
+//! without one). These detectors run only when configured, so the default
+//! scan pays nothing for them.
+
+use regex::bytes::Regex;
+
+use super::Candidate;
+use super::bytes::entropy;
+use super::card::luhn_valid;
+use super::keywords::Keywords;
+use crate::engine::{Confidence, DetectorId};
+
+/// What a nearby keyword does for a detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    None,
+    Raise,
+    Require,
+}
+
+/// Validates a match: `hay`, and the span of the finding. `None` rejects it.
+type Check = fn(&[u8], usize, usize) -> Option<Confidence>;
+
+struct Pattern {
+    id: DetectorId,
+    re: Regex,
+    check: Check,
+    gate: Gate,
+    /// The finding is capture group 1 (a password, not its assignment).
+    value_group: bool,
+}
+
+/// The configured pattern detectors, compiled once.
+pub struct Patterns {
+    list: Vec<Pattern>,
+}
+
+impl Patterns {
+    /// The pattern detectors among `detectors`; `None` when there are none.
+    pub fn new(detectors: &[DetectorId]) -> Option<Patterns> {
+        let list: Vec<Pattern> = detectors.iter().filter_map(|d| build(*d)).collect();
+        (!list.is_empty()).then_some(Patterns { list })
+    }
+
+    /// Appends the candidates in `hay`.
+    pub fn detect(&self, hay: &[u8], keywords: &Keywords, out: &mut Vec<Candidate>) {
+        for p in &self.list {
+            for caps in p.re.captures_iter(hay) {
+                let m = match p.value_group {
+                    true => caps.get(1),
+                    false => caps.get(0),
+                };
+                let Some(m) = m else { continue };
+                let (start, end) = (m.start(), m.end());
+                let Some(mut confidence) = (p.check)(hay, start, end) else {
+                    continue;
+                };
+                match p.gate {
+                    Gate::None => {}
+                    Gate::Raise | Gate::Require => {
+                        let near = keywords.near(p.id, hay, start, end);
+                        if near {
+                            confidence = confidence.raised();
+                        } else if p.gate == Gate::Require {
+                            continue;
+                        }
+                    }
+                }
+                out.push(Candidate {
+                    detector: p.id,
+                    confidence,
+                    kind: None,
+                    start,
+                    end,
+                    keyword_raises: false,
+                });
+            }
+        }
+    }
+}
+
+fn build(id: DetectorId) -> Option<Pattern> {
+    use Confidence::*;
+    let (re, check, gate): (&str, Check, Gate) = match id {
+        DetectorId::CryptographicKey => (
+            r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:\r?\n(?:[A-Za-z-]{1,20}: [^\r\n]{0,60}\r?\n){0,3}\r?\n?[A-Za-z0-9+/=]{20,76})?",
+            |hay, s, e| {
+                // With a base64 body after the header, it is a key, not a mention.
+                let body = hay[s..e].ends_with(b"-----");
+                Some(if body { Likely } else { VeryLikely })
+            },
+            Gate::None,
+        ),
+        DetectorId::IbanCode => (
+            r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
+            |hay, s, e| iban_valid(&hay[s..e]).then_some(Likely),
+            Gate::Raise,
+        ),
+        DetectorId::EmailAddress => (
+            r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?){0,3}\.[A-Za-z]{2,24}(?-u:\b)",
+            |hay, s, e| {
+                let v = &hay[s..e];
+                let domain = v
+                    .rsplit(|&b| b == b'@')
+                    .next()
+                    .unwrap_or(b"")
+                    .to_ascii_lowercase();
+                let reserved = [
+                    &b"example.com"[..],
+                    b"example.org",
+                    b"example.net",
+                    b"localhost",
+                ];
+                let test = reserved.contains(&domain.as_slice())
+                    || domain.ends_with(b".example")
+                    || domain.ends_with(b".test")
+                    || domain.ends_with(b".invalid");
+                Some(if test { Unlikely } else { Likely })
+            },
+            Gate::Raise,
+        ),
+        DetectorId::PhoneNumber => (
+            r"\+[1-9][0-9]{7,14}(?-u:\b)|(?:\+?1[-. ])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ])[2-9][0-9]{2}[-. ][0-9]{4}(?-u:\b)",
+            |hay, s, _| (!glued(hay, s)).then_some(Possible),
+            Gate::Raise,
+        ),
+        DetectorId::IpAddress => (
+            r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?-u:\b)",
+            |hay, s, e| {
+                // Not part of a longer dotted run (a version, an OID).
+                let dotted_before = s >= 2 && hay[s - 1] == b'.' && hay[s - 2].is_ascii_digit();
+                let dotted_after =
+                    e + 1 < hay.len() && hay[e] == b'.' && hay[e + 1].is_ascii_digit();
+                (!dotted_before && !dotted_after && &hay[s..e] != b"0.0.0.0").then_some(Possible)
+            },
+            Gate::Raise,
+        ),
+        DetectorId::UsBankRoutingMicr => (
+            r"(?-u:\b)[0-9]{9}(?-u:\b)",
+            |hay, s, e| aba_valid(&hay[s..e]).then_some(Possible),
+            Gate::Raise,
+        ),
+        DetectorId::UsEmployerIdentificationNumber => (
+            r"(?-u:\b)[0-9]{2}-[0-9]{7}(?-u:\b)",
+            |hay, s, _| ein_prefix_valid(&hay[s..s + 2]).then_some(Possible),
+            Gate::Raise,
+        ),
+        DetectorId::UsIndividualTaxpayerIdentificationNumber => (
+            r"(?-u:\b)9[0-9]{2}[- ]?(?:5[0-9]|6[0-5]|7[0-9]|8[0-8]|9[0-24-9])[- ]?[0-9]{4}(?-u:\b)",
+            |hay, s, e| {
+                let v = &hay[s..e];
+                // Both separators or neither; formatted is a stronger sign.
+                match v.len() {
+                    11 if v[3] == v[6] => Some(Likely),
+                    9 => Some(Possible),
+                    _ => None,
+                }
+            },
+            Gate::Raise,
+        ),
+        DetectorId::UsPassport => (
+            r"(?-u:\b)(?:[A-Z][0-9]{8}|[0-9]{9})(?-u:\b)",
+            |_, _, _| Some(Possible),
+            Gate::Require,
+        ),
+        DetectorId::DateOfBirth => (
+            r"(?i)(?-u:\b)(?:(?:19|20)[0-9]{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[-/.](?:0?[1-9]|[12][0-9]|3[01])[-/.](?:19|20)[0-9]{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? [0-9]{1,2},? (?:19|20)[0-9]{2}|[0-9]{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? (?:19|20)[0-9]{2})(?-u:\b)",
+            |_, _, _| Some(Possible),
+            Gate::Require,
+        ),
+        DetectorId::DatabaseConnectionString => (
+            r#"(?i)(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|mssql|sqlserver|oracle|amqps?|jdbc:[a-z]{2,12})://[^\s:/@'"]{1,64}:([^\s@'"/]{1,128})@[^\s'"<>]{1,100}"#,
+            |hay, s, e| {
+                Some(if placeholder(&hay[s..e]) {
+                    Unlikely
+                } else {
+                    VeryLikely
+                })
+            },
+            Gate::None,
+        ),
+        DetectorId::PasswordInCode => (
+            r#"(?i)(?:password|passwd|pwd|db_pass|pass)["']?\s{0,4}(?::|=|:=|=>)\s{0,4}["']([^"'\s]{6,64})["']"#,
+            |hay, s, e| (!placeholder(&hay[s..e])).then_some(Likely),
+            Gate::None,
+        ),
+        DetectorId::GcpCredentials => (
+            r#""private_key_id"\s{0,4}:\s{0,4}"([0-9a-f]{40})""#,
+            |hay, s, _| {
+                let lo = s.saturating_sub(300);
+                let window = &hay[lo..s];
+                let sa = window.windows(17).any(|w| w == b"\"service_account\"");
+                Some(if sa { VeryLikely } else { Likely })
+            },
+            Gate::None,
+        ),
+        DetectorId::RandomlyGeneratedToken => (
+            r"(?-u:\b)[A-Za-z0-9_\-+/]{32,128}={0,2}",
+            |hay, s, e| {
+                let v = &hay[s..e];
+                let classes = [
+                    v.iter().any(u8::is_ascii_uppercase),
+                    v.iter().any(u8::is_ascii_lowercase),
+                    v.iter().any(u8::is_ascii_digit),
+                ];
+                let slashes = v.iter().filter(|&&b| b == b'/').count();
+                (classes.iter().all(|c| *c) && slashes < 3 && entropy(v) >= 4.5).then_some(Possible)
+            },
+            Gate::Raise,
+        ),
+        DetectorId::UkNationalInsuranceNumber => (
+            r"(?-u:\b)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?-u:\b)",
+            |hay, s, _| {
+                let prefix = &hay[s..s + 2];
+                let banned = [&b"BG"[..], b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
+                (!banned.contains(&prefix)).then_some(Likely)
+            },
+            Gate::Raise,
+        ),
+        DetectorId::CanadaSocialInsuranceNumber => (
+            r"(?-u:\b)[1-79][0-9]{2}[- ]?[0-9]{3}[- ]?[0-9]{3}(?-u:\b)",
+            |hay, s, e| {
+                let v = &hay[s..e];
+                let digits: Vec<u8> = v.iter().filter(|b| b.is_ascii_digit()).copied().collect();
+                let seps_match = v.len() == 9 || (v.len() == 11 && v[3] == v[7]);
+                (seps_match && luhn_valid(&digits)).then_some(Possible)
+            },
+            Gate::Raise,
+        ),
+        DetectorId::CreditCardNumber | DetectorId::UsSocialSecurityNumber | DetectorId::ApiKey => {
+            return None;
+        }
+    };
+    Some(Pattern {
+        id,
+        re: Regex::new(re).expect("built-in patterns are valid"),
+        check,
+        gate,
+        value_group: matches!(id, DetectorId::PasswordInCode | DetectorId::GcpCredentials),
+    })
+}
+
+/// A digit, letter or `+` right before `s`: the match is part of something longer.
+fn glued(hay: &[u8], s: usize) -> bool {
+    s > 0 && (hay[s - 1].is_ascii_alphanumeric() || hay[s - 1] == b'+')
+}
+
+/// Values that stand for a secret rather than being one.
+fn placeholder(v: &[u8]) -> bool {
+    let l = v.to_ascii_lowercase();
+    let has = |s: &[u8]| l.windows(s.len()).any(|w| w == s);
+    has(b"password")
+        || has(b"changeme")
+        || has(b"example")
+        || has(b"placeholder")
+        || has(b"${")
+        || has(b"{{")
+        || has(b"%(")
+        || has(b"<")
+        || has(b"***")
+        || has(b"xxxx")
+        || has(b"your_")
+        || has(b"secret")
+}
+
+/// ISO 13616: the country's length and the mod-97 check.
+fn iban_valid(v: &[u8]) -> bool {
+    let s: Vec<u8> = v.iter().filter(|b| **b != b' ').copied().collect();
+    let len = match &s[..2] {
+        b"NO" => 15,
+        b"BE" => 16,
+        b"DK" | b"FI" | b"FO" | b"GL" | b"NL" => 18,
+        b"MK" | b"SI" => 19,
+        b"AT" | b"BA" | b"EE" | b"KZ" | b"LT" | b"LU" | b"XK" => 20,
+        b"CH" | b"CR" | b"HR" | b"LI" | b"LV" => 21,
+        b"BG" | b"BH" | b"DE" | b"GB" | b"GE" | b"IE" | b"ME" | b"RS" => 22,
+        b"AE" | b"GI" | b"IL" | b"TL" => 23,
+        b"AD" | b"CZ" | b"ES" | b"MD" | b"PK" | b"RO" | b"SA" | b"SE" | b"SK" | b"VG" | b"TN" => 24,
+        b"PT" => 25,
+        b"IS" | b"TR" => 26,
+        b"FR" | b"GR" | b"IT" | b"MC" | b"MR" | b"SM" => 27,
+        b"AL" | b"AZ" | b"CY" | b"DO" | b"GT" | b"HU" | b"LB" | b"PL" => 28,
+        b"BR" | b"PS" | b"QA" | b"UA" => 29,
+        b"JO" | b"KW" | b"MU" => 30,
+        b"MT" | b"SC" => 31,
+        _ => return false,
+    };
+    if s.len() != len {
+        return false;
+    }
+    let rearranged = s[4..].iter().chain(&s[..4]);
+    let mut rem: u32 = 0;
+    for &b in rearranged {
+        let n = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return false,
+        };
+        rem = if n >= 10 {
+            (rem * 100 + n) % 97
+        } else {
+            (rem * 10 + n) % 97
+        };
+    }
+    rem == 1
+}
+
+/// An ABA routing number: a Federal Reserve prefix and the 3-7-1 checksum.
+fn aba_valid(v: &[u8]) -> bool {
+    let d: Vec<u32> = v.iter().map(|b| u32::from(b - b'0')).collect();
+    let prefix = d[0] * 10 + d[1];
+    let prefix_ok = matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80);
+    let sum = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8]);
+    prefix_ok && sum.is_multiple_of(10) && d.iter().any(|&x| x != 0)
+}
+
+/// The IRS campus prefixes EINs are issued under.
+fn ein_prefix_valid(p: &[u8]) -> bool {
+    let n = u32::from(p[0] - b'0') * 10 + u32::from(p[1] - b'0');
+    matches!(n, 1..=6 | 10..=16 | 20..=27 | 30..=48 | 50..=68 | 71..=77 | 80..=88 | 90..=95 | 98 | 99)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums() {
+        assert!(iban_valid(b"GB82 WEST 1234 5698 7654 32"));
+        assert!(iban_valid(b"DE89370400440532013000"));
+        assert!(!iban_valid(b"GB82 WEST 1234 5698 7654 33"));
+        assert!(!iban_valid(b"XX82WEST12345698765432"));
+        assert!(aba_valid(b"011000015"));
+        assert!(aba_valid(b"021000021"));
+        assert!(!aba_valid(b"021000022"));
+        assert!(!aba_valid(b"991000021"));
+        assert!(ein_prefix_valid(b"12") && !ein_prefix_valid(b"07"));
+    }
+
+    #[test]
+    fn no_pattern_can_match_more_than_the_block_overlap_allows() {
+        // Every repetition is bounded; a long run of each pattern's
+        // alphabet stops at the bound.
+        let long = "A".repeat(10_000) + "@" + &"b".repeat(10_000) + ".com";
+        for id in DetectorId::ALL {
+            let Some(p) = build(id) else { continue };
+            for m in p.re.find_iter(long.as_bytes()) {
+                assert!(
+                    m.len() <= super::super::apikey::MAX_MATCH,
+                    "{id}: {}",
+                    m.len()
+                );
+            }
+        }
+    }
+}
