@@ -192,6 +192,18 @@ impl Keywords {
     }
 }
 
+impl Keywords {
+    /// Where `detector`'s keywords occur in `hay` (start offsets), for
+    /// detectors that report nothing without one.
+    pub fn positions(&self, detector: DetectorId, hay: &[u8]) -> Vec<usize> {
+        self.others
+            .iter()
+            .find(|(d, _)| *d == detector)
+            .map(|(_, ac)| ac.find_iter(hay).map(|m| m.start()).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Whether a keyword occurs in `s` with no letter or digit either side.
 fn whole_word(ac: &AhoCorasick, s: &[u8]) -> bool {
     ac.find_overlapping_iter(s).any(|m| {

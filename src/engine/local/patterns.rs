@@ -52,36 +52,79 @@ impl Patterns {
     /// Appends the candidates in `hay`.
     pub fn detect(&self, hay: &[u8], keywords: &Keywords, out: &mut Vec<Candidate>) {
         for p in &self.list {
-            for caps in p.re.captures_iter(hay) {
-                let m = match p.value_group {
-                    true => caps.get(1),
-                    false => caps.get(0),
-                };
-                let Some(m) = m else { continue };
-                let (start, end) = (m.start(), m.end());
-                let Some(mut confidence) = (p.check)(hay, start, end) else {
-                    continue;
-                };
-                match p.gate {
-                    Gate::None => {}
-                    Gate::Raise | Gate::Require => {
-                        let near = keywords.near(p.id, hay, start, end);
-                        if near {
-                            confidence = confidence.raised();
-                        } else if p.gate == Gate::Require {
-                            continue;
-                        }
+            if p.gate == Gate::Require {
+                // Nothing counts without a keyword: search only around them,
+                // in merged windows that start and end between words.
+                let mut windows: Vec<std::ops::Range<usize>> = Vec::new();
+                for k in keywords.positions(p.id, hay) {
+                    let (mut lo, mut hi) = (k.saturating_sub(REACH), (k + REACH).min(hay.len()));
+                    while lo > 0 && hay[lo - 1].is_ascii_alphanumeric() {
+                        lo -= 1;
+                    }
+                    while hi < hay.len() && hay[hi].is_ascii_alphanumeric() {
+                        hi += 1;
+                    }
+                    match windows.last_mut() {
+                        Some(w) if lo <= w.end => w.end = w.end.max(hi),
+                        _ => windows.push(lo..hi),
                     }
                 }
-                out.push(Candidate {
-                    detector: p.id,
-                    confidence,
-                    kind: None,
-                    start,
-                    end,
-                    keyword_raises: false,
-                });
+                for w in windows {
+                    p.find(hay, w, keywords, out);
+                }
+            } else {
+                p.find(hay, 0..hay.len(), keywords, out);
             }
+        }
+    }
+}
+
+/// How far from a keyword a match can start or end and still be near it.
+const REACH: usize = super::keywords::WINDOW + super::apikey::MAX_MATCH;
+
+impl Pattern {
+    /// Candidates of this pattern within `hay[within]`; positions are
+    /// relative to `hay`, and checks and keywords see all of `hay`.
+    fn find(
+        &self,
+        hay: &[u8],
+        within: std::ops::Range<usize>,
+        keywords: &Keywords,
+        out: &mut Vec<Candidate>,
+    ) {
+        let base = within.start;
+        let region = &hay[within];
+        for m in self.re.find_iter(region) {
+            let (mut start, mut end) = (base + m.start(), base + m.end());
+            if self.value_group {
+                // Capture positions cost more: only for the few that need them.
+                let Some(g) = self
+                    .re
+                    .captures(&region[m.start()..m.end()])
+                    .and_then(|c| c.get(1))
+                else {
+                    continue;
+                };
+                (start, end) = (start + g.start(), start + g.end());
+            }
+            let Some(mut confidence) = (self.check)(hay, start, end) else {
+                continue;
+            };
+            if self.gate != Gate::None {
+                if keywords.near(self.id, hay, start, end) {
+                    confidence = confidence.raised();
+                } else if self.gate == Gate::Require {
+                    continue;
+                }
+            }
+            out.push(Candidate {
+                detector: self.id,
+                confidence,
+                kind: None,
+                start,
+                end,
+                keyword_raises: false,
+            });
         }
     }
 }
