@@ -51,6 +51,8 @@ pub enum Command {
     /// List quarantined files, or put one back.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Print the scanner.allow_values entry for a value read from stdin.
+    HashValue,
 }
 
 /// `dlpd quarantine`
@@ -159,6 +161,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Scan(args) => scan(&config, args),
         Command::Findings(args) => findings(&config, args),
         Command::Quarantine(cmd) => quarantine(&config, cmd),
+        Command::HashValue => hash_value(),
     };
     result.unwrap_or_else(|e| {
         eprintln!("dlpd: {e:#}");
@@ -280,6 +283,25 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             EXIT_CLEAN
         },
     )
+}
+
+/// Reads a value from stdin (one trailing newline is not part of it) and
+/// prints its allowlist entry; the value itself is never echoed.
+fn hash_value() -> anyhow::Result<u8> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    io::stdin().read_to_end(&mut raw)?;
+    if raw.ends_with(b"\n") {
+        raw.pop();
+        if raw.ends_with(b"\r") {
+            raw.pop();
+        }
+    }
+    if raw.is_empty() {
+        anyhow::bail!("no value on stdin; try: echo -n VALUE | dlpd hash-value");
+    }
+    println!("\"sha256:{}\"", crate::engine::allow::hash_value(&raw));
+    Ok(EXIT_CLEAN)
 }
 
 fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {

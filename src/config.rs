@@ -366,6 +366,13 @@ pub struct ScannerConfig {
     /// Bytes of context kept on each side of a finding.
     #[serde(deserialize_with = "context_bytes")]
     pub context_bytes: u32,
+    /// Files whose path matches one of these globs are not scanned.
+    pub allow_paths: Vec<Glob>,
+    /// Values that are never findings, by the SHA-256 of the value.
+    #[serde(deserialize_with = "value_hashes")]
+    pub allow_values: Vec<String>,
+    /// A finding with this marker on its line (within 64 bytes) is dropped.
+    pub allow_marker: String,
 }
 
 impl Default for ScannerConfig {
@@ -376,8 +383,55 @@ impl Default for ScannerConfig {
             min_confidence: Confidence::Likely,
             max_file_bytes: 100 * 1024 * 1024,
             context_bytes: 40,
+            allow_paths: Vec::new(),
+            allow_values: Vec::new(),
+            allow_marker: "dlp:allow".into(),
         }
     }
+}
+
+/// A path glob (`**/testdata/**`), checked when the config is read.
+#[derive(Debug, Clone)]
+pub struct Glob(pub globset::Glob);
+
+impl PartialEq for Glob {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.glob() == other.0.glob()
+    }
+}
+
+impl Serialize for Glob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.glob())
+    }
+}
+
+impl<'de> Deserialize<'de> for Glob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        globset::GlobBuilder::new(&raw)
+            .literal_separator(true)
+            .build()
+            .map(Glob)
+            .map_err(|e| serde::de::Error::custom(format!("invalid glob: {e}")))
+    }
+}
+
+/// `sha256:<64 hex>` (or bare hex), stored as lowercase hex.
+fn value_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .into_iter()
+        .map(|v| {
+            let hex = v.strip_prefix("sha256:").unwrap_or(&v).to_ascii_lowercase();
+            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(hex)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "`{v}` is not \"sha256:<64 hex digits>\"; `dlpd hash-value` prints one"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Which engine scans files.

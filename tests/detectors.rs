@@ -319,3 +319,93 @@ fn every_detector_streams_exactly_across_block_boundaries() {
         }
     }
 }
+
+#[test]
+fn allowlists_silence_values_markers_and_paths() {
+    let card = "5433-9502-3725-7862";
+    let other = "4539 1488 0343 6467";
+    let text = format!("a {card}\nb {other}  # dlp:allow\nc {other}\n");
+    let cfg = |values: Vec<String>, marker: &str| ScannerConfig {
+        allow_values: values,
+        allow_marker: marker.into(),
+        ..ScannerConfig::default()
+    };
+    let values = |cfg: &ScannerConfig| -> Vec<(u64, String)> {
+        LocalEngine::new(cfg)
+            .scan_bytes(text.as_bytes())
+            .into_iter()
+            .map(|f| (f.line_start, f.value.raw))
+            .collect()
+    };
+    // The marker silences line 2 only.
+    assert_eq!(
+        values(&cfg(vec![], "dlp:allow")),
+        vec![(1, card.to_string()), (3, other.to_string())]
+    );
+    // Off: every line counts.
+    assert_eq!(values(&cfg(vec![], "")).len(), 3);
+    // A value's hash silences it wherever it is.
+    let hash = dlpd::engine::allow::hash_value(card.as_bytes());
+    assert_eq!(
+        values(&cfg(vec![hash], "dlp:allow")),
+        vec![(3, other.to_string())]
+    );
+
+    // The hash comes from `dlpd hash-value`, which never echoes the value.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlpd"))
+        .arg("hash-value")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{card}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        printed.trim(),
+        format!(
+            "\"sha256:{}\"",
+            dlpd::engine::allow::hash_value(card.as_bytes())
+        )
+    );
+
+    // Paths: a file under an allowlisted glob is skipped, with the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("testdata/cards.csv");
+    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+    std::fs::write(&fixture, &text).unwrap();
+    let cfg: dlpd::config::Config =
+        dlpd::config::Config::parse("[scanner]\nallow_paths = [\"**/testdata/**\"]\n", "t")
+            .unwrap();
+    let report = dlpd::engine::Engine::scan_path(
+        &LocalEngine::new(&cfg.scanner),
+        &fixture,
+        dlpd::engine::ScanOptions::default(),
+    );
+    assert_eq!(
+        report.outcome,
+        dlpd::engine::Outcome::Skipped(dlpd::engine::SkipReason::Allowlisted)
+    );
+    // Bad entries are config errors naming their key.
+    for (text, key) in [
+        (
+            "[scanner]\nallow_paths = [\"a[\"]",
+            "scanner.allow_paths[0]",
+        ),
+        (
+            "[scanner]\nallow_values = [\"sha256:abc\"]",
+            "scanner.allow_values",
+        ),
+    ] {
+        let err = dlpd::config::Config::parse(text, "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("key `{key}`")), "{err}");
+    }
+}

@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
 
 use self::worker::{Done, Remote, Scanner};
 use crate::config::{Config, EngineKind};
+use crate::engine::allow::Allowlist;
 use crate::engine::{FileReport, LocalEngine, Outcome};
 use crate::fsutil::mtime_ns;
 use crate::nightfall::{self, Message, Verdict};
@@ -276,6 +277,7 @@ fn start_network(config: &Config, keeper: Sender<Message>) -> Result<Option<Netw
             );
             let remote = Remote {
                 client,
+                allow: Arc::new(RwLock::new(Allowlist::new(&config.scanner))),
                 runtime: runtime.handle().clone(),
                 keeper: keeper.clone(),
             };
@@ -605,10 +607,16 @@ impl Keeper {
                 };
                 match result {
                     Ok(findings) => {
+                        // The same threshold and allowlists as a local scan.
                         let min = self.config.scanner.min_confidence;
+                        let allow = Allowlist::new(&self.config.scanner);
                         let findings = findings
                             .into_iter()
                             .filter(|f| f.confidence >= min)
+                            .filter(|f| !allow.value(f.value.raw.as_bytes()))
+                            .filter(|f| {
+                                !allow.marked(f.before.raw.as_bytes(), f.after.raw.as_bytes())
+                            })
                             .collect();
                         self.finish(&[result_report(&pending, findings)], &[pending.job.id])?;
                     }
@@ -671,7 +679,11 @@ impl Keeper {
                     let fresh = Arc::new(Scanner::Local(Box::new(LocalEngine::new(&new.scanner))));
                     *self.scanner.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                 }
-                Scanner::Nightfall(remote) => remote.client.set_scanner(&new.scanner),
+                Scanner::Nightfall(remote) => {
+                    remote.client.set_scanner(&new.scanner);
+                    *remote.allow.write().unwrap_or_else(|e| e.into_inner()) =
+                        Allowlist::new(&new.scanner);
+                }
             }
         }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, bounded};
 
-use crate::engine::{Engine, FileReport, LocalEngine, Outcome, ScanOptions};
+use crate::engine::allow::Allowlist;
+use crate::engine::{Engine, FileReport, LocalEngine, Outcome, ScanOptions, SkipReason};
 use crate::fsutil::{mtime_ns, sha256_file};
 use crate::nightfall::{self, Message, NightfallError, Uploaded};
 use crate::store::Job;
@@ -41,6 +42,8 @@ pub(super) enum Scanner {
 #[derive(Clone)]
 pub(super) struct Remote {
     pub client: Arc<nightfall::Client>,
+    /// `scanner.allow_paths` and friends; a reload replaces them.
+    pub allow: Arc<std::sync::RwLock<Allowlist>>,
     pub runtime: tokio::runtime::Handle,
     pub keeper: Sender<Message>,
 }
@@ -93,6 +96,19 @@ impl Scanner {
 impl Remote {
     /// Uploads the file, records the upload, then requests the scan.
     fn submit(&self, job: Job) -> Done {
+        let allowlisted = self
+            .allow
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .path(&job.path);
+        if allowlisted {
+            let report = FileReport::new(
+                &job.path,
+                "nightfall",
+                Outcome::Skipped(SkipReason::Allowlisted),
+            );
+            return Done::Finished(job, Some(report));
+        }
         let upload = match self.runtime.block_on(self.client.upload(&job.path)) {
             Ok(Uploaded::Ready(upload)) => upload,
             Ok(Uploaded::Changed) => return Done::Changed(job),

@@ -4,6 +4,7 @@
 //! The local engine lives in [`local`]; a remote engine plugs in beside it
 //! through the [`Engine`] trait.
 
+pub mod allow;
 pub mod local;
 
 use std::fmt;
@@ -250,6 +251,8 @@ pub enum SkipReason {
     NotRegular(&'static str),
     /// The remote engine does not scan this type of file; its words.
     Unsupported(String),
+    /// The path matches `scanner.allow_paths`.
+    Allowlisted,
 }
 
 impl fmt::Display for SkipReason {
@@ -265,6 +268,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Unsupported(why) => {
                 write!(f, "Nightfall does not scan this file type: {why}")
             }
+            SkipReason::Allowlisted => f.write_str("allowlisted by scanner.allow_paths"),
         }
     }
 }

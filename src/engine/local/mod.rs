@@ -29,6 +29,7 @@ use super::{
     SkipReason, open_regular,
 };
 use crate::config::ScannerConfig;
+use crate::engine::allow::{Allowlist, MARKER_REACH};
 use crate::fsutil::describe_io_error;
 use crate::mask;
 
@@ -75,6 +76,7 @@ pub struct LocalEngine {
     ssn: bool,
     api: Option<ApiKeyRules>,
     patterns: Option<patterns::Patterns>,
+    allow: Allowlist,
     keywords: Keywords,
     min_confidence: Confidence,
     context_bytes: usize,
@@ -91,6 +93,7 @@ impl LocalEngine {
             ssn: on(DetectorId::UsSocialSecurityNumber),
             api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
             patterns: patterns::Patterns::new(&cfg.detectors),
+            allow: Allowlist::new(cfg),
             keywords: Keywords::new(),
             min_confidence: cfg.min_confidence,
             context_bytes: cfg.context_bytes as usize,
@@ -194,6 +197,13 @@ impl LocalEngine {
         let mut cursor = owned.start;
         for c in candidates.iter().filter(|c| owned.contains(&c.start)) {
             if c.confidence < self.min_confidence {
+                continue;
+            }
+            let around = (
+                &hay[c.start.saturating_sub(MARKER_REACH)..c.start],
+                &hay[c.end..(c.end + MARKER_REACH).min(hay.len())],
+            );
+            if self.allow.marked(around.0, around.1) || self.allow.value(&hay[c.start..c.end]) {
                 continue;
             }
             lines += bytecount::count(&hay[cursor..c.start], b'\n') as u64;
@@ -336,6 +346,10 @@ impl Engine for LocalEngine {
 
     fn scan_path(&self, path: &Path, opts: ScanOptions) -> FileReport {
         let mut report = FileReport::new(path, self.name(), Outcome::Skipped(SkipReason::Empty));
+        if self.allow.path(path) {
+            report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
+            return report;
+        }
         let file = match open_regular(path) {
             Ok((file, meta)) => {
                 report.size = meta.len();

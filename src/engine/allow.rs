@@ -1,0 +1,66 @@
+//! Allowlists: paths never scanned, values that are never findings (by
+//! their SHA-256, so the value itself is written nowhere), and an inline
+//! marker that silences a finding on its line.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use globset::{GlobSet, GlobSetBuilder};
+use ring::digest;
+
+use crate::config::ScannerConfig;
+use crate::engine::local::hex;
+
+/// How far along its line the marker may sit from a finding: the keyword
+/// window, which the engine's block overlap already covers.
+pub const MARKER_REACH: usize = 64;
+
+/// The allowlists of one `[scanner]` config.
+#[derive(Debug, Clone, Default)]
+pub struct Allowlist {
+    paths: Option<GlobSet>,
+    values: HashSet<String>,
+    marker: Option<Vec<u8>>,
+}
+
+impl Allowlist {
+    pub fn new(cfg: &ScannerConfig) -> Allowlist {
+        let paths = (!cfg.allow_paths.is_empty()).then(|| {
+            let mut b = GlobSetBuilder::new();
+            for g in &cfg.allow_paths {
+                b.add(g.0.clone());
+            }
+            b.build().unwrap_or_else(|_| GlobSet::empty())
+        });
+        Allowlist {
+            paths,
+            values: cfg.allow_values.iter().cloned().collect(),
+            marker: (!cfg.allow_marker.is_empty()).then(|| cfg.allow_marker.as_bytes().to_vec()),
+        }
+    }
+
+    /// Whether `path` is allowlisted (not to be scanned).
+    pub fn path(&self, path: &Path) -> bool {
+        self.paths.as_ref().is_some_and(|g| g.is_match(path))
+    }
+
+    /// Whether the raw value is allowlisted by its hash.
+    pub fn value(&self, raw: &[u8]) -> bool {
+        !self.values.is_empty() && self.values.contains(&hash_value(raw))
+    }
+
+    /// Whether the marker sits in `before` (the text just before a finding)
+    /// or `after`, on the finding's own line.
+    pub fn marked(&self, before: &[u8], after: &[u8]) -> bool {
+        let Some(m) = &self.marker else { return false };
+        let before = before.rsplit(|&b| b == b'\n').next().unwrap_or(before);
+        let after = after.split(|&b| b == b'\n').next().unwrap_or(after);
+        let has = |s: &[u8]| memchr::memmem::find(s, m).is_some();
+        has(before) || has(after)
+    }
+}
+
+/// The hex SHA-256 of a value, as `scanner.allow_values` holds it.
+pub fn hash_value(raw: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, raw).as_ref())
+}
