@@ -409,3 +409,53 @@ fn allowlists_silence_values_markers_and_paths() {
         assert!(err.contains(&format!("key `{key}`")), "{err}");
     }
 }
+
+#[test]
+fn utf16_text_with_a_bom_is_decoded_and_its_hash_is_of_the_bytes_on_disk() {
+    let text = "Name,Card\r\nJosé Müller,5433-9502-3725-7862\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bom, big_endian) in [
+        ("le.csv", [0xFF, 0xFE], false),
+        ("be.csv", [0xFE, 0xFF], true),
+    ] {
+        let mut bytes = bom.to_vec();
+        for u in text.encode_utf16() {
+            bytes.extend(if big_endian {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            });
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let report = dlpd::engine::Engine::scan_path(
+            &LocalEngine::new(&ScannerConfig::default()),
+            &path,
+            dlpd::engine::ScanOptions { hash: true },
+        );
+        let found = report.findings();
+        assert_eq!(found.len(), 1, "{name}: {:?}", report.outcome);
+        assert_eq!(found[0].value.raw, "5433-9502-3725-7862");
+        // Ranges are in the UTF-8 form: "é" and "ü" are two bytes each.
+        let utf8_start = text.find("5433").unwrap() as u64;
+        assert_eq!(found[0].byte_start, utf8_start);
+        assert_eq!(found[0].line_start, 2);
+        assert_eq!(
+            report.sha256.as_deref(),
+            Some(dlpd::fsutil::sha256_file(&path).unwrap().as_str())
+        );
+    }
+    // Without a BOM, UTF-16 is binary to the engine (NUL bytes): skipped, not misread.
+    let bare: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let path = dir.path().join("bare.csv");
+    std::fs::write(&path, bare).unwrap();
+    let report = dlpd::engine::Engine::scan_path(
+        &LocalEngine::new(&ScannerConfig::default()),
+        &path,
+        dlpd::engine::ScanOptions::default(),
+    );
+    assert_eq!(
+        report.outcome,
+        dlpd::engine::Outcome::Skipped(dlpd::engine::SkipReason::Binary)
+    );
+}

@@ -14,6 +14,7 @@ mod card;
 mod keywords;
 mod patterns;
 mod ssn;
+mod utf16;
 
 use std::io::{self, Read};
 use std::ops::Range;
@@ -373,12 +374,25 @@ impl Engine for LocalEngine {
         }
         let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
         // Never read past the limit, even if the file grows while we read.
-        let reader = file.take(self.max_file_bytes);
-        let result = self.scan_reader(reader, |chunk| {
-            if let Some(h) = hasher.as_mut() {
-                h.update(chunk);
+        let mut reader = HashTee {
+            inner: file.take(self.max_file_bytes),
+            hasher: hasher.as_mut(),
+        };
+        let mut head = [0u8; 2];
+        let got = match read_head(&mut reader, &mut head) {
+            Ok(n) => n,
+            Err(e) => {
+                report.outcome = Outcome::Failed(format!("read failed: {}", describe_io_error(&e)));
+                return report;
             }
-        });
+        };
+        let result = match utf16::bom(&head[..got]) {
+            Some(big_endian) => {
+                tracing::debug!(path = %path.display(), "UTF-16 text: byte ranges refer to its UTF-8 form");
+                self.scan_reader(utf16::Utf16Reader::new(reader, big_endian), |_| {})
+            }
+            None => self.scan_reader(io::Cursor::new(&head[..got]).chain(reader), |_| {}),
+        };
         report.scanned_at = SystemTime::now();
         report.outcome = match result {
             Ok(StreamVerdict::Binary) => Outcome::Skipped(SkipReason::Binary),
@@ -401,6 +415,37 @@ impl Engine for LocalEngine {
         };
         report
     }
+}
+
+/// Hashes every byte read through it: the file's SHA-256 is of its bytes
+/// as stored, whatever decoding happens after.
+struct HashTee<'a, R> {
+    inner: R,
+    hasher: Option<&'a mut digest::Context>,
+}
+
+impl<R: Read> Read for HashTee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads up to `head.len()` bytes (fewer only at the end of the stream).
+fn read_head(r: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Lowercase hex, for digests.
