@@ -373,6 +373,17 @@ pub struct ScannerConfig {
     pub allow_values: Vec<String>,
     /// A finding with this marker on its line (within 64 bytes) is dropped.
     pub allow_marker: String,
+    /// How deep archives inside archives are opened; 0: archives are not opened.
+    pub archive_depth: u32,
+    /// Most entries read from one archive, all levels together.
+    #[serde(deserialize_with = "positive_u64")]
+    pub archive_max_entries: u64,
+    /// Most bytes unpacked from one archive, all levels together.
+    #[serde(deserialize_with = "positive_u64")]
+    pub archive_max_bytes: u64,
+    /// Largest unpacked-to-packed ratio of a member (past 1 MiB).
+    #[serde(deserialize_with = "positive_u64")]
+    pub archive_max_ratio: u64,
 }
 
 impl Default for ScannerConfig {
@@ -386,6 +397,10 @@ impl Default for ScannerConfig {
             allow_paths: Vec::new(),
             allow_values: Vec::new(),
             allow_marker: "dlp:allow".into(),
+            archive_depth: 3,
+            archive_max_entries: 10_000,
+            archive_max_bytes: 1 << 30,
+            archive_max_ratio: 100,
         }
     }
 }

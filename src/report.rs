@@ -46,6 +46,8 @@ pub struct FindingRecord {
     pub byte_end: u64,
     pub line_start: u64,
     pub line_end: u64,
+    /// The archive member the finding is in, if any.
+    pub member: Option<String>,
     pub scanned_at: SystemTime,
     pub engine: String,
     pub upload_id: Option<String>,
@@ -69,6 +71,7 @@ impl FindingRecord {
             byte_end: finding.byte_end,
             line_start: finding.line_start,
             line_end: finding.line_end,
+            member: finding.member.clone(),
             scanned_at: report.scanned_at,
             engine: report.engine.to_string(),
             upload_id: report.upload_id.clone(),
@@ -80,6 +83,9 @@ impl FindingRecord {
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("path".into(), json!(self.path));
+        if let Some(member) = &self.member {
+            obj.insert("member".into(), json!(member));
+        }
         obj.insert(
             "detector".into(),
             json!({"name": self.detector.display_name(), "id": self.detector.as_str()}),
@@ -122,7 +128,12 @@ impl FindingRecord {
     pub fn csv_cells(&self) -> [String; 13] {
         [
             rfc3339(self.scanned_at),
-            self.path.clone(),
+            // The columns are fixed once a CSV exists: a member goes with
+            // its archive's path, as `archive.zip!dir/a.txt`.
+            match &self.member {
+                Some(m) => format!("{}!{m}", self.path),
+                None => self.path.clone(),
+            },
             self.detector.as_str().to_string(),
             self.confidence.as_str().to_string(),
             self.finding.clone(),
@@ -228,7 +239,10 @@ impl<W: Write> FindingWriter<W> {
                     )?;
                     self.header_done = true;
                 }
-                let at = format!("{}:{}", r.path, r.line_start);
+                let at = match &r.member {
+                    Some(m) => format!("{}!{m}:{}", r.path, r.line_start),
+                    None => format!("{}:{}", r.path, r.line_start),
+                };
                 writeln!(
                     self.out,
                     "{at:<40} {:<26} {:<12} {}",

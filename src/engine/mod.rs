@@ -236,6 +236,9 @@ pub struct Finding {
     pub line_start: u64,
     /// 1-based line of the last byte.
     pub line_end: u64,
+    /// The member of an archive the finding is in (`dir/a.txt`, nested as
+    /// `inner.zip!dir/a.txt`); the ranges and lines are within it.
+    pub member: Option<String>,
 }
 
 /// Why a file was not scanned although nothing went wrong.
@@ -253,6 +256,8 @@ pub enum SkipReason {
     Unsupported(String),
     /// The path matches `scanner.allow_paths`.
     Allowlisted,
+    /// An archive that is damaged or crosses a `scanner.archive_*` limit.
+    Archive(String),
 }
 
 impl fmt::Display for SkipReason {
@@ -269,6 +274,7 @@ impl fmt::Display for SkipReason {
                 write!(f, "Nightfall does not scan this file type: {why}")
             }
             SkipReason::Allowlisted => f.write_str("allowlisted by scanner.allow_paths"),
+            SkipReason::Archive(why) => write!(f, "archive not scanned: {why}"),
         }
     }
 }

@@ -193,6 +193,7 @@ pub fn into_findings(doc: &FindingsDoc) -> (Vec<Finding>, usize) {
             byte_end: range.end,
             line_start: lines.start,
             line_end: lines.end,
+            member: f.path.clone().filter(|p| !p.is_empty()),
         });
     }
     out.sort_by_key(|f| (f.byte_start, f.detector));

@@ -260,8 +260,8 @@ impl Store {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO findings (file_id, detector, confidence, kind, finding, redacted_finding, value_hmac,
-                       before_context, after_context, byte_start, byte_end, line_start, line_end)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                       before_context, after_context, byte_start, byte_end, line_start, line_end, member)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(err)?;
             for (report, hmacs) in reports.iter().zip(&hmacs) {
@@ -304,6 +304,7 @@ impl Store {
                             f.byte_end as i64,
                             f.line_start as i64,
                             f.line_end as i64,
+                            f.member,
                         ])
                         .map_err(err)?;
                 }
@@ -452,10 +453,10 @@ impl Store {
         let sql = format!(
             "SELECT f.path, f.scanned_at, f.engine, f.upload_id, f.sha256, x.detector, x.confidence, x.kind,
                     x.finding, x.redacted_finding, x.before_context, x.after_context,
-                    x.byte_start, x.byte_end, x.line_start, x.line_end
+                    x.byte_start, x.byte_end, x.line_start, x.line_end, x.member
              FROM findings x JOIN files f ON f.id = x.file_id
              WHERE {filter}
-             ORDER BY f.scanned_at, f.path, x.byte_start"
+             ORDER BY f.scanned_at, f.path, x.member, x.byte_start"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.sql_err())?;
         let rows = stmt
@@ -483,6 +484,7 @@ impl Store {
                     byte_end: r.get::<_, i64>(13)? as u64,
                     line_start: r.get::<_, i64>(14)? as u64,
                     line_end: r.get::<_, i64>(15)? as u64,
+                    member: r.get(16)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

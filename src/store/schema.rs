@@ -116,4 +116,8 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX quarantine_path ON quarantine (path);
     "#,
+    // v5: findings inside archives name their member.
+    r#"
+    ALTER TABLE findings ADD COLUMN member TEXT;
+    "#,
 ];

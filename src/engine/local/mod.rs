@@ -9,6 +9,7 @@
 //! straddles a block boundary is found once, and found the same way.
 
 mod apikey;
+mod archive;
 pub(crate) mod bytes;
 mod card;
 mod keywords;
@@ -16,7 +17,8 @@ mod patterns;
 mod ssn;
 mod utf16;
 
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, Read, Seek};
 use std::ops::Range;
 use std::path::Path;
 use std::time::SystemTime;
@@ -78,6 +80,7 @@ pub struct LocalEngine {
     api: Option<ApiKeyRules>,
     patterns: Option<patterns::Patterns>,
     allow: Allowlist,
+    archives: archive::Limits,
     keywords: Keywords,
     min_confidence: Confidence,
     context_bytes: usize,
@@ -95,6 +98,7 @@ impl LocalEngine {
             api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
             patterns: patterns::Patterns::new(&cfg.detectors),
             allow: Allowlist::new(cfg),
+            archives: archive::Limits::new(cfg),
             keywords: Keywords::new(),
             min_confidence: cfg.min_confidence,
             context_bytes: cfg.context_bytes as usize,
@@ -234,6 +238,7 @@ impl LocalEngine {
                 byte_end: base + c.end as u64,
                 line_start,
                 line_end,
+                member: None,
             });
         }
         lines + bytecount::count(&hay[cursor..owned.end], b'\n') as u64
@@ -372,14 +377,30 @@ impl Engine for LocalEngine {
         if report.size == 0 {
             return report;
         }
+        let mut file = file;
+        let mut head = [0u8; 512];
+        let got = match read_head(&mut file, &mut head).and_then(|n| {
+            file.seek(io::SeekFrom::Start(0))?;
+            Ok(n)
+        }) {
+            Ok(n) => n,
+            Err(e) => {
+                report.outcome = Outcome::Failed(format!("read failed: {}", describe_io_error(&e)));
+                return report;
+            }
+        };
+        if self.archives.depth > 0
+            && let Some(kind) = archive::sniff(&head[..got])
+        {
+            return self.scan_archive(report, file, kind, opts);
+        }
         let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
         // Never read past the limit, even if the file grows while we read.
         let mut reader = HashTee {
             inner: file.take(self.max_file_bytes),
             hasher: hasher.as_mut(),
         };
-        let mut head = [0u8; 2];
-        let got = match read_head(&mut reader, &mut head) {
+        let got = match read_head(&mut reader, &mut head[..2]) {
             Ok(n) => n,
             Err(e) => {
                 report.outcome = Outcome::Failed(format!("read failed: {}", describe_io_error(&e)));
@@ -412,6 +433,37 @@ impl Engine for LocalEngine {
                 }
             }
             Err(e) => Outcome::Failed(format!("read failed: {}", describe_io_error(&e))),
+        };
+        report
+    }
+}
+
+impl LocalEngine {
+    /// Scans an archive's members; damage and limits are skip reasons.
+    fn scan_archive(
+        &self,
+        mut report: FileReport,
+        file: File,
+        kind: archive::Kind,
+        opts: ScanOptions,
+    ) -> FileReport {
+        let name = report.path.to_string_lossy().into_owned();
+        let mut walk = archive::Walk::new(self, self.archives);
+        let result = walk.archive(kind, io::BufReader::new(file), &name, "", 0);
+        report.scanned_at = SystemTime::now();
+        report.outcome = match result {
+            Ok(()) => {
+                if opts.hash {
+                    report.sha256 = crate::fsutil::sha256_file(&report.path).ok();
+                }
+                Outcome::Scanned {
+                    findings: walk.findings,
+                }
+            }
+            Err(archive::ArchiveError::Limit(why)) => Outcome::Skipped(SkipReason::Archive(why)),
+            Err(archive::ArchiveError::Corrupt(why)) => {
+                Outcome::Skipped(SkipReason::Archive(format!("cannot read it: {why}")))
+            }
         };
         report
     }

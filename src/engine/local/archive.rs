@@ -1,0 +1,385 @@
+//! Archives: zip, tar and gzip (and any nesting of them, to a depth
+//! limit), scanned member by member with the same streaming engine. Each
+//! finding names its member; its ranges and lines are within it.
+//!
+//! Untrusted archives get limits, each a clear skip reason when crossed:
+//! the nesting depth, the number of entries, the total bytes unpacked, and
+//! the compression ratio of any member (a zip bomb is tiny and expands a
+//! thousandfold). Declared sizes are not trusted: every byte unpacked is
+//! counted as it is read. A corrupt archive is skipped, never a panic.
+
+use std::cell::Cell;
+use std::io::{self, Cursor, Read, Seek};
+use std::rc::Rc;
+
+use super::{LocalEngine, StreamVerdict};
+use crate::config::ScannerConfig;
+use crate::engine::Finding;
+
+/// Members smaller than this are never judged by their ratio.
+const RATIO_FLOOR: u64 = 1 << 20;
+/// A nested zip is read into memory (zip needs to seek): at most this much.
+const MAX_NESTED_ZIP: u64 = 64 << 20;
+
+/// The kinds of archive dlpd opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Zip,
+    Gzip,
+    Tar,
+}
+
+/// What the first bytes (up to 512) say the data is.
+pub fn sniff(head: &[u8]) -> Option<Kind> {
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Some(Kind::Zip)
+    } else if head.starts_with(&[0x1F, 0x8B]) {
+        Some(Kind::Gzip)
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Some(Kind::Tar)
+    } else {
+        None
+    }
+}
+
+/// The archive limits of a `[scanner]` config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub depth: u32,
+    pub entries: u64,
+    pub bytes: u64,
+    pub ratio: u64,
+}
+
+impl Limits {
+    pub fn new(cfg: &ScannerConfig) -> Limits {
+        Limits {
+            depth: cfg.archive_depth,
+            entries: cfg.archive_max_entries,
+            bytes: cfg.archive_max_bytes,
+            ratio: cfg.archive_max_ratio,
+        }
+    }
+}
+
+/// Why an archive was not scanned to the end.
+#[derive(Debug)]
+pub enum ArchiveError {
+    /// A limit was crossed: the archive is skipped with this reason.
+    Limit(String),
+    /// The archive is damaged or not what it claims.
+    Corrupt(String),
+}
+
+/// One archive being walked.
+pub struct Walk<'e> {
+    engine: &'e LocalEngine,
+    limits: Limits,
+    entries: u64,
+    /// Bytes unpacked so far, across every member and level.
+    unpacked: Rc<Cell<u64>>,
+    pub findings: Vec<Finding>,
+}
+
+impl<'e> Walk<'e> {
+    pub fn new(engine: &'e LocalEngine, limits: Limits) -> Walk<'e> {
+        Walk {
+            engine,
+            limits,
+            entries: 0,
+            unpacked: Rc::default(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Walks the archive of `kind` in `r`; member names are prefixed with
+    /// `prefix` (the path of an enclosing member, with `!`).
+    pub fn archive<R: Read + Seek>(
+        &mut self,
+        kind: Kind,
+        r: R,
+        name: &str,
+        prefix: &str,
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        if depth >= self.limits.depth {
+            return Err(ArchiveError::Limit(format!(
+                "archives nested deeper than scanner.archive_depth ({})",
+                self.limits.depth
+            )));
+        }
+        match kind {
+            Kind::Zip => self.zip(r, prefix, depth),
+            Kind::Tar => self.tar(Box::new(r), prefix, depth),
+            Kind::Gzip => self.gzip(Box::new(r), name, prefix, depth),
+        }
+    }
+
+    fn zip<R: Read + Seek>(&mut self, r: R, prefix: &str, depth: u32) -> Result<(), ArchiveError> {
+        let corrupt = |e: zip::result::ZipError| ArchiveError::Corrupt(format!("zip: {e}"));
+        let mut zip = zip::ZipArchive::new(r).map_err(corrupt)?;
+        for i in 0..zip.len() {
+            self.count_entry()?;
+            let entry = zip.by_index(i).map_err(corrupt)?;
+            if entry.is_dir() {
+                continue;
+            }
+            let name = format!("{prefix}{}", entry.name().map_err(corrupt)?);
+            let (size, packed) = (entry.size(), entry.compressed_size());
+            if size > RATIO_FLOOR && size > packed.saturating_mul(self.limits.ratio) {
+                return Err(self.bomb(&name, size, packed));
+            }
+            let counted = Counted::new(Box::new(entry) as Box<dyn Read + '_>, self.budget(), &name);
+            self.member(counted, &name, depth)?;
+        }
+        Ok(())
+    }
+
+    // Members are type-erased (`dyn Read`): nesting would otherwise make
+    // the reader types recurse without end.
+    fn tar(&mut self, r: Box<dyn Read + '_>, prefix: &str, depth: u32) -> Result<(), ArchiveError> {
+        let corrupt = |e: io::Error| ArchiveError::Corrupt(format!("tar: {e}"));
+        let mut tar = tar::Archive::new(r);
+        for entry in tar.entries().map_err(corrupt)? {
+            self.count_entry()?;
+            let entry = entry.map_err(corrupt)?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = format!("{prefix}{}", String::from_utf8_lossy(&entry.path_bytes()));
+            let counted = Counted::new(Box::new(entry) as Box<dyn Read + '_>, self.budget(), &name);
+            self.member(counted, &name, depth)?;
+        }
+        Ok(())
+    }
+
+    fn gzip(
+        &mut self,
+        r: Box<dyn Read + '_>,
+        name: &str,
+        prefix: &str,
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        // The member inside is the file's name without .gz (or .tgz's .tar).
+        let inner = match name.rsplit('/').next().unwrap_or(name) {
+            n if n.ends_with(".tgz") => format!("{}.tar", &n[..n.len() - 4]),
+            n if n.ends_with(".gz") => n[..n.len() - 3].to_string(),
+            n => format!("{n}.ungz"),
+        };
+        let member = format!("{prefix}{inner}");
+        let packed = CountIn::new(r);
+        let read_in = packed.count.clone();
+        let gz = flate2::read::MultiGzDecoder::new(packed);
+        let guard = RatioGuard {
+            inner: gz,
+            read_in,
+            out: 0,
+            ratio: self.limits.ratio,
+            name: member.clone(),
+        };
+        let counted = Counted::new(
+            Box::new(guard) as Box<dyn Read + '_>,
+            self.budget(),
+            &member,
+        );
+        self.member(counted, &member, depth)
+    }
+
+    /// Scans one member, or opens it when it is itself an archive.
+    fn member(
+        &mut self,
+        mut r: Counted<Box<dyn Read + '_>>,
+        name: &str,
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        let mut head = Vec::with_capacity(512);
+        (&mut r)
+            .take(512)
+            .read_to_end(&mut head)
+            .map_err(|e| self.read_error(name, e))?;
+        match sniff(&head) {
+            Some(kind) if depth + 1 < self.limits.depth => {
+                let nested_prefix = format!("{name}!");
+                match kind {
+                    Kind::Zip => {
+                        let mut buf = head;
+                        (&mut r)
+                            .take(MAX_NESTED_ZIP + 1)
+                            .read_to_end(&mut buf)
+                            .map_err(|e| self.read_error(name, e))?;
+                        if buf.len() as u64 > MAX_NESTED_ZIP {
+                            return Err(ArchiveError::Limit(format!(
+                                "{name}: a nested zip over {} MiB",
+                                MAX_NESTED_ZIP >> 20
+                            )));
+                        }
+                        self.archive(kind, Cursor::new(buf), name, &nested_prefix, depth + 1)
+                    }
+                    _ => {
+                        let stream: Box<dyn Read + '_> = Box::new(Cursor::new(head).chain(r));
+                        match kind {
+                            Kind::Tar => self.tar(stream, &nested_prefix, depth + 1),
+                            _ => self.gzip(stream, name, &nested_prefix, depth + 1),
+                        }
+                    }
+                }
+            }
+            Some(_) => Err(ArchiveError::Limit(format!(
+                "{name}: archives nested deeper than scanner.archive_depth ({})",
+                self.limits.depth
+            ))),
+            None => {
+                let stream = Cursor::new(head).chain(r);
+                match self.engine.scan_reader(stream, |_| {}) {
+                    Ok(StreamVerdict::Text { findings, .. }) => {
+                        self.findings.extend(findings.into_iter().map(|mut f| {
+                            f.member = Some(name.to_string());
+                            f
+                        }));
+                        Ok(())
+                    }
+                    Ok(StreamVerdict::Binary) => Ok(()),
+                    Err(e) => Err(self.read_error(name, e)),
+                }
+            }
+        }
+    }
+
+    fn count_entry(&mut self) -> Result<(), ArchiveError> {
+        self.entries += 1;
+        if self.entries > self.limits.entries {
+            return Err(ArchiveError::Limit(format!(
+                "more than scanner.archive_max_entries ({}) entries",
+                self.limits.entries
+            )));
+        }
+        Ok(())
+    }
+
+    /// The walk's unpacking budget, for one member's reader.
+    fn budget(&self) -> Budget {
+        Budget {
+            used: self.unpacked.clone(),
+            limit: self.limits.bytes,
+        }
+    }
+
+    fn bomb(&self, name: &str, size: u64, packed: u64) -> ArchiveError {
+        ArchiveError::Limit(format!(
+            "{name} expands {size} bytes from {packed}, over scanner.archive_max_ratio ({}:1): a zip bomb?",
+            self.limits.ratio
+        ))
+    }
+
+    /// Limits found while reading come back as io errors; sort them out.
+    fn read_error(&self, name: &str, e: io::Error) -> ArchiveError {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<LimitHit>())
+        {
+            Some(hit) => ArchiveError::Limit(hit.0.clone()),
+            None => ArchiveError::Corrupt(format!("{name}: {e}")),
+        }
+    }
+}
+
+/// A limit crossed while reading, carried through `io::Error`.
+#[derive(Debug)]
+struct LimitHit(String);
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
+fn limit_hit(msg: String) -> io::Error {
+    io::Error::other(LimitHit(msg))
+}
+
+/// The unpacked-bytes budget shared by every member of one walk.
+struct Budget {
+    used: Rc<Cell<u64>>,
+    limit: u64,
+}
+
+/// Counts what a member unpacks against the walk's budget.
+struct Counted<R> {
+    inner: R,
+    budget: Budget,
+    name: String,
+}
+
+impl<R> Counted<R> {
+    fn new(inner: R, budget: Budget, name: &str) -> Counted<R> {
+        Counted {
+            inner,
+            budget,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let used = self.budget.used.get() + n as u64;
+        self.budget.used.set(used);
+        if used > self.budget.limit {
+            return Err(limit_hit(format!(
+                "{}: unpacking passes scanner.archive_max_bytes ({}) in all",
+                self.name, self.budget.limit
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// Counts compressed bytes read.
+struct CountIn<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R> CountIn<R> {
+    fn new(inner: R) -> CountIn<R> {
+        CountIn {
+            inner,
+            count: Default::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for CountIn<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Stops a stream whose output outgrows its input by more than the ratio.
+struct RatioGuard<R> {
+    inner: R,
+    read_in: Rc<Cell<u64>>,
+    out: u64,
+    ratio: u64,
+    name: String,
+}
+
+impl<R: Read> Read for RatioGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        let packed = self.read_in.get().max(1);
+        if self.out > RATIO_FLOOR && self.out > packed.saturating_mul(self.ratio) {
+            return Err(limit_hit(format!(
+                "{} expands past {}:1 (scanner.archive_max_ratio): a gzip bomb?",
+                self.name, self.ratio
+            )));
+        }
+        Ok(n)
+    }
+}
