@@ -48,6 +48,8 @@ pub struct FindingRecord {
     pub line_end: u64,
     /// The archive member the finding is in, if any.
     pub member: Option<String>,
+    /// Row and column in CSV and TSV files.
+    pub table: Option<crate::engine::TablePos>,
     pub scanned_at: SystemTime,
     pub engine: String,
     pub upload_id: Option<String>,
@@ -72,6 +74,7 @@ impl FindingRecord {
             line_start: finding.line_start,
             line_end: finding.line_end,
             member: finding.member.clone(),
+            table: finding.table,
             scanned_at: report.scanned_at,
             engine: report.engine.to_string(),
             upload_id: report.upload_id.clone(),
@@ -105,6 +108,8 @@ impl FindingRecord {
             json!({
                 "byteRange": {"start": self.byte_start, "end": self.byte_end},
                 "lineRange": {"start": self.line_start, "end": self.line_end},
+                "rowRange": self.table.map(|t| json!({"start": t.row_start, "end": t.row_end})),
+                "columnRange": self.table.map(|t| json!({"start": t.column_start, "end": t.column_end})),
             }),
         );
         if let Some(kind) = &self.kind {

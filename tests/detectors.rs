@@ -459,3 +459,33 @@ fn utf16_text_with_a_bom_is_decoded_and_its_hash_is_of_the_bytes_on_disk() {
         dlpd::engine::Outcome::Skipped(dlpd::engine::SkipReason::Binary)
     );
 }
+
+#[test]
+fn csv_and_tsv_findings_get_their_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    // A quoted cell with a comma and a newline is one cell; the header is row 1.
+    let csv = "name,notes,card\nAnn,\"likes, \"\"quotes\"\"\nand lines\",5433-9502-3725-7862\nBob,x,4539 1488 0343 6467\n";
+    let tsv = "name\tssn\nAnn\t536-22-1234\n";
+    let engine = LocalEngine::new(&ScannerConfig::default());
+    let table = |name: &str, text: &str| -> Vec<(u64, u64)> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        dlpd::engine::Engine::scan_path(&engine, &path, dlpd::engine::ScanOptions::default())
+            .findings()
+            .iter()
+            .map(|f| {
+                let t = f.table.expect("a tabular finding has a row and column");
+                assert_eq!((t.row_start, t.column_start), (t.row_end, t.column_end));
+                (t.row_start, t.column_start)
+            })
+            .collect()
+    };
+    assert_eq!(table("a.csv", csv), vec![(2, 3), (3, 3)]);
+    assert_eq!(table("a.tsv", tsv), vec![(2, 2)]);
+    // Not tabular: no rows or columns.
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, csv).unwrap();
+    let report =
+        dlpd::engine::Engine::scan_path(&engine, &path, dlpd::engine::ScanOptions::default());
+    assert!(report.findings().iter().all(|f| f.table.is_none()));
+}

@@ -167,7 +167,7 @@ fn a_version_1_store_is_migrated_in_place() {
     // Wind the schema back to version 1, as the first release wrote it.
     let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
     conn.execute_batch(
-        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE findings DROP COLUMN member;\n         PRAGMA user_version = 1;",
+        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
@@ -177,5 +177,5 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }

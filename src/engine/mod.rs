@@ -239,6 +239,18 @@ pub struct Finding {
     /// The member of an archive the finding is in (`dir/a.txt`, nested as
     /// `inner.zip!dir/a.txt`); the ranges and lines are within it.
     pub member: Option<String>,
+    /// Row and column, for CSV and TSV files.
+    pub table: Option<TablePos>,
+}
+
+/// Where a finding sits in tabular data: 1-based rows (the header is row 1)
+/// and columns, as Nightfall's `rowRange` and `columnRange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TablePos {
+    pub row_start: u64,
+    pub row_end: u64,
+    pub column_start: u64,
+    pub column_end: u64,
 }
 
 /// Why a file was not scanned although nothing went wrong.

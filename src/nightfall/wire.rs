@@ -98,6 +98,10 @@ pub struct Location {
     pub byte_range: Span,
     #[serde(default)]
     pub line_range: Option<Span>,
+    #[serde(default)]
+    pub row_range: Option<Span>,
+    #[serde(default)]
+    pub column_range: Option<Span>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -194,6 +198,15 @@ pub fn into_findings(doc: &FindingsDoc) -> (Vec<Finding>, usize) {
             line_start: lines.start,
             line_end: lines.end,
             member: f.path.clone().filter(|p| !p.is_empty()),
+            table: match (f.location.row_range, f.location.column_range) {
+                (Some(r), Some(c)) => Some(crate::engine::TablePos {
+                    row_start: r.start,
+                    row_end: r.end,
+                    column_start: c.start,
+                    column_end: c.end,
+                }),
+                _ => None,
+            },
         });
     }
     out.sort_by_key(|f| (f.byte_start, f.detector));

@@ -260,8 +260,9 @@ impl Store {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO findings (file_id, detector, confidence, kind, finding, redacted_finding, value_hmac,
-                       before_context, after_context, byte_start, byte_end, line_start, line_end, member)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                       before_context, after_context, byte_start, byte_end, line_start, line_end, member,
+                       row_start, row_end, column_start, column_end)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .map_err(err)?;
             for (report, hmacs) in reports.iter().zip(&hmacs) {
@@ -305,6 +306,10 @@ impl Store {
                             f.line_start as i64,
                             f.line_end as i64,
                             f.member,
+                            f.table.map(|t| t.row_start as i64),
+                            f.table.map(|t| t.row_end as i64),
+                            f.table.map(|t| t.column_start as i64),
+                            f.table.map(|t| t.column_end as i64),
                         ])
                         .map_err(err)?;
                 }
@@ -453,7 +458,8 @@ impl Store {
         let sql = format!(
             "SELECT f.path, f.scanned_at, f.engine, f.upload_id, f.sha256, x.detector, x.confidence, x.kind,
                     x.finding, x.redacted_finding, x.before_context, x.after_context,
-                    x.byte_start, x.byte_end, x.line_start, x.line_end, x.member
+                    x.byte_start, x.byte_end, x.line_start, x.line_end, x.member,
+                    x.row_start, x.row_end, x.column_start, x.column_end
              FROM findings x JOIN files f ON f.id = x.file_id
              WHERE {filter}
              ORDER BY f.scanned_at, f.path, x.member, x.byte_start"
@@ -485,6 +491,15 @@ impl Store {
                     line_start: r.get::<_, i64>(14)? as u64,
                     line_end: r.get::<_, i64>(15)? as u64,
                     member: r.get(16)?,
+                    table: match (r.get::<_, Option<i64>>(17)?, r.get::<_, Option<i64>>(19)?) {
+                        (Some(rs), Some(cs)) => Some(crate::engine::TablePos {
+                            row_start: rs as u64,
+                            row_end: r.get::<_, Option<i64>>(18)?.unwrap_or(rs) as u64,
+                            column_start: cs as u64,
+                            column_end: r.get::<_, Option<i64>>(20)?.unwrap_or(cs) as u64,
+                        }),
+                        _ => None,
+                    },
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -120,4 +120,11 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE findings ADD COLUMN member TEXT;
     "#,
+    // v6: rows and columns of findings in CSV and TSV files.
+    r#"
+    ALTER TABLE findings ADD COLUMN row_start INTEGER;
+    ALTER TABLE findings ADD COLUMN row_end INTEGER;
+    ALTER TABLE findings ADD COLUMN column_start INTEGER;
+    ALTER TABLE findings ADD COLUMN column_end INTEGER;
+    "#,
 ];

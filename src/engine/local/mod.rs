@@ -15,6 +15,7 @@ mod card;
 mod keywords;
 mod patterns;
 mod ssn;
+mod tabular;
 mod utf16;
 
 use std::fs::File;
@@ -239,6 +240,7 @@ impl LocalEngine {
                 line_start,
                 line_end,
                 member: None,
+                table: None,
             });
         }
         lines + bytecount::count(&hay[cursor..owned.end], b'\n') as u64
@@ -407,6 +409,7 @@ impl Engine for LocalEngine {
                 return report;
             }
         };
+        let utf16_text = utf16::bom(&head[..got]).is_some();
         let result = match utf16::bom(&head[..got]) {
             Some(big_endian) => {
                 tracing::debug!(path = %path.display(), "UTF-16 text: byte ranges refer to its UTF-8 form");
@@ -429,6 +432,16 @@ impl Engine for LocalEngine {
                     Outcome::Skipped(SkipReason::Empty)
                 } else {
                     report.sha256 = hasher.map(|h| hex(h.finish().as_ref()));
+                    let mut findings = findings;
+                    if let Some(delim) = tabular::delimiter(path)
+                        && !findings.is_empty()
+                        && !utf16_text
+                        && let Ok(f) = File::open(path)
+                        && let Err(e) =
+                            tabular::locate(f.take(self.max_file_bytes), delim, &mut findings)
+                    {
+                        tracing::debug!(path = %path.display(), "no rows and columns: {e}");
+                    }
                     Outcome::Scanned { findings }
                 }
             }
