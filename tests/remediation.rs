@@ -83,14 +83,19 @@ fn quarantine_moves_the_file_leaves_a_stub_and_restore_brings_it_back() {
     );
 }
 
-/// A store in `dir` with one scanned report for `path`, recorded with a
-/// quarantine planned for it (state `moving`), as the keeper does.
-fn planned(dir: &Path, path: &Path, q: &Quarantine) -> (Store, i64) {
-    let mut store = Store::open(&OutputConfig {
+/// The store under `dir`, opened as dlpd does at start.
+fn open_store(dir: &Path) -> Store {
+    Store::open(&OutputConfig {
         state_dir: dir.join("state"),
         ..OutputConfig::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// A store in `dir` with one scanned report for `path`, recorded with a
+/// quarantine planned for it (state `moving`), as the keeper does.
+fn planned(dir: &Path, path: &Path, q: &Quarantine) -> (Store, i64) {
+    let mut store = open_store(dir);
     let sha = dlpd::fsutil::sha256_file(path).unwrap();
     let mut report = FileReport::new(path, "local", Outcome::Scanned { findings: vec![] });
     report.sha256 = Some(sha.clone());
@@ -140,11 +145,7 @@ fn moves_work_across_filesystems_and_a_crash_mid_move_loses_nothing() {
     let (store, id) = planned(dir.path(), &file, &q);
     std::fs::copy(&file, q.stored_path(id)).unwrap();
     drop(store);
-    let mut store = Store::open(&OutputConfig {
-        state_dir: dir.path().join("state"),
-        ..OutputConfig::default()
-    })
-    .unwrap();
+    let mut store = open_store(dir.path());
     assert_eq!(q.recover(&mut store).unwrap(), 1);
     assert_eq!(
         std::fs::read_to_string(q.stored_path(id)).unwrap(),
@@ -169,11 +170,7 @@ fn moves_work_across_filesystems_and_a_crash_mid_move_loses_nothing() {
     tmp.push(".dlpd-tmp");
     std::fs::write(&tmp, &SAMPLE_PCI[..100]).unwrap();
     drop(store);
-    let mut store = Store::open(&OutputConfig {
-        state_dir: dir.path().join("state"),
-        ..OutputConfig::default()
-    })
-    .unwrap();
+    let mut store = open_store(dir.path());
     assert_eq!(q.recover(&mut store).unwrap(), 1);
     assert_eq!(
         std::fs::read_to_string(q.stored_path(id)).unwrap(),
