@@ -162,19 +162,21 @@ impl Store {
         size: u64,
         mtime_ns: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3)
-                     OR EXISTS (SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
-                                WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3)",
-            )
-            .and_then(|mut s| {
-                s.query_row(
-                    params![path.as_os_str().as_bytes(), size as i64, mtime_ns],
-                    |r| r.get(0),
-                )
-            })
-            .map_err(self.sql_err())
+        let args = params![path.as_os_str().as_bytes(), size as i64, mtime_ns];
+        let exists = |sql: &str| -> Result<bool, StoreError> {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.exists(args))
+                .map_err(self.sql_err())
+        };
+        // The common case (a file scanned before) answers with one lookup.
+        Ok(
+            exists("SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3")?
+                || exists(
+                    "SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
+                     WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3",
+                )?,
+        )
     }
 
     /// When the next queued job is due, if any is waiting.
