@@ -109,13 +109,7 @@ pub fn for_report(
     };
     let mut alerts = Vec::new();
     for (detector, (count, max, listed)) in by_detector {
-        let key = {
-            let d = ring::digest::digest(
-                &ring::digest::SHA256,
-                format!("{path}\0{sha}\0{detector}").as_bytes(),
-            );
-            crate::engine::local::hex(d.as_ref())
-        };
+        let key = crate::fsutil::sha256_hex(format!("{path}\0{sha}\0{detector}").as_bytes());
         for &sink in sinks {
             let body = match sink {
                 "slack" => json!({

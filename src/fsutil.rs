@@ -104,6 +104,11 @@ pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
+/// The hex SHA-256 of bytes in memory.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    crate::engine::local::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
 /// The hex SHA-256 of a file's content, read in 64 KiB pieces.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
     use std::io::Read;

@@ -33,8 +33,8 @@ use crate::textscan::TextScan;
 const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long `/healthz` waits for the keeper.
-const KEEPER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a handler waits for the keeper before answering 503.
+pub(crate) const KEEPER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The routes this daemon serves.
 pub struct Listener {

@@ -178,10 +178,9 @@ impl Quarantine {
         let linked = fs::hard_link(&tmp, &rec.path);
         let _ = fs::remove_file(&tmp);
         sync_parent(&rec.path);
-        Ok(linked.ok().map(|()| {
-            let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-            crate::engine::local::hex(d.as_ref())
-        }))
+        Ok(linked
+            .ok()
+            .map(|()| crate::fsutil::sha256_hex(text.as_bytes())))
     }
 
     /// Finishes every quarantine a crash interrupted; returns how many.

@@ -553,8 +553,7 @@ fn detector_uuid(kind: &Kind, display: &str) -> String {
         }
         Kind::Builtin(DetectorId::ApiKey) => "0e95732f-bc5c-448f-9d15-bd1417177360".into(),
         _ => {
-            let d = ring::digest::digest(&ring::digest::SHA256, display.as_bytes());
-            let h = crate::engine::local::hex(d.as_ref());
+            let h = crate::fsutil::sha256_hex(display.as_bytes());
             format!(
                 "{}-{}-4{}-a{}-{}",
                 &h[0..8],

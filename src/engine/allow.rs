@@ -6,10 +6,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use globset::{GlobSet, GlobSetBuilder};
-use ring::digest;
 
 use crate::config::ScannerConfig;
-use crate::engine::local::hex;
 
 /// How far along its line the marker may sit from a finding: the keyword
 /// window, which the engine's block overlap already covers.
@@ -62,5 +60,5 @@ impl Allowlist {
 
 /// The hex SHA-256 of a value, as `scanner.allow_values` holds it.
 pub fn hash_value(raw: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, raw).as_ref())
+    crate::fsutil::sha256_hex(raw)
 }

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -21,11 +21,8 @@ use tokio::sync::oneshot;
 use super::signature::verify;
 use super::wire::{Notification, into_findings};
 use super::{Client, Message, Verdict};
-use crate::listener::{body_refusal, read_body, text};
+use crate::listener::{KEEPER_TIMEOUT, body_refusal, read_body, text};
 use crate::secret::Secret;
-
-/// How long a handler waits for the keeper before answering 503.
-const KEEPER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `/ingest` needs to judge and route results.
 pub struct Webhook {

@@ -56,10 +56,7 @@ impl Store {
     /// The upload with Nightfall id `id`, if a job still awaits it.
     pub fn pending_upload(&self, id: &str) -> Result<Option<PendingUpload>, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT u.upload_id, u.size, u.mtime_ns, u.sha256, j.id, j.path, j.attempts
-                 FROM uploads u JOIN jobs j ON j.id = u.job_id WHERE u.upload_id = ?1",
-            )
+            .prepare_cached(&format!("{PENDING} WHERE u.upload_id = ?1"))
             .and_then(|mut s| s.query_row([id], pending_row).optional())
             .map_err(self.sql_err())
     }
@@ -67,10 +64,7 @@ impl Store {
     /// Uploads submitted before `before` whose result never came.
     pub fn overdue_uploads(&self, before: SystemTime) -> Result<Vec<PendingUpload>, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT u.upload_id, u.size, u.mtime_ns, u.sha256, j.id, j.path, j.attempts
-                 FROM uploads u JOIN jobs j ON j.id = u.job_id WHERE u.submitted_at < ?1",
-            )
+            .prepare_cached(&format!("{PENDING} WHERE u.submitted_at < ?1"))
             .and_then(|mut s| {
                 s.query_map([unix_ms(before)], pending_row)?
                     .collect::<Result<Vec<_>, _>>()
@@ -78,6 +72,10 @@ impl Store {
             .map_err(self.sql_err())
     }
 }
+
+/// The columns [`pending_row`] reads, uploads with their jobs.
+const PENDING: &str = "SELECT u.upload_id, u.size, u.mtime_ns, u.sha256, j.id, j.path, j.attempts
+     FROM uploads u JOIN jobs j ON j.id = u.job_id";
 
 fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingUpload> {
     Ok(PendingUpload {

@@ -640,9 +640,7 @@ impl State {
             } else {
                 Vec::new()
             };
-            let sha = dlpd::engine::local::hex(
-                ring::digest::digest(&ring::digest::SHA256, &content).as_ref(),
-            );
+            let sha = dlpd::fsutil::sha256_hex(&content);
             *inner.stats.scans_by_content.entry(sha).or_default() += 1;
             content
         };
