@@ -18,7 +18,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::json;
 
 use crate::config::{Action, AlertsConfig};
-use crate::engine::{Confidence, DetectorId, FileReport};
+use crate::engine::{Confidence, Detector, FileReport};
 use crate::httpclient::{describe, retry_after};
 use crate::rate::RateLimiter;
 use crate::secret::{self, Secret, SecretError};
@@ -84,12 +84,14 @@ pub fn for_report(
     sinks: &[&'static str],
     host: &str,
 ) -> Vec<NewAlert> {
-    let mut by_detector: BTreeMap<DetectorId, (usize, Confidence, Vec<serde_json::Value>)> =
+    let mut by_detector: BTreeMap<Detector, (usize, Confidence, Vec<serde_json::Value>)> =
         BTreeMap::new();
     for f in report.findings() {
-        let e = by_detector
-            .entry(f.detector)
-            .or_insert((0, Confidence::VeryUnlikely, Vec::new()));
+        let e = by_detector.entry(f.detector.clone()).or_insert((
+            0,
+            Confidence::VeryUnlikely,
+            Vec::new(),
+        ));
         e.0 += 1;
         e.1 = e.1.max(f.confidence);
         if e.2.len() < MAX_LISTED {

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::engine::{Confidence, DetectorId};
+use crate::engine::{Confidence, Detector, DetectorId, Finding};
+use crate::rules::RuleSet;
 
 /// The shipped, commented default config.
 pub const DEFAULT_TOML: &str = include_str!("../etc/dlpd.toml");
@@ -384,6 +385,9 @@ pub struct ScannerConfig {
     /// Largest unpacked-to-packed ratio of a member (past 1 MiB).
     #[serde(deserialize_with = "positive_u64")]
     pub archive_max_ratio: u64,
+    /// Custom detection rules, in Nightfall's DetectionRule shape.
+    #[serde(skip_serializing_if = "RuleSet::is_empty")]
+    pub rules: RuleSet,
 }
 
 impl Default for ScannerConfig {
@@ -401,6 +405,22 @@ impl Default for ScannerConfig {
             archive_max_entries: 10_000,
             archive_max_bytes: 1 << 30,
             archive_max_ratio: 100,
+            rules: RuleSet::default(),
+        }
+    }
+}
+
+impl ScannerConfig {
+    /// Whether a finding the remote engine reported is one this config
+    /// asks for: a configured detector's at `min_confidence`, or a rule's
+    /// (whose own thresholds Nightfall applied).
+    pub fn wants(&self, f: &Finding) -> bool {
+        match &f.detector {
+            Detector::Builtin(id) if self.detectors.contains(id) => {
+                f.confidence >= self.min_confidence
+            }
+            Detector::Builtin(id) => self.rules.builtins().any(|b| b == *id),
+            Detector::Custom(name) => self.rules.is_custom(name),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod rate;
 pub mod readiness;
 pub mod remediation;
 pub mod report;
+pub mod rules;
 pub mod scan;
 pub mod secret;
 pub mod service;

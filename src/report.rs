@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::{Confidence, DetectorId, FileReport, Finding};
+use crate::engine::{Confidence, Detector, FileReport, Finding};
 
 /// The CSV columns, in order.
 pub const CSV_HEADER: [&str; 13] = [
@@ -32,7 +32,7 @@ pub const CSV_HEADER: [&str; 13] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRecord {
     pub path: String,
-    pub detector: DetectorId,
+    pub detector: Detector,
     pub confidence: Confidence,
     /// Which family of secret, where known (e.g. "AWS").
     pub kind: Option<String>,
@@ -62,7 +62,7 @@ impl FindingRecord {
     pub fn new(report: &FileReport, finding: &Finding, show_values: bool) -> FindingRecord {
         FindingRecord {
             path: report.path.to_string_lossy().into_owned(),
-            detector: finding.detector,
+            detector: finding.detector.clone(),
             confidence: finding.confidence,
             kind: finding.kind.map(str::to_string),
             finding: finding.value.shown(show_values).to_string(),
@@ -112,6 +112,10 @@ impl FindingRecord {
                 "columnRange": self.table.map(|t| json!({"start": t.column_start, "end": t.column_end})),
             }),
         );
+        // Line 0: a rule with scope File matched the file's name.
+        if self.line_start == 0 {
+            obj["location"]["inFileName"] = json!(true);
+        }
         if let Some(kind) = &self.kind {
             obj.insert(
                 "findingMetadata".into(),

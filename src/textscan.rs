@@ -3,8 +3,9 @@
 //! pointed at dlpd, can check a message and redact it before sending it.
 //!
 //! Requests carry `Authorization: Bearer <token>` (compared in constant
-//! time). The payload is scanned with the local engine's detectors, plus
-//! REGEX and WORD_LIST detectors from the inline rules; each item's
+//! time). The payload is scanned with the inline rules (src/rules.rs):
+//! the local engine's detectors, REGEX and WORD_LIST detectors, context
+//! and exclusion rules; each item's
 //! findings come back with exact byte and codepoint ranges, and
 //! `redactedPayload` holds the item with its findings masked, substituted
 //! or replaced by their detector's name. Every error is Nightfall's JSON
@@ -14,12 +15,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use regex::Regex;
 use ring::hmac;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,6 +26,7 @@ use serde_json::{Value, json};
 use crate::config::ScannerConfig;
 use crate::engine::{Confidence, DetectorId, LocalEngine};
 use crate::listener::{BodyError, json as json_reply, read_body};
+use crate::rules::{self, Reader, Rule, RuleDetector, RuleSpec, Source};
 use crate::secret::Secret;
 
 /// Nightfall's limits: total payload bytes, and items.
@@ -175,7 +175,7 @@ impl TextScan {
         let rules: Vec<CompiledRule> = rules
             .into_iter()
             .enumerate()
-            .map(|(i, r)| self.compile_rule(i, r, context))
+            .map(|(i, r)| self.compile_rule(i, &r, context))
             .collect::<Result<_, String>>()
             .map_err(|e| unprocessable(&e))?;
 
@@ -193,108 +193,32 @@ impl TextScan {
     fn compile_rule(
         &self,
         index: usize,
-        rule: RuleSpec,
+        spec: &RuleSpec,
         context: u32,
     ) -> Result<CompiledRule, String> {
-        let name = rule
-            .name
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| format!("Inline Detection Rule #{}", index + 1));
-        let all = match rule.logical_op.as_deref().unwrap_or("ANY") {
-            "" | "ANY" => false,
-            "ALL" => true,
-            other => return Err(format!("{name}: logicalOp {other:?} is not ANY or ALL")),
-        };
-        let specs = rule.detectors.unwrap_or_default();
-        if specs.is_empty() {
-            return Err(format!("{name}: no detectors"));
-        }
-        let mut detectors = Vec::new();
+        let rule = rules::compile(spec, index, Reader::Api)?;
+        let mut redactions = Vec::with_capacity(rule.detectors.len());
         let mut builtin = Vec::new();
-        for (j, d) in specs.into_iter().enumerate() {
-            let at = format!("{name}, detector {}", j + 1);
-            if d.context_rules.is_some_and(|c| !c.is_empty())
-                || d.exclusion_rules.is_some_and(|c| !c.is_empty())
-            {
-                return Err(format!(
-                    "{at}: contextRules and exclusionRules are not supported by dlpd's text-scan API yet"
-                ));
-            }
-            if d.detector_uuid.as_deref().is_some_and(|u| !u.is_empty()) {
-                return Err(format!("{at}: dlpd has no saved detectors (detectorUUID)"));
-            }
-            let min_confidence = match d.min_confidence.as_deref() {
-                None | Some("") => Confidence::Possible,
-                Some(c) => Confidence::parse(c).ok_or_else(|| {
-                    format!("{at}: minConfidence {c:?} is not a confidence level")
-                })?,
+        for (j, d) in rule.detectors.iter().enumerate() {
+            let at = format!("{}, detector {}", rule.name, j + 1);
+            let redaction = match &d.redaction {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    RedactionSpec::deserialize(v)
+                        .map_err(|e| format!("{at}: redactionConfig: {e}"))?
+                        .compile(&at)?,
+                ),
             };
-            let redaction = d.redaction_config.map(|r| r.compile(&at)).transpose()?;
-            let kind = match d.detector_type.as_deref().unwrap_or("") {
-                "NIGHTFALL_DETECTOR" | ""
-                    if d.nightfall_detector
-                        .as_deref()
-                        .is_some_and(|n| !n.is_empty()) =>
-                {
-                    let n = d.nightfall_detector.unwrap_or_default();
-                    let id = DetectorId::parse(&n).ok_or_else(|| {
-                        let known: Vec<&str> = DetectorId::ALL.iter().map(|d| d.as_str()).collect();
-                        format!(
-                            "{at}: {n} is not a detector dlpd has ({})",
-                            known.join(", ")
-                        )
-                    })?;
-                    builtin.push((id, min_confidence));
-                    Kind::Builtin(id)
-                }
-                "REGEX" => {
-                    let spec = d
-                        .regex
-                        .ok_or_else(|| format!("{at}: REGEX needs regex.pattern"))?;
-                    let re = regex::RegexBuilder::new(&spec.pattern)
-                        .case_insensitive(!spec.is_case_sensitive.unwrap_or(false))
-                        .size_limit(1 << 20)
-                        .build()
-                        .map_err(|e| format!("{at}: regex does not compile: {e}"))?;
-                    Kind::Regex(re)
-                }
-                "WORD_LIST" => {
-                    let spec = d
-                        .word_list
-                        .ok_or_else(|| format!("{at}: WORD_LIST needs wordList.values"))?;
-                    let words: Vec<String> =
-                        spec.values.into_iter().filter(|w| !w.is_empty()).collect();
-                    if words.is_empty() {
-                        return Err(format!("{at}: wordList.values is empty"));
-                    }
-                    let ac = AhoCorasickBuilder::new()
-                        .ascii_case_insensitive(!spec.is_case_sensitive.unwrap_or(false))
-                        .match_kind(MatchKind::LeftmostLongest)
-                        .build(&words)
-                        .map_err(|e| format!("{at}: word list: {e}"))?;
-                    Kind::Words(ac)
-                }
-                other => {
-                    return Err(format!(
-                        "{at}: detectorType {other:?} needs NIGHTFALL_DETECTOR with nightfallDetector, REGEX or WORD_LIST"
-                    ));
-                }
-            };
-            let display = d
-                .display_name
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| match &kind {
-                    Kind::Builtin(id) => id.as_str().to_string(),
-                    Kind::Regex(_) => format!("Regex #{}", j + 1),
-                    Kind::Words(_) => format!("Word List #{}", j + 1),
-                });
-            detectors.push(DetectorSpec {
-                kind,
-                display,
-                min_confidence,
-                min_findings: d.min_num_findings.unwrap_or(1).max(1),
-                redaction,
-            });
+            redactions.push(redaction);
+            if let Source::Builtin(id) = d.source {
+                // A context rule may raise a match below minConfidence.
+                let lowest = if d.context.is_empty() {
+                    d.min_confidence
+                } else {
+                    Confidence::VeryUnlikely
+                };
+                builtin.push((id, lowest));
+            }
         }
         let engine = if builtin.is_empty() {
             None
@@ -302,9 +226,8 @@ impl TextScan {
             Some(self.engine(&builtin, context))
         };
         Ok(CompiledRule {
-            name,
-            all,
-            detectors,
+            rule,
+            redactions,
             engine,
         })
     }
@@ -343,83 +266,67 @@ impl TextScan {
 struct Found<'r> {
     range: Range<usize>,
     confidence: Confidence,
-    detector: &'r DetectorSpec,
+    detector: &'r RuleDetector,
+    redaction: Option<&'r Redaction>,
     rules: Vec<&'r str>,
     kind: Option<&'static str>,
 }
 
 /// Runs every rule over one item; applies minNumFindings and logicalOp.
 fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
+    let hay = item.as_bytes();
     let mut out: Vec<Found<'r>> = Vec::new();
-    for rule in rules {
-        let builtin = rule
+    for compiled in rules {
+        let rule = &compiled.rule;
+        let builtin = compiled
             .engine
             .as_ref()
-            .map(|e| e.scan_bytes(item.as_bytes()))
+            .map(|e| e.scan_bytes(hay))
             .unwrap_or_default();
-        // Regex and word-list matches: LIKELY, as nothing raises or lowers them.
-        let inline = |d: &'r DetectorSpec, ranges: Vec<Range<usize>>| -> Vec<Found<'r>> {
-            ranges
-                .into_iter()
-                .map(|range| Found {
-                    range,
-                    confidence: Confidence::Likely,
-                    detector: d,
-                    rules: vec![rule.name.as_str()],
-                    kind: None,
-                })
-                .collect()
-        };
-        let mut per_detector: Vec<Vec<Found<'r>>> = Vec::new();
-        for d in &rule.detectors {
-            let hits: Vec<Found<'r>> = match &d.kind {
-                Kind::Builtin(id) => builtin
+        let per_detector: Vec<Vec<Found<'r>>> = rule
+            .detectors
+            .iter()
+            .zip(&compiled.redactions)
+            .map(|(d, redaction)| {
+                let matches = builtin
                     .iter()
-                    .filter(|f| f.detector == *id)
-                    .map(|f| Found {
-                        range: f.byte_start as usize..f.byte_end as usize,
-                        confidence: f.confidence,
+                    .filter(|f| matches!(d.source, Source::Builtin(id) if f.detector == id))
+                    .map(|f| (f.byte_start as usize..f.byte_end as usize, f.confidence));
+                d.hits(hay, 0..hay.len(), matches)
+                    .into_iter()
+                    // A byte pattern may cut a character; such a match is no finding.
+                    .filter(|(r, _)| item.is_char_boundary(r.start) && item.is_char_boundary(r.end))
+                    .map(|(range, confidence)| Found {
+                        kind: builtin
+                            .iter()
+                            .find(|f| {
+                                f.byte_start as usize == range.start
+                                    && f.byte_end as usize == range.end
+                            })
+                            .and_then(|f| f.kind),
+                        range,
+                        confidence,
                         detector: d,
+                        redaction: redaction.as_ref(),
                         rules: vec![rule.name.as_str()],
-                        kind: f.kind,
                     })
-                    .collect(),
-                Kind::Regex(re) => inline(
-                    d,
-                    re.find_iter(item)
-                        .filter(|m| !m.is_empty())
-                        .map(|m| m.range())
-                        .collect(),
-                ),
-                Kind::Words(ac) => inline(
-                    d,
-                    ac.find_iter(item)
-                        .map(|m| m.range())
-                        .filter(|r| item.is_char_boundary(r.start) && item.is_char_boundary(r.end))
-                        .collect(),
-                ),
-            };
-            let hits: Vec<Found<'r>> = hits
-                .into_iter()
-                .filter(|f| f.confidence >= d.min_confidence)
-                .collect();
-            per_detector.push(if hits.len() >= d.min_findings as usize {
-                hits
-            } else {
-                Vec::new()
-            });
-        }
-        if rule.all && per_detector.iter().any(Vec::is_empty) {
-            continue;
-        }
-        for f in per_detector.into_iter().flatten() {
-            // The same span from the same detector under two rules is one finding.
-            match out
-                .iter_mut()
-                .find(|o| o.range == f.range && o.detector.display == f.detector.display)
-            {
-                Some(o) => o.rules.push(rule.name.as_str()),
-                None => out.push(f),
+                    .collect()
+            })
+            .collect();
+        let counts: Vec<usize> = per_detector.iter().map(Vec::len).collect();
+        for (hits, pass) in per_detector.into_iter().zip(rule.passing(&counts)) {
+            if !pass {
+                continue;
+            }
+            for f in hits {
+                // The same span from the same detector under two rules is one finding.
+                match out
+                    .iter_mut()
+                    .find(|o| o.range == f.range && o.detector.display == f.detector.display)
+                {
+                    Some(o) => o.rules.push(rule.name.as_str()),
+                    None => out.push(f),
+                }
             }
         }
     }
@@ -441,10 +348,10 @@ fn render(
     let mut changed = false;
     for f in found {
         let value = &item[f.range.clone()];
-        let redaction = f.detector.redaction.as_ref().or(default);
+        let redaction = f.redaction.or(default);
         // Overlapping findings: only the first is redacted in the text.
         let overlaps = f.range.start < copied;
-        let replacement = redaction.and_then(|r| r.apply(value, f.detector));
+        let replacement = redaction.and_then(|r| r.apply(value, &f.detector.display));
         let mut redacted_location = None;
         if let (Some(rep), false) = (&replacement, overlaps) {
             redacted.push_str(&item[copied..f.range.start]);
@@ -457,7 +364,7 @@ fn render(
         let remove = redaction.is_some_and(|r| matches!(r, Redaction::Remove));
         let mut obj = json!({
             "finding": if remove { "" } else { value },
-            "detector": {"name": f.detector.display, "uuid": detector_uuid(&f.detector.kind, &f.detector.display)},
+            "detector": {"name": f.detector.display, "uuid": detector_uuid(&f.detector.source, &f.detector.display)},
             "confidence": f.confidence.as_str(),
             "location": location(item, f.range.clone()),
             "matchedDetectionRuleUUIDs": [],
@@ -543,15 +450,15 @@ fn location(text: &str, range: Range<usize>) -> Value {
 
 /// Built-in detectors carry Nightfall's UUIDs; inline ones a stable UUID
 /// made from their name.
-fn detector_uuid(kind: &Kind, display: &str) -> String {
-    match kind {
-        Kind::Builtin(DetectorId::CreditCardNumber) => {
+fn detector_uuid(source: &Source, display: &str) -> String {
+    match source {
+        Source::Builtin(DetectorId::CreditCardNumber) => {
             "74c1815e-c0c3-4df5-8b1e-6cf98864a454".into()
         }
-        Kind::Builtin(DetectorId::UsSocialSecurityNumber) => {
+        Source::Builtin(DetectorId::UsSocialSecurityNumber) => {
             "e30d9a87-f6c7-46b9-a8f4-16547901e069".into()
         }
-        Kind::Builtin(DetectorId::ApiKey) => "0e95732f-bc5c-448f-9d15-bd1417177360".into(),
+        Source::Builtin(DetectorId::ApiKey) => "0e95732f-bc5c-448f-9d15-bd1417177360".into(),
         _ => {
             let h = crate::fsutil::sha256_hex(display.as_bytes());
             format!(
@@ -600,24 +507,10 @@ fn too_large_refusal() -> Refusal {
 }
 
 struct CompiledRule {
-    name: String,
-    all: bool,
-    detectors: Vec<DetectorSpec>,
+    rule: Rule,
+    /// Each detector's redaction, in order.
+    redactions: Vec<Option<Redaction>>,
     engine: Option<Arc<LocalEngine>>,
-}
-
-struct DetectorSpec {
-    kind: Kind,
-    display: String,
-    min_confidence: Confidence,
-    min_findings: u32,
-    redaction: Option<Redaction>,
-}
-
-enum Kind {
-    Builtin(DetectorId),
-    Regex(Regex),
-    Words(AhoCorasick),
 }
 
 /// How a finding is redacted.
@@ -636,11 +529,11 @@ enum Redaction {
 
 impl Redaction {
     /// The text that replaces `value`, if any.
-    fn apply(&self, value: &str, detector: &DetectorSpec) -> Option<String> {
+    fn apply(&self, value: &str, display: &str) -> Option<String> {
         match self {
             Redaction::Remove => None,
             Redaction::Substitute(phrase) => Some(phrase.clone()),
-            Redaction::InfoType => Some(format!("[{}]", detector.display)),
+            Redaction::InfoType => Some(format!("[{display}]")),
             Redaction::Mask {
                 with,
                 ignore,
@@ -696,61 +589,6 @@ struct PolicySpec {
     context_bytes: Option<u32>,
     #[serde(default)]
     default_redaction_config: Option<RedactionSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RuleSpec {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    logical_op: Option<String>,
-    #[serde(default)]
-    detectors: Option<Vec<DetectorSpecJson>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DetectorSpecJson {
-    #[serde(default)]
-    detector_type: Option<String>,
-    #[serde(default)]
-    nightfall_detector: Option<String>,
-    #[serde(default)]
-    regex: Option<RegexSpec>,
-    #[serde(default)]
-    word_list: Option<WordListSpec>,
-    #[serde(default, rename = "detectorUUID")]
-    detector_uuid: Option<String>,
-    #[serde(default)]
-    min_num_findings: Option<u32>,
-    #[serde(default)]
-    min_confidence: Option<String>,
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    context_rules: Option<Vec<Value>>,
-    #[serde(default)]
-    exclusion_rules: Option<Vec<Value>>,
-    #[serde(default)]
-    redaction_config: Option<RedactionSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RegexSpec {
-    pattern: String,
-    #[serde(default)]
-    is_case_sensitive: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WordListSpec {
-    #[serde(default)]
-    values: Vec<String>,
-    #[serde(default)]
-    is_case_sensitive: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -852,19 +690,9 @@ impl RedactionSpec {
 mod tests {
     use super::*;
 
-    fn spec(display: &str) -> DetectorSpec {
-        DetectorSpec {
-            kind: Kind::Builtin(DetectorId::CreditCardNumber),
-            display: display.into(),
-            min_confidence: Confidence::Possible,
-            min_findings: 1,
-            redaction: None,
-        }
-    }
-
     #[test]
     fn masking_follows_the_observed_nightfall_behaviour() {
-        let d = spec("CREDIT_CARD_NUMBER");
+        let d = "CREDIT_CARD_NUMBER";
         let mask = |ltr| Redaction::Mask {
             with: '👀',
             ignore: vec!['-'],
@@ -873,18 +701,18 @@ mod tests {
         };
         // ../shared/nightfall-api.md §3: the leading characters stay.
         assert_eq!(
-            mask(false).apply("4916-6734-7572-5015", &d).unwrap(),
+            mask(false).apply("4916-6734-7572-5015", d).unwrap(),
             "491👀-👀👀👀👀-👀👀👀👀-👀👀👀👀"
         );
         assert_eq!(
-            mask(true).apply("4916-6734-7572-5015", &d).unwrap(),
+            mask(true).apply("4916-6734-7572-5015", d).unwrap(),
             "👀👀👀👀-👀👀👀👀-👀👀👀👀-👀015"
         );
         assert_eq!(
-            Redaction::InfoType.apply("x", &d).unwrap(),
+            Redaction::InfoType.apply("x", d).unwrap(),
             "[CREDIT_CARD_NUMBER]"
         );
-        assert_eq!(Redaction::Remove.apply("x", &d), None);
+        assert_eq!(Redaction::Remove.apply("x", d), None);
     }
 
     #[test]

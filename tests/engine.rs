@@ -19,7 +19,7 @@ fn engine_at(min: Confidence) -> LocalEngine {
 fn ranges(found: &[Finding]) -> Vec<(DetectorId, u64, u64)> {
     found
         .iter()
-        .map(|f| (f.detector, f.byte_start, f.byte_end))
+        .map(|f| (f.detector.builtin().unwrap(), f.byte_start, f.byte_end))
         .collect()
 }
 
@@ -302,7 +302,7 @@ proptest! {
         let found = engine.scan_bytes(text.as_bytes());
         let hits: Vec<_> = found.iter().filter(|f| f.byte_start < end && f.byte_end > start).collect();
         prop_assert_eq!(hits.len(), 1, "{:?} in {:?}", value, ranges(&found));
-        prop_assert_eq!((hits[0].detector, hits[0].byte_start, hits[0].byte_end), (detector, start, end));
+        prop_assert_eq!((hits[0].detector.builtin().unwrap(), hits[0].byte_start, hits[0].byte_end), (detector, start, end));
         prop_assert_eq!(&hits[0].value.raw, &value);
     }
 

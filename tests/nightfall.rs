@@ -581,3 +581,35 @@ fn a_file_that_changes_during_its_upload_is_abandoned_and_sent_again() {
     assert_eq!(stats.scans.len(), 1, "{stats:?}");
     assert!(stats.requests["upload"] >= 2, "{:?}", stats.requests);
 }
+
+#[test]
+fn custom_rules_are_sent_inline_and_their_findings_stored() {
+    let opts = Options::default();
+    let fake = FakeNightfall::start(opts.clone());
+    let rules = "[[scanner.rules]]\nname = \"Project codes\"\n[[scanner.rules.detectors]]\n\
+        detectorType = \"REGEX\"\ndisplayName = \"Project Code\"\nregex = { pattern = \"PRJ-[0-9]{6}\" }\n\
+        exclusionRules = [{ matchType = \"FULL\", exclusionType = \"WORD_LIST\", wordList = { values = [\"PRJ-000000\"] } }]\n";
+    let (mut d, _) = support::nightfall::daemon(&fake, &opts, rules, "", "");
+    d.start();
+    let file = d.root().join("plan.txt");
+    std::fs::write(
+        &file,
+        "PRJ-123456 and PRJ-000000\ncard: 4539 1488 0343 6467\n",
+    )
+    .unwrap();
+    assert_eq!(d.wait_recorded(&file), (1, 2));
+    let names: Vec<String> = {
+        let conn = rusqlite::Connection::open(d.db()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT detector FROM findings ORDER BY byte_start")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(names, ["Project Code", "CREDIT_CARD_NUMBER"]);
+    assert_eq!(fake.stats().rule_names, ["dlpd", "Project codes"]);
+    assert!(fake.stats().violations.is_empty());
+    assert!(d.signal(libc::SIGTERM).success());
+}

@@ -207,9 +207,38 @@ fn regex_and_word_list_detectors_and_rule_logic() {
         v["description"]
             .as_str()
             .unwrap()
-            .contains("broken, detector 1: regex does not compile"),
+            .contains("rule \"broken\", detector 1: regex.pattern does not compile"),
         "{v}"
     );
+}
+
+#[test]
+fn context_and_exclusion_rules_adjust_and_drop_matches() {
+    let (_d, port) = api();
+    let rules = json!([{"name": "tickets", "detectors": [
+        {"detectorType": "REGEX", "regex": {"pattern": "TICKET-[0-9]{4}"}, "displayName": "Ticket",
+         "minConfidence": "POSSIBLE",
+         "contextRules": [{"regex": {"pattern": "urgent"}, "proximity": {"windowBefore": 10, "windowAfter": 10},
+                           "confidenceAdjustment": {"fixedConfidence": "VERY_LIKELY"}}],
+         "exclusionRules": [{"matchType": "PARTIAL", "exclusionType": "WORD_LIST",
+                             "wordList": {"values": ["0000"]}}]}]}]);
+    let (status, v) = scan(
+        port,
+        json!({"payload": ["urgent TICKET-1234", "TICKET-5678", "TICKET-0000"],
+               "policy": {"detectionRules": rules}}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let confidences = |i: usize| -> Vec<String> {
+        v["findings"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["confidence"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(confidences(0), ["VERY_LIKELY"]);
+    assert_eq!(confidences(1), ["LIKELY"]);
+    assert!(confidences(2).is_empty(), "{v}");
 }
 
 #[test]

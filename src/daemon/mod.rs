@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
 use self::worker::{Done, Remote, Scanner};
 use crate::config::{Config, EngineKind};
 use crate::engine::allow::Allowlist;
-use crate::engine::{FileReport, LocalEngine, Outcome};
+use crate::engine::{FileReport, Finding, LocalEngine, Outcome};
 use crate::fsutil::mtime_ns;
 use crate::nightfall::{self, Message, Verdict};
 use crate::readiness::Watchdog;
@@ -608,11 +608,16 @@ impl Keeper {
                 match result {
                     Ok(findings) => {
                         // The same threshold and allowlists as a local scan.
-                        let min = self.config.scanner.min_confidence;
-                        let allow = Allowlist::new(&self.config.scanner);
+                        let scanner = &self.config.scanner;
+                        let allow = Allowlist::new(scanner);
+                        let count = findings.len();
+                        let findings: Vec<Finding> =
+                            findings.into_iter().filter(|f| scanner.wants(f)).collect();
+                        if findings.len() < count && tracing::enabled!(tracing::Level::DEBUG) {
+                            tracing::debug!(upload = %upload_id, dropped = count - findings.len(), "findings under the confidence threshold, or under detectors no longer configured, left out");
+                        }
                         let findings = findings
                             .into_iter()
-                            .filter(|f| f.confidence >= min)
                             .filter(|f| !allow.value(f.value.raw.as_bytes()))
                             .filter(|f| {
                                 !allow.marked(f.before.raw.as_bytes(), f.after.raw.as_bytes())

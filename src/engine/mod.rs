@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -196,6 +197,64 @@ impl fmt::Display for DetectorId {
     }
 }
 
+/// Who made a finding: a built-in detector, or a custom rule's REGEX or
+/// WORD_LIST detector, known by its display name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Detector {
+    Builtin(DetectorId),
+    Custom(Arc<str>),
+}
+
+impl Detector {
+    /// The name stored and shown: the Nightfall id, or the display name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Detector::Builtin(id) => id.as_str(),
+            Detector::Custom(name) => name,
+        }
+    }
+
+    /// The name for people: Nightfall's display name, or the custom one.
+    pub fn display_name(&self) -> &str {
+        match self {
+            Detector::Builtin(id) => id.display_name(),
+            Detector::Custom(name) => name,
+        }
+    }
+
+    /// Reads a stored name back; custom names never equal a built-in id
+    /// (the config refuses them).
+    pub fn parse(s: &str) -> Detector {
+        DetectorId::parse(s).map_or_else(|| Detector::Custom(s.into()), Detector::Builtin)
+    }
+
+    /// The built-in detector, if it is one.
+    pub fn builtin(&self) -> Option<DetectorId> {
+        match self {
+            Detector::Builtin(id) => Some(*id),
+            Detector::Custom(_) => None,
+        }
+    }
+}
+
+impl From<DetectorId> for Detector {
+    fn from(id: DetectorId) -> Detector {
+        Detector::Builtin(id)
+    }
+}
+
+impl PartialEq<DetectorId> for Detector {
+    fn eq(&self, other: &DetectorId) -> bool {
+        self.builtin() == Some(*other)
+    }
+}
+
+impl fmt::Display for Detector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A piece of text that may hold sensitive bytes, kept both raw and masked
 /// so every output can pick the form its configuration allows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -217,7 +276,7 @@ impl Sensitive {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// Which detector matched.
-    pub detector: DetectorId,
+    pub detector: Detector,
     /// How sure the detector is, after context and placeholder adjustments.
     pub confidence: Confidence,
     /// Which family of secret, where the detector knows (e.g. "AWS").
@@ -232,7 +291,7 @@ pub struct Finding {
     pub byte_start: u64,
     /// End of the half-open byte range.
     pub byte_end: u64,
-    /// 1-based line of the first byte.
+    /// 1-based line of the first byte; 0 for a match in the file's name.
     pub line_start: u64,
     /// 1-based line of the last byte.
     pub line_end: u64,

@@ -124,13 +124,7 @@ impl Webhook {
         let (client, keeper) = (self.client.clone(), self.keeper.clone());
         tokio::spawn(async move {
             let result = match client.fetch_findings(&url).await {
-                Ok(doc) => {
-                    let (found, unknown) = into_findings(&doc);
-                    if unknown > 0 {
-                        tracing::warn!(upload = %upload_id, unknown, "findings under detectors dlpd does not know were left out");
-                    }
-                    Ok(found)
-                }
+                Ok(doc) => Ok(into_findings(&doc)),
                 Err(e) => Err(e.to_string()),
             };
             let _ = keeper.send(Message::Fetched { upload_id, result });

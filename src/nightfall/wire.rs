@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::config::{NightfallConfig, ScannerConfig};
 use crate::engine::local::known_kind;
-use crate::engine::{Confidence, DetectorId, Finding, Sensitive};
+use crate::engine::{Confidence, Detector, DetectorId, Finding, Sensitive};
 use crate::mask;
 
 /// `POST /v3/upload` and `/finish` responses.
@@ -125,7 +125,8 @@ pub struct ApiKeyMetadata {
 
 /// The `/scan` request body: the saved policy if one is configured, else
 /// one inline rule built from `[scanner]`, whose display names are
-/// dlpd's detector ids so results come back under the same names.
+/// dlpd's detector ids so results come back under the same names, then
+/// the custom `[[scanner.rules]]` as written.
 pub fn scan_request(scanner: &ScannerConfig, nf: &NightfallConfig, metadata: &str) -> Value {
     if !nf.policy_uuid.is_empty() {
         return json!({"policyUUID": nf.policy_uuid, "requestMetadata": metadata});
@@ -143,33 +144,44 @@ pub fn scan_request(scanner: &ScannerConfig, nf: &NightfallConfig, metadata: &st
             })
         })
         .collect();
+    let mut rules = vec![json!({"name": "dlpd", "logicalOp": "ANY", "detectors": detectors})];
+    for spec in scanner.rules.specs() {
+        let mut rule = serde_json::to_value(spec).unwrap_or(Value::Null);
+        // Built-in findings come back under their ids, custom ones under
+        // their display names.
+        for d in rule["detectors"].as_array_mut().into_iter().flatten() {
+            if let Some(id) = d.get("nightfallDetector").cloned() {
+                d["displayName"] = id;
+            }
+        }
+        rules.push(rule);
+    }
     json!({
         "policy": {
-            "detectionRules": [{"name": "dlpd", "logicalOp": "ANY", "detectors": detectors}],
+            "detectionRules": rules,
             "alertConfig": {"url": {"address": nf.webhook_url}},
         },
         "requestMetadata": metadata,
     })
 }
 
-/// Turns Nightfall's findings into dlpd's: known detectors only, values
-/// and contexts masked the way the local engine masks them (every finding
-/// inside a context is masked too). `min_confidence` is applied by the
-/// caller, with the config in force when the result is stored. Returns the
-/// findings and how many came under a detector dlpd does not know.
-pub fn into_findings(doc: &FindingsDoc) -> (Vec<Finding>, usize) {
+/// Turns Nightfall's findings into dlpd's, values and contexts masked the
+/// way the local engine masks them (every finding inside a context is
+/// masked too). A name that is no built-in detector's is a custom rule's
+/// detector; the caller keeps those its rules know, and applies
+/// `min_confidence`, with the config in force when the result is stored.
+pub fn into_findings(doc: &FindingsDoc) -> Vec<Finding> {
     let spans: Vec<Range<u64>> = doc
         .findings
         .iter()
         .map(|f| f.location.byte_range.start..f.location.byte_range.end)
         .collect();
-    let mut unknown = 0;
     let mut out = Vec::new();
     for f in &doc.findings {
-        let Some(detector) = detector_id(&f.detector.name) else {
-            unknown += 1;
-            continue;
-        };
+        let detector = detector_id(&f.detector.name).map_or_else(
+            || Detector::Custom(f.detector.name.as_str().into()),
+            Detector::Builtin,
+        );
         let range = f.location.byte_range;
         let before = f.before_context.as_deref().unwrap_or("");
         let after = f.after_context.as_deref().unwrap_or("");
@@ -209,8 +221,8 @@ pub fn into_findings(doc: &FindingsDoc) -> (Vec<Finding>, usize) {
             },
         });
     }
-    out.sort_by_key(|f| (f.byte_start, f.detector));
-    (out, unknown)
+    out.sort_by(|a, b| (a.byte_start, &a.detector).cmp(&(b.byte_start, &b.detector)));
+    out
 }
 
 /// Nightfall reports `detector.name`, which is the display name dlpd sent
@@ -279,11 +291,11 @@ mod tests {
              "location": {"byteRange": {"start": 0, "end": 3}}}
         ]}))
         .unwrap();
-        let (found, unknown) = into_findings(&doc);
-        assert_eq!(unknown, 1);
-        assert_eq!(found.len(), 2);
-        assert_eq!(found[1].detector, DetectorId::UsSocialSecurityNumber);
-        let f = &found[0];
+        let found = into_findings(&doc);
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].detector, Detector::Custom("PERSON_NAME".into()));
+        assert_eq!(found[2].detector, DetectorId::UsSocialSecurityNumber);
+        let f = &found[1];
         assert_eq!(f.detector, DetectorId::CreditCardNumber);
         assert_eq!(f.value.masked, "****-****-****-1111");
         assert_eq!(f.after.masked, " and ***-**-****");

@@ -28,7 +28,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::{OutputConfig, Redact};
 use crate::engine::local::hex;
-use crate::engine::{Confidence, DetectorId, FileReport, Outcome};
+use crate::engine::{Confidence, Detector, FileReport, Outcome};
 use crate::fsutil::{ensure_private_dir, open_private_rw, write_private_atomic};
 use crate::report::{CSV_HEADER, FindingRecord, csv_row};
 
@@ -478,7 +478,7 @@ impl Store {
                     engine: r.get(2)?,
                     upload_id: r.get(3)?,
                     sha256: r.get(4)?,
-                    detector: DetectorId::parse(&detector).ok_or_else(|| unknown(5, &detector))?,
+                    detector: Detector::parse(&detector),
                     confidence: Confidence::parse(&confidence)
                         .ok_or_else(|| unknown(6, &confidence))?,
                     kind: r.get(7)?,

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dlpd::config::ScannerConfig;
-use dlpd::engine::{Confidence, DetectorId, LocalEngine};
+use dlpd::engine::{Detector, DetectorId, LocalEngine};
+use dlpd::rules::{RuleSet, RuleSpec};
 use dlpd::secret::Secret;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -107,6 +108,8 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Findings documents served.
     pub findings_fetched: u64,
+    /// The inline rules' names in the last scan request.
+    pub rule_names: Vec<String>,
 }
 
 struct Upload {
@@ -642,6 +645,12 @@ impl State {
             };
             let sha = dlpd::fsutil::sha256_hex(&content);
             *inner.stats.scans_by_content.entry(sha).or_default() += 1;
+            inner.stats.rule_names = req["policy"]["detectionRules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["name"].as_str().unwrap_or("").to_string())
+                .collect();
             content
         };
         let findings = self.detect(&req, &content);
@@ -662,44 +671,36 @@ impl State {
             max_file_bytes: u64::MAX,
             ..ScannerConfig::default()
         };
-        let mut names: HashMap<DetectorId, String> = HashMap::new();
-        if let Some(rules) = req["policy"]["detectionRules"].as_array() {
-            cfg.detectors.clear();
-            for d in rules
-                .iter()
-                .filter_map(|r| r["detectors"].as_array())
-                .flatten()
-            {
-                let Some(id) = d["nightfallDetector"].as_str().and_then(DetectorId::parse) else {
-                    continue;
-                };
-                cfg.detectors.push(id);
-                if let Some(min) = d["minConfidence"].as_str().and_then(Confidence::parse) {
-                    cfg.min_confidence = min;
-                }
-                let display = d["displayName"].as_str().unwrap_or("");
-                names.insert(
-                    id,
-                    if display.is_empty() {
-                        id.as_str()
-                    } else {
-                        display
-                    }
-                    .to_string(),
-                );
-            }
-        }
-        if cfg.detectors.is_empty() {
+        // Every inline rule runs as a rule, with its own thresholds;
+        // findings carry their detector's display name, as Nightfall's do.
+        let specs: Vec<RuleSpec> =
+            serde_json::from_value(req["policy"]["detectionRules"].clone()).unwrap_or_default();
+        if specs.is_empty() {
             return Vec::new();
         }
+        let mut names: HashMap<DetectorId, String> = HashMap::new();
+        for d in specs.iter().filter_map(|r| r.detectors.as_ref()).flatten() {
+            if let (Some(id), Some(display)) = (
+                d.nightfall_detector.as_deref().and_then(DetectorId::parse),
+                d.display_name.as_ref().filter(|n| !n.is_empty()),
+            ) {
+                names.insert(id, display.clone());
+            }
+        }
+        cfg.detectors.clear();
+        cfg.rules = RuleSet::new(specs).expect("the inline rules compile");
         LocalEngine::new(&cfg)
             .scan_bytes(content)
             .into_iter()
             .map(|f| {
-                let name = names.get(&f.detector).cloned().unwrap_or_else(|| f.detector.as_str().into());
+                let name = f
+                    .detector
+                    .builtin()
+                    .and_then(|id| names.get(&id).cloned())
+                    .unwrap_or_else(|| f.detector.as_str().into());
                 let mut obj = json!({
                     "path": "",
-                    "detector": {"id": detector_uuid(f.detector), "uuid": detector_uuid(f.detector), "name": name},
+                    "detector": {"id": detector_uuid(&f.detector), "uuid": detector_uuid(&f.detector), "name": name},
                     "finding": f.value.raw,
                     "confidence": f.confidence.as_str(),
                     "location": {
@@ -845,11 +846,11 @@ impl Inner {
     }
 }
 
-fn detector_uuid(d: DetectorId) -> &'static str {
-    match d {
-        DetectorId::CreditCardNumber => "74c1815e-c0c3-4df5-8b1e-6cf98864a454",
-        DetectorId::UsSocialSecurityNumber => "e30d9a87-f6c7-46b9-a8f4-16547901e069",
-        DetectorId::ApiKey => "0e95732f-bc5c-448f-9d15-bd1417177360",
+fn detector_uuid(d: &Detector) -> &'static str {
+    match d.builtin() {
+        Some(DetectorId::CreditCardNumber) => "74c1815e-c0c3-4df5-8b1e-6cf98864a454",
+        Some(DetectorId::UsSocialSecurityNumber) => "e30d9a87-f6c7-46b9-a8f4-16547901e069",
+        Some(DetectorId::ApiKey) => "0e95732f-bc5c-448f-9d15-bd1417177360",
         _ => "00000000-0000-4000-a000-000000000000",
     }
 }

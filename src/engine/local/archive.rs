@@ -230,7 +230,11 @@ impl<'e> Walk<'e> {
             ))),
             None => {
                 let stream = Cursor::new(head).chain(r);
-                match self.engine.scan_reader(stream, |_| {}) {
+                let base = name.rsplit(['/', '!']).next().unwrap_or(name);
+                match self
+                    .engine
+                    .scan_named(stream, |_| {}, Some(base.as_bytes()))
+                {
                     Ok(StreamVerdict::Text { findings, .. }) => {
                         self.findings.extend(findings.into_iter().map(|mut f| {
                             f.member = Some(name.to_string());

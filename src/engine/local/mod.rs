@@ -21,6 +21,7 @@ mod utf16;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -29,13 +30,14 @@ use ring::digest;
 use self::apikey::ApiKeyRules;
 use self::keywords::Keywords;
 use super::{
-    Confidence, DetectorId, Engine, FileReport, Finding, Outcome, ScanOptions, Sensitive,
+    Confidence, Detector, DetectorId, Engine, FileReport, Finding, Outcome, ScanOptions, Sensitive,
     SkipReason, open_regular,
 };
 use crate::config::ScannerConfig;
 use crate::engine::allow::{Allowlist, MARKER_REACH};
 use crate::fsutil::describe_io_error;
 use crate::mask;
+use crate::rules::{RuleSet, Source};
 
 pub use self::apikey::known_kind;
 pub use self::card::luhn_valid;
@@ -76,6 +78,10 @@ pub enum StreamVerdict {
 /// The local engine, built once from the `[scanner]` config and shared by
 /// every worker.
 pub struct LocalEngine {
+    /// Built-in detectors reported by themselves (`scanner.detectors`), a
+    /// bit per id; the rules may run others.
+    reported: u32,
+    rules: RuleSet,
     card: bool,
     ssn: bool,
     api: Option<ApiKeyRules>,
@@ -92,12 +98,16 @@ pub struct LocalEngine {
 impl LocalEngine {
     /// Builds the engine for the configured detectors.
     pub fn new(cfg: &ScannerConfig) -> LocalEngine {
-        let on = |d| cfg.detectors.contains(&d);
+        let mut running = cfg.detectors.clone();
+        running.extend(cfg.rules.builtins());
+        let on = |d| running.contains(&d);
         LocalEngine {
+            reported: cfg.detectors.iter().fold(0, |bits, d| bits | bit(*d)),
+            rules: cfg.rules.clone(),
             card: on(DetectorId::CreditCardNumber),
             ssn: on(DetectorId::UsSocialSecurityNumber),
             api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
-            patterns: patterns::Patterns::new(&cfg.detectors),
+            patterns: patterns::Patterns::new(&running),
             allow: Allowlist::new(cfg),
             archives: archive::Limits::new(cfg),
             keywords: Keywords::new(),
@@ -117,7 +127,7 @@ impl LocalEngine {
 
     /// Bytes each block shares with its neighbours.
     fn margin(&self) -> usize {
-        self.context_bytes + apikey::MAX_MATCH + keywords::WINDOW + 16
+        self.context_bytes + apikey::MAX_MATCH.max(self.rules.reach()) + keywords::WINDOW + 16
     }
 
     /// Scans bytes held in memory, as if they were a whole file.
@@ -132,8 +142,19 @@ impl LocalEngine {
     /// `on_bytes` sees every byte once, in order (for hashing).
     pub fn scan_reader<R: Read>(
         &self,
+        reader: R,
+        on_bytes: impl FnMut(&[u8]),
+    ) -> io::Result<StreamVerdict> {
+        self.scan_named(reader, on_bytes, None)
+    }
+
+    /// [`scan_reader`](Self::scan_reader), also matching the rules whose
+    /// scope takes in the file's `name`.
+    pub(crate) fn scan_named<R: Read>(
+        &self,
         mut reader: R,
         mut on_bytes: impl FnMut(&[u8]),
+        name: Option<&[u8]>,
     ) -> io::Result<StreamVerdict> {
         let margin = self.margin();
         let cap = self.block.max(4 * margin);
@@ -143,6 +164,7 @@ impl LocalEngine {
         let mut owned_from = 0u64;
         let mut lines = 0u64; // newlines before owned_from
         let mut findings = Vec::new();
+        let mut tagged = Vec::new();
         let mut utf8 = true;
         let mut first = true;
         loop {
@@ -173,8 +195,12 @@ impl LocalEngine {
             }
             let hay = &buf[..len];
             let owned = (owned_from - base) as usize..if eof { len } else { len - margin };
-            lines = self.scan_window(hay, base, owned.clone(), lines, &mut findings);
+            lines = self.scan_window(hay, base, owned.clone(), lines, &mut findings, &mut tagged);
             if eof {
+                if let Some(name) = name.filter(|_| self.rules.scans_names()) {
+                    self.scan_name(name, &mut tagged);
+                }
+                self.settle(&mut findings, tagged);
                 return Ok(StreamVerdict::Text {
                     findings,
                     bytes: base + len as u64,
@@ -190,7 +216,9 @@ impl LocalEngine {
     }
 
     /// Finds candidates in `hay`, reports those starting in `owned`, and
-    /// returns the newline count up to `owned.end`.
+    /// returns the newline count up to `owned.end`. Matches of the rules'
+    /// detectors go to `tagged` with their rule and detector, until the
+    /// whole stream's counts decide which are reported.
     fn scan_window(
         &self,
         hay: &[u8],
@@ -198,52 +226,147 @@ impl LocalEngine {
         owned: Range<usize>,
         mut lines: u64,
         out: &mut Vec<Finding>,
+        tagged: &mut Vec<(Tag, Finding)>,
     ) -> u64 {
         let candidates = self.candidates(hay);
-        let mut cursor = owned.start;
-        for c in candidates.iter().filter(|c| owned.contains(&c.start)) {
-            if c.confidence < self.min_confidence {
-                continue;
-            }
-            let around = (
-                &hay[c.start.saturating_sub(MARKER_REACH)..c.start],
-                &hay[c.end..(c.end + MARKER_REACH).min(hay.len())],
-            );
-            if self.allow.marked(around.0, around.1) || self.allow.value(&hay[c.start..c.end]) {
-                continue;
-            }
-            lines += bytecount::count(&hay[cursor..c.start], b'\n') as u64;
-            cursor = c.start;
-            let line_start = lines + 1;
-            let line_end = line_start + bytecount::count(&hay[c.start..c.end], b'\n') as u64;
-            let value = String::from_utf8_lossy(&hay[c.start..c.end]).into_owned();
-            out.push(Finding {
-                detector: c.detector,
+        let mut matches: Vec<Match> = candidates
+            .iter()
+            .filter(|c| owned.contains(&c.start) && self.reported & bit(c.detector) != 0)
+            .filter(|c| c.confidence >= self.min_confidence)
+            .map(|c| Match {
+                range: c.start..c.end,
+                detector: Detector::Builtin(c.detector),
                 confidence: c.confidence,
                 kind: c.kind,
-                value: Sensitive {
-                    masked: mask::mask_value(&value),
-                    raw: value,
-                },
-                before: context(
-                    hay,
-                    before_range(hay, c.start, self.context_bytes),
-                    &candidates,
-                ),
-                after: context(
-                    hay,
-                    after_range(hay, c.end, self.context_bytes),
-                    &candidates,
-                ),
-                byte_start: base + c.start as u64,
-                byte_end: base + c.end as u64,
+                tag: None,
+            })
+            .collect();
+        let mut spans: Vec<Range<usize>> = candidates.iter().map(|c| c.start..c.end).collect();
+        if !self.rules.is_empty() {
+            let rule_matches = self.rule_matches(hay, owned.clone(), &candidates, false);
+            spans.extend(rule_matches.iter().map(|m| m.range.clone()));
+            matches.extend(rule_matches);
+            matches.sort_by_key(|m| m.range.start);
+        }
+        let mut cursor = owned.start;
+        for m in matches {
+            let Range { start, end } = m.range;
+            let around = (
+                &hay[start.saturating_sub(MARKER_REACH)..start],
+                &hay[end..(end + MARKER_REACH).min(hay.len())],
+            );
+            if self.allow.marked(around.0, around.1) || self.allow.value(&hay[start..end]) {
+                continue;
+            }
+            lines += bytecount::count(&hay[cursor..start], b'\n') as u64;
+            cursor = start;
+            let line_start = lines + 1;
+            let line_end = line_start + bytecount::count(&hay[start..end], b'\n') as u64;
+            let finding = Finding {
+                before: context(hay, before_range(hay, start, self.context_bytes), &spans),
+                after: context(hay, after_range(hay, end, self.context_bytes), &spans),
+                byte_start: base + start as u64,
+                byte_end: base + end as u64,
                 line_start,
                 line_end,
-                member: None,
-                table: None,
-            });
+                ..m.finding(hay)
+            };
+            match m.tag {
+                Some(tag) => tagged.push((tag, finding)),
+                None => out.push(finding),
+            }
         }
         lines + bytecount::count(&hay[cursor..owned.end], b'\n') as u64
+    }
+
+    /// The rules' detectors' matches in `hay` starting in `owned`; in a
+    /// file's `name`, only those of detectors that look there.
+    fn rule_matches(
+        &self,
+        hay: &[u8],
+        owned: Range<usize>,
+        candidates: &[Candidate],
+        name: bool,
+    ) -> Vec<Match> {
+        let mut out = Vec::new();
+        for (r, rule) in self.rules.rules().iter().enumerate() {
+            for (d, det) in rule.detectors.iter().enumerate() {
+                let builtin = candidates
+                    .iter()
+                    .filter(|c| matches!(det.source, Source::Builtin(id) if id == c.detector))
+                    .map(|c| (c.start..c.end, c.confidence));
+                let hits = match name {
+                    false if det.scope.content() => det.hits(hay, owned.clone(), builtin),
+                    true if det.scope.file_name() => det.name_hits(hay, builtin),
+                    _ => continue,
+                };
+                let kind = |range: &Range<usize>| {
+                    candidates
+                        .iter()
+                        .find(|c| c.start == range.start && c.end == range.end)
+                        .and_then(|c| c.kind)
+                };
+                out.extend(hits.into_iter().map(|(range, confidence)| Match {
+                    kind: kind(&range),
+                    detector: match det.source {
+                        Source::Builtin(id) => Detector::Builtin(id),
+                        _ => Detector::Custom(det.display.as_str().into()),
+                    },
+                    range,
+                    confidence,
+                    tag: Some((r, d)),
+                }));
+            }
+        }
+        out
+    }
+
+    /// Matches the rules whose scope takes in file names against `name`;
+    /// their findings have line 0 and ranges within the name.
+    fn scan_name(&self, name: &[u8], tagged: &mut Vec<(Tag, Finding)>) {
+        let candidates = self.candidates(name);
+        for m in self.rule_matches(name, 0..name.len(), &candidates, true) {
+            let Some(tag) = m.tag else { continue };
+            let finding = Finding {
+                byte_start: m.range.start as u64,
+                byte_end: m.range.end as u64,
+                ..m.finding(name)
+            };
+            tagged.push((tag, finding));
+        }
+    }
+
+    /// Keeps the rules' matches that minNumFindings and logicalOp pass over
+    /// the whole stream, except where a built-in finding says the same.
+    fn settle(&self, findings: &mut Vec<Finding>, tagged: Vec<(Tag, Finding)>) {
+        if tagged.is_empty() {
+            return;
+        }
+        let rules = self.rules.rules();
+        let mut counts: Vec<Vec<usize>> =
+            rules.iter().map(|r| vec![0; r.detectors.len()]).collect();
+        for ((r, d), _) in &tagged {
+            counts[*r][*d] += 1;
+        }
+        let passing: Vec<Vec<bool>> = rules
+            .iter()
+            .zip(&counts)
+            .map(|(r, c)| r.passing(c))
+            .collect();
+        let key = |f: &Finding| (f.byte_start, f.byte_end, f.line_start, f.detector.clone());
+        let mut seen: std::collections::HashSet<_> = findings.iter().map(key).collect();
+        for ((r, d), f) in tagged {
+            if passing[r][d] && seen.insert(key(&f)) {
+                findings.push(f);
+            }
+        }
+        findings.sort_by(|a, b| {
+            (a.line_start != 0, a.byte_start, &a.detector).cmp(&(
+                b.line_start != 0,
+                b.byte_start,
+                &b.detector,
+            ))
+        });
     }
 
     /// Every candidate in `hay`, keyword-adjusted, overlaps resolved, in
@@ -283,6 +406,48 @@ impl LocalEngine {
         }
         resolve_overlaps(out)
     }
+}
+
+/// A rule's index and its detector's, for a match waiting on the counts.
+type Tag = (usize, usize);
+
+/// A match about to become a finding.
+struct Match {
+    range: Range<usize>,
+    detector: Detector,
+    confidence: Confidence,
+    kind: Option<&'static str>,
+    /// Set for a rule's match.
+    tag: Option<Tag>,
+}
+
+impl Match {
+    /// The finding, without contexts and with lines 0 (a file name's).
+    fn finding(&self, hay: &[u8]) -> Finding {
+        let value = String::from_utf8_lossy(&hay[self.range.clone()]).into_owned();
+        Finding {
+            detector: self.detector.clone(),
+            confidence: self.confidence,
+            kind: self.kind,
+            value: Sensitive {
+                masked: mask::mask_value(&value),
+                raw: value,
+            },
+            before: Sensitive::default(),
+            after: Sensitive::default(),
+            byte_start: 0,
+            byte_end: 0,
+            line_start: 0,
+            line_end: 0,
+            member: None,
+            table: None,
+        }
+    }
+}
+
+/// A detector's bit in [`LocalEngine::reported`].
+fn bit(d: DetectorId) -> u32 {
+    1 << d as u32
 }
 
 /// Among overlapping candidates of one detector, keeps the most confident,
@@ -333,12 +498,12 @@ fn is_continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
 }
 
-/// A context, raw and with every candidate inside it masked.
-fn context(hay: &[u8], range: Range<usize>, candidates: &[Candidate]) -> Sensitive {
-    let spans: Vec<Range<usize>> = candidates
+/// A context, raw and with every match inside it masked.
+fn context(hay: &[u8], range: Range<usize>, matches: &[Range<usize>]) -> Sensitive {
+    let spans: Vec<Range<usize>> = matches
         .iter()
-        .filter(|c| c.start < range.end && c.end > range.start)
-        .map(|c| c.start.saturating_sub(range.start)..c.end.min(range.end) - range.start)
+        .filter(|m| m.start < range.end && m.end > range.start)
+        .map(|m| m.start.saturating_sub(range.start)..m.end.min(range.end) - range.start)
         .collect();
     let raw = &hay[range];
     Sensitive {
@@ -410,12 +575,13 @@ impl Engine for LocalEngine {
             }
         };
         let utf16_text = utf16::bom(&head[..got]).is_some();
+        let name = path.file_name().map(|n| n.as_bytes());
         let result = match utf16::bom(&head[..got]) {
             Some(big_endian) => {
                 tracing::debug!(path = %path.display(), "UTF-16 text: byte ranges refer to its UTF-8 form");
-                self.scan_reader(utf16::Utf16Reader::new(reader, big_endian), |_| {})
+                self.scan_named(utf16::Utf16Reader::new(reader, big_endian), |_| {}, name)
             }
-            None => self.scan_reader(io::Cursor::new(&head[..got]).chain(reader), |_| {}),
+            None => self.scan_named(io::Cursor::new(&head[..got]).chain(reader), |_| {}, name),
         };
         report.scanned_at = SystemTime::now();
         report.outcome = match result {
