@@ -168,3 +168,174 @@ fn damaged_and_hostile_archives_are_skipped_with_their_reason() {
     let (found, _) = scan(&env, &path);
     assert!(found.is_empty());
 }
+
+const CT: (&str, &[u8]) = (
+    "[Content_Types].xml",
+    br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#,
+);
+
+/// A docx whose SSN is split across three runs, as Word writes edits.
+fn docx() -> Vec<u8> {
+    zip_bytes(&[
+        CT,
+        (
+            "word/document.xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>
+<w:p><w:r><w:t>Employee file &amp; notes</w:t></w:r></w:p>
+<w:p><w:r><w:t xml:space="preserve">SSN: 536-</w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>22-</w:t></w:r><w:r><w:t>1234</w:t></w:r></w:p>
+</w:body></w:document>"#,
+        ),
+        (
+            "word/footer1.xml",
+            br#"<w:ftr xmlns:w="x"><w:p><w:r><w:t>card 4539 1488 0343 6467</w:t></w:r></w:p></w:ftr>"#,
+        ),
+        // Markup only: never scanned.
+        ("word/styles.xml", b"<w:styles>4539 1488 0343 6467</w:styles>"),
+    ])
+}
+
+fn xlsx() -> Vec<u8> {
+    zip_bytes(&[
+        CT,
+        (
+            "xl/workbook.xml",
+            br#"<workbook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>
+<sheet name="Summary" sheetId="1" r:id="rId1"/><sheet name="Payroll" sheetId="2" r:id="rId2"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            br#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Target="/xl/worksheets/sheet2.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/sharedStrings.xml",
+            br#"<sst><si><t>name</t></si><si><t>card</t></si><si><t>4539 1488 0343 6467</t></si><si><t>ssn 536-22-1234</t></si></sst>"#,
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#,
+        ),
+        (
+            "xl/worksheets/sheet2.xml",
+            br#"<worksheet><sheetData>
+<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>
+<row r="7"><c r="A7" t="inlineStr"><is><t>Jane</t></is></c><c r="B7" t="s"><v>2</v></c></row>
+<row r="9"><c r="AA9" t="s"><v>3</v></c></row>
+</sheetData></worksheet>"#,
+        ),
+    ])
+}
+
+#[test]
+fn office_documents_are_scanned_as_their_text_with_sheet_row_and_column() {
+    let env = Env::new();
+    let path = write(&env, "letter.docx", &docx());
+    let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+    let found: Vec<(String, String, String)> = run
+        .jsonl()
+        .iter()
+        .map(|v| {
+            (
+                v["member"].as_str().unwrap().to_string(),
+                v["detector"]["id"].as_str().unwrap().to_string(),
+                v["beforeContext"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "word/document.xml".into(),
+                "US_SOCIAL_SECURITY_NUMBER".into(),
+                "Employee file & notes\nSSN: ".into()
+            ),
+            (
+                "word/footer1.xml".into(),
+                "CREDIT_CARD_NUMBER".into(),
+                "card ".into()
+            ),
+        ],
+        "{}",
+        run.stderr()
+    );
+
+    let path = write(&env, "staff.xlsx", &xlsx());
+    let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+    let cells: Vec<(String, String, u64, u64)> = run
+        .jsonl()
+        .iter()
+        .map(|v| {
+            let loc = &v["location"];
+            (
+                v["member"].as_str().unwrap().to_string(),
+                v["detector"]["id"].as_str().unwrap().to_string(),
+                loc["rowRange"]["start"].as_u64().unwrap(),
+                loc["columnRange"]["start"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("Payroll".into(), "CREDIT_CARD_NUMBER".into(), 7, 2),
+            ("Payroll".into(), "US_SOCIAL_SECURITY_NUMBER".into(), 9, 27),
+        ],
+        "{}",
+        run.stderr()
+    );
+
+    let pptx = zip_bytes(&[
+        CT,
+        ("ppt/presentation.xml", b"<p:presentation/>"),
+        (
+            "ppt/slides/slide2.xml",
+            br#"<p:sld><a:p><a:r><a:t>aws_access_key_id = </a:t></a:r><a:r><a:t>AKIAZ7VQ4NMDKP3XWR2T</a:t></a:r></a:p></p:sld>"#,
+        ),
+    ]);
+    let path = write(&env, "deck.pptx", &pptx);
+    let (found, err) = scan(&env, &path);
+    assert_eq!(
+        found,
+        [("ppt/slides/slide2.xml".into(), "API_KEY".into())],
+        "{err}"
+    );
+}
+
+#[test]
+fn damaged_office_documents_are_skipped_with_their_reason() {
+    let env = Env::new();
+    let good = docx();
+    let broken_xml = zip_bytes(&[
+        CT,
+        (
+            "word/document.xml",
+            b"<w:document><w:body><w:p><w:t>536-22-1234</w:q>",
+        ),
+    ]);
+    let bomb = zip_bytes(&[
+        CT,
+        ("xl/workbook.xml", b"<workbook/>"),
+        ("xl/sharedStrings.xml", &vec![b' '; 20 << 20]),
+    ]);
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "truncated.docx",
+            &good[..good.len() - 40],
+            "cannot read it: zip",
+        ),
+        (
+            "broken.docx",
+            &broken_xml,
+            "cannot read it: docx: word/document.xml: not well-formed XML",
+        ),
+        ("bomb.xlsx", &bomb, "zip bomb?"),
+    ];
+    for (name, bytes, reason) in cases {
+        let path = write(&env, name, bytes);
+        let (found, err) = scan(&env, &path);
+        assert!(found.is_empty(), "{name}: {found:?}");
+        assert!(err.contains(reason), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}

@@ -1,6 +1,9 @@
 //! Archives: zip, tar and gzip (and any nesting of them, to a depth
 //! limit), scanned member by member with the same streaming engine. Each
-//! finding names its member; its ranges and lines are within it.
+//! finding names its member; its ranges and lines are within it. Office
+//! documents are zips too: their text parts are scanned as text
+//! (src/engine/local/ooxml.rs), a spreadsheet's sheets as members named
+//! after the sheet, with each finding's row and column.
 //!
 //! Untrusted archives get limits, each a clear skip reason when crossed:
 //! the nesting depth, the number of entries, the total bytes unpacked, and
@@ -12,9 +15,10 @@ use std::cell::Cell;
 use std::io::{self, Cursor, Read, Seek};
 use std::rc::Rc;
 
+use super::ooxml::{self, Doc, PartError};
 use super::{LocalEngine, StreamVerdict};
 use crate::config::ScannerConfig;
-use crate::engine::Finding;
+use crate::engine::{Finding, TablePos};
 
 /// Members smaller than this are never judged by their ratio.
 const RATIO_FLOOR: u64 = 1 << 20;
@@ -116,23 +120,123 @@ impl<'e> Walk<'e> {
     }
 
     fn zip<R: Read + Seek>(&mut self, r: R, prefix: &str, depth: u32) -> Result<(), ArchiveError> {
-        let corrupt = |e: zip::result::ZipError| ArchiveError::Corrupt(format!("zip: {e}"));
-        let mut zip = zip::ZipArchive::new(r).map_err(corrupt)?;
+        let mut zip = zip::ZipArchive::new(r).map_err(zip_corrupt)?;
+        let doc = Doc::of(zip.file_names_raw());
+        if doc == Some(Doc::Excel) {
+            return self.workbook(&mut zip, prefix, depth);
+        }
         for i in 0..zip.len() {
-            self.count_entry()?;
-            let entry = zip.by_index(i).map_err(corrupt)?;
-            if entry.is_dir() {
+            let Some((name, r)) = self.zip_entry(&mut zip, i, prefix)? else {
                 continue;
+            };
+            let part = &name[prefix.len()..];
+            match doc {
+                None => self.member(r, &name, depth)?,
+                Some(d) if d.text_part(part) => {
+                    let text = ooxml::paragraphs(io::BufReader::new(r))
+                        .map_err(|e| self.part_error(d, &name, e))?;
+                    self.scan_text(Cursor::new(text), &name, |_, _| None)?;
+                }
+                // Documents embedded in a document are scanned as files.
+                Some(_) if part.contains("/embeddings/") => self.member(r, &name, depth)?,
+                Some(_) => {}
             }
-            let name = format!("{prefix}{}", entry.name().map_err(corrupt)?);
-            let (size, packed) = (entry.size(), entry.compressed_size());
-            if size > RATIO_FLOOR && size > packed.saturating_mul(self.limits.ratio) {
-                return Err(self.bomb(&name, size, packed));
-            }
-            let counted = Counted::new(Box::new(entry) as Box<dyn Read + '_>, self.budget(), &name);
-            self.member(counted, &name, depth)?;
         }
         Ok(())
+    }
+
+    /// A spreadsheet: each sheet's cells, found by sheet name, row and column.
+    fn workbook<R: Read + Seek>(
+        &mut self,
+        zip: &mut zip::ZipArchive<R>,
+        prefix: &str,
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        let shared = self
+            .part(zip, prefix, "xl/sharedStrings.xml", |r| {
+                ooxml::shared_strings(r)
+            })?
+            .unwrap_or_default();
+        let rels = self
+            .part(zip, prefix, "xl/_rels/workbook.xml.rels", |r| {
+                ooxml::relationships(r)
+            })?
+            .unwrap_or_default();
+        let sheets = self
+            .part(zip, prefix, "xl/workbook.xml", |r| ooxml::sheets(r))?
+            .unwrap_or_default();
+        for (sheet_name, id) in sheets {
+            let Some(part) = rels.get(&id) else { continue };
+            let Some(found) = self.part(zip, prefix, part, |r| ooxml::sheet(r, &shared))? else {
+                continue;
+            };
+            let member = format!("{prefix}{sheet_name}");
+            self.scan_text(Cursor::new(found.text.as_bytes()), &member, |s, e| {
+                found.locate(s, e)
+            })?;
+        }
+        let embedded: Vec<usize> = (zip.file_names_raw().enumerate())
+            .filter(|(_, n)| n.starts_with(b"xl/embeddings/"))
+            .map(|(i, _)| i)
+            .collect();
+        for i in embedded {
+            if let Some((name, r)) = self.zip_entry(zip, i, prefix)? {
+                self.member(r, &name, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one part of a spreadsheet with `read`; `None` if it is absent.
+    fn part<R: Read + Seek, T>(
+        &mut self,
+        zip: &mut zip::ZipArchive<R>,
+        prefix: &str,
+        part: &str,
+        read: impl FnOnce(&mut dyn io::BufRead) -> Result<T, PartError>,
+    ) -> Result<Option<T>, ArchiveError> {
+        let Some(i) = zip.index_for_name(part) else {
+            return Ok(None);
+        };
+        let Some((name, r)) = self.zip_entry(zip, i, prefix)? else {
+            return Ok(None);
+        };
+        let result = read(&mut io::BufReader::new(r));
+        result
+            .map(Some)
+            .map_err(|e| self.part_error(Doc::Excel, &name, e))
+    }
+
+    /// Zip entry `i`, counted against the walk's limits; `None` for a directory.
+    fn zip_entry<'z, R: Read + Seek>(
+        &mut self,
+        zip: &'z mut zip::ZipArchive<R>,
+        i: usize,
+        prefix: &str,
+    ) -> Result<Option<(String, Counted<Box<dyn Read + 'z>>)>, ArchiveError> {
+        self.count_entry()?;
+        let entry = zip.by_index(i).map_err(zip_corrupt)?;
+        if entry.is_dir() {
+            return Ok(None);
+        }
+        let name = format!("{prefix}{}", entry.name().map_err(zip_corrupt)?);
+        let (size, packed) = (entry.size(), entry.compressed_size());
+        if size > RATIO_FLOOR && size > packed.saturating_mul(self.limits.ratio) {
+            return Err(self.bomb(&name, size, packed));
+        }
+        let counted = Counted::new(Box::new(entry) as Box<dyn Read + 'z>, self.budget(), &name);
+        Ok(Some((name, counted)))
+    }
+
+    /// A document part that could not be read: a limit, or damage.
+    fn part_error(&self, doc: Doc, name: &str, e: PartError) -> ArchiveError {
+        match e {
+            PartError::Read(io) => match limit_of(&io) {
+                Some(why) => ArchiveError::Limit(why),
+                None => ArchiveError::Corrupt(format!("{doc}: {name}: {io}")),
+            },
+            PartError::Xml(why) => ArchiveError::Corrupt(format!("{doc}: {name}: {why}")),
+        }
     }
 
     // Members are type-erased (`dyn Read`): nesting would otherwise make
@@ -228,24 +332,35 @@ impl<'e> Walk<'e> {
                 "{name}: archives nested deeper than scanner.archive_depth ({})",
                 self.limits.depth
             ))),
-            None => {
-                let stream = Cursor::new(head).chain(r);
-                let base = name.rsplit(['/', '!']).next().unwrap_or(name);
-                match self
-                    .engine
-                    .scan_named(stream, |_| {}, Some(base.as_bytes()))
-                {
-                    Ok(StreamVerdict::Text { findings, .. }) => {
-                        self.findings.extend(findings.into_iter().map(|mut f| {
-                            f.member = Some(name.to_string());
-                            f
-                        }));
-                        Ok(())
+            None => self.scan_text(Cursor::new(head).chain(r), name, |_, _| None),
+        }
+    }
+
+    /// Scans a member's text (binary is passed over); `locate` gives the
+    /// row and column of a byte range, where the member has them.
+    fn scan_text(
+        &mut self,
+        stream: impl Read,
+        name: &str,
+        locate: impl Fn(usize, usize) -> Option<TablePos>,
+    ) -> Result<(), ArchiveError> {
+        let base = name.rsplit(['/', '!']).next().unwrap_or(name);
+        match self
+            .engine
+            .scan_named(stream, |_| {}, Some(base.as_bytes()))
+        {
+            Ok(StreamVerdict::Text { findings, .. }) => {
+                self.findings.extend(findings.into_iter().map(|mut f| {
+                    if f.line_start > 0 {
+                        f.table = locate(f.byte_start as usize, f.byte_end as usize);
                     }
-                    Ok(StreamVerdict::Binary) => Ok(()),
-                    Err(e) => Err(self.read_error(name, e)),
-                }
+                    f.member = Some(name.to_string());
+                    f
+                }));
+                Ok(())
             }
+            Ok(StreamVerdict::Binary) => Ok(()),
+            Err(e) => Err(self.read_error(name, e)),
         }
     }
 
@@ -277,14 +392,22 @@ impl<'e> Walk<'e> {
 
     /// Limits found while reading come back as io errors; sort them out.
     fn read_error(&self, name: &str, e: io::Error) -> ArchiveError {
-        match e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<LimitHit>())
-        {
-            Some(hit) => ArchiveError::Limit(hit.0.clone()),
+        match limit_of(&e) {
+            Some(why) => ArchiveError::Limit(why),
             None => ArchiveError::Corrupt(format!("{name}: {e}")),
         }
     }
+}
+
+/// The limit an io error carries, if it is one.
+fn limit_of(e: &io::Error) -> Option<String> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<LimitHit>())
+        .map(|hit| hit.0.clone())
+}
+
+fn zip_corrupt(e: zip::result::ZipError) -> ArchiveError {
+    ArchiveError::Corrupt(format!("zip: {e}"))
 }
 
 /// A limit crossed while reading, carried through `io::Error`.

@@ -13,6 +13,7 @@ mod archive;
 pub(crate) mod bytes;
 mod card;
 mod keywords;
+mod ooxml;
 mod patterns;
 mod ssn;
 mod tabular;
