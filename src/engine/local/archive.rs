@@ -213,7 +213,7 @@ impl<'e> Walk<'e> {
         zip: &'z mut zip::ZipArchive<R>,
         i: usize,
         prefix: &str,
-    ) -> Result<Option<(String, Counted<Box<dyn Read + 'z>>)>, ArchiveError> {
+    ) -> Result<Option<(String, Member<'z>)>, ArchiveError> {
         self.count_entry()?;
         let entry = zip.by_index(i).map_err(zip_corrupt)?;
         if entry.is_dir() {
@@ -290,12 +290,7 @@ impl<'e> Walk<'e> {
     }
 
     /// Scans one member, or opens it when it is itself an archive.
-    fn member(
-        &mut self,
-        mut r: Counted<Box<dyn Read + '_>>,
-        name: &str,
-        depth: u32,
-    ) -> Result<(), ArchiveError> {
+    fn member(&mut self, mut r: Member<'_>, name: &str, depth: u32) -> Result<(), ArchiveError> {
         let mut head = Vec::with_capacity(512);
         (&mut r)
             .take(512)
@@ -409,6 +404,9 @@ fn limit_of(e: &io::Error) -> Option<String> {
 fn zip_corrupt(e: zip::result::ZipError) -> ArchiveError {
     ArchiveError::Corrupt(format!("zip: {e}"))
 }
+
+/// A member's bytes as they unpack, counted.
+type Member<'a> = Counted<Box<dyn Read + 'a>>;
 
 /// A limit crossed while reading, carried through `io::Error`.
 #[derive(Debug)]

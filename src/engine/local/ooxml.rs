@@ -124,7 +124,7 @@ pub fn paragraphs(r: impl BufRead) -> Result<String, PartError> {
     let mut in_text = false;
     walk(r, |ev| match ev {
         Xml::Open(e) if e.local_name().as_ref() == "t" => in_text = true,
-        Xml::Close(name) if name == "t" => in_text = false,
+        Xml::Close("t") => in_text = false,
         Xml::Close("p") => out.push('\n'),
         Xml::Empty(e) => match e.local_name().as_ref() {
             "tab" => out.push('\t'),
