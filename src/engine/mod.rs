@@ -329,6 +329,8 @@ pub enum SkipReason {
     Allowlisted,
     /// An archive that is damaged or crosses a `scanner.archive_*` limit.
     Archive(String),
+    /// A document (PDF) whose text cannot be extracted.
+    Document(String),
 }
 
 impl fmt::Display for SkipReason {
@@ -346,6 +348,7 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::Allowlisted => f.write_str("allowlisted by scanner.allow_paths"),
             SkipReason::Archive(why) => write!(f, "archive not scanned: {why}"),
+            SkipReason::Document(why) => write!(f, "no text extracted: {why}"),
         }
     }
 }

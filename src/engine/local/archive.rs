@@ -16,9 +16,9 @@ use std::io::{self, Cursor, Read, Seek};
 use std::rc::Rc;
 
 use super::ooxml::{self, Doc, PartError};
-use super::{LocalEngine, StreamVerdict};
+use super::{LocalEngine, StreamVerdict, pdf};
 use crate::config::ScannerConfig;
-use crate::engine::{Finding, TablePos};
+use crate::engine::Finding;
 
 /// Members smaller than this are never judged by their ratio.
 const RATIO_FLOOR: u64 = 1 << 20;
@@ -135,7 +135,7 @@ impl<'e> Walk<'e> {
                 Some(d) if d.text_part(part) => {
                     let text = ooxml::paragraphs(io::BufReader::new(r))
                         .map_err(|e| self.part_error(d, &name, e))?;
-                    self.scan_text(Cursor::new(text), &name, |_, _| None)?;
+                    self.scan_text(Cursor::new(text), &name, |_| {})?;
                 }
                 // Documents embedded in a document are scanned as files.
                 Some(_) if part.contains("/embeddings/") => self.member(r, &name, depth)?,
@@ -171,8 +171,8 @@ impl<'e> Walk<'e> {
                 continue;
             };
             let member = format!("{prefix}{sheet_name}");
-            self.scan_text(Cursor::new(found.text.as_bytes()), &member, |s, e| {
-                found.locate(s, e)
+            self.scan_text(Cursor::new(found.text.as_bytes()), &member, |f| {
+                f.table = found.locate(f.byte_start as usize, f.byte_end as usize);
             })?;
         }
         let embedded: Vec<usize> = (zip.file_names_raw().enumerate())
@@ -327,17 +327,33 @@ impl<'e> Walk<'e> {
                 "{name}: archives nested deeper than scanner.archive_depth ({})",
                 self.limits.depth
             ))),
-            None => self.scan_text(Cursor::new(head).chain(r), name, |_, _| None),
+            None if pdf::sniff(&head) => {
+                let mut bytes = head;
+                r.read_to_end(&mut bytes)
+                    .map_err(|e| self.read_error(name, e))?;
+                match pdf::pages(&bytes) {
+                    Ok(pages) => self.scan_text(pages.text.as_bytes(), name, |f| {
+                        let page = pages.page_of(f.byte_start as usize);
+                        f.member = Some(format!("{name}!page {page}"));
+                    }),
+                    // One unreadable document does not hide the others.
+                    Err(why) => {
+                        tracing::warn!(member = name, "PDF member not scanned: {why}");
+                        Ok(())
+                    }
+                }
+            }
+            None => self.scan_text(Cursor::new(head).chain(r), name, |_| {}),
         }
     }
 
-    /// Scans a member's text (binary is passed over); `locate` gives the
-    /// row and column of a byte range, where the member has them.
+    /// Scans a member's text (binary is passed over); `place` adds what
+    /// a content finding's member knows of where it is (a cell, a page).
     fn scan_text(
         &mut self,
         stream: impl Read,
         name: &str,
-        locate: impl Fn(usize, usize) -> Option<TablePos>,
+        place: impl Fn(&mut Finding),
     ) -> Result<(), ArchiveError> {
         let base = name.rsplit(['/', '!']).next().unwrap_or(name);
         match self
@@ -346,10 +362,10 @@ impl<'e> Walk<'e> {
         {
             Ok(StreamVerdict::Text { findings, .. }) => {
                 self.findings.extend(findings.into_iter().map(|mut f| {
-                    if f.line_start > 0 {
-                        f.table = locate(f.byte_start as usize, f.byte_end as usize);
-                    }
                     f.member = Some(name.to_string());
+                    if f.line_start > 0 {
+                        place(&mut f);
+                    }
                     f
                 }));
                 Ok(())

@@ -15,6 +15,7 @@ mod card;
 mod keywords;
 mod ooxml;
 mod patterns;
+mod pdf;
 mod ssn;
 mod tabular;
 mod utf16;
@@ -562,6 +563,9 @@ impl Engine for LocalEngine {
         {
             return self.scan_archive(report, file, kind, opts);
         }
+        if pdf::sniff(&head[..got]) {
+            return self.scan_pdf(report, file, opts);
+        }
         let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
         // Never read past the limit, even if the file grows while we read.
         let mut reader = HashTee {
@@ -619,6 +623,36 @@ impl Engine for LocalEngine {
 }
 
 impl LocalEngine {
+    /// Scans a PDF's text, page by page; findings name their page. The
+    /// parser needs the whole file in memory: at most `max_file_bytes`.
+    fn scan_pdf(&self, mut report: FileReport, file: File, opts: ScanOptions) -> FileReport {
+        let mut bytes = Vec::new();
+        if let Err(e) = file.take(self.max_file_bytes).read_to_end(&mut bytes) {
+            report.outcome = Outcome::Failed(format!("read failed: {}", describe_io_error(&e)));
+            return report;
+        }
+        if opts.hash {
+            report.sha256 = Some(crate::fsutil::sha256_hex(&bytes));
+        }
+        let name = report.path.file_name().map(|n| n.as_bytes().to_vec());
+        report.outcome = match pdf::pages(&bytes) {
+            Err(why) => Outcome::Skipped(SkipReason::Document(format!("PDF: {why}"))),
+            Ok(pages) => match self.scan_named(pages.text.as_bytes(), |_| {}, name.as_deref()) {
+                Ok(StreamVerdict::Text { mut findings, .. }) => {
+                    for f in findings.iter_mut().filter(|f| f.line_start > 0) {
+                        let page = pages.page_of(f.byte_start as usize);
+                        f.member = Some(format!("page {page}"));
+                    }
+                    Outcome::Scanned { findings }
+                }
+                Ok(StreamVerdict::Binary) => Outcome::Skipped(SkipReason::Binary),
+                Err(e) => Outcome::Failed(format!("read failed: {}", describe_io_error(&e))),
+            },
+        };
+        report.scanned_at = SystemTime::now();
+        report
+    }
+
     /// Scans an archive's members; damage and limits are skip reasons.
     fn scan_archive(
         &self,
