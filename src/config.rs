@@ -693,6 +693,9 @@ impl Config {
             self.queue.workers,
             self.log.level.as_str(),
         );
+        if !self.scanner.rules.is_empty() {
+            line.push_str(&format!(" rules={}", self.scanner.rules.specs().len()));
+        }
         if self.scanner.engine == EngineKind::Nightfall {
             let nf = &self.nightfall;
             let from = |file: &Option<PathBuf>, env: &str| match file {

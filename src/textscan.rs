@@ -292,7 +292,9 @@ fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
                     .iter()
                     .filter(|f| matches!(d.source, Source::Builtin(id) if f.detector == id))
                     .map(|f| (f.byte_start as usize..f.byte_end as usize, f.confidence));
-                d.hits(hay, 0..hay.len(), matches)
+                // An item has no file name: File-scope detectors match nothing.
+                let owned = if d.scope.content() { 0..hay.len() } else { 0..0 };
+                d.hits(hay, owned, matches)
                     .into_iter()
                     // A byte pattern may cut a character; such a match is no finding.
                     .filter(|(r, _)| item.is_char_boundary(r.start) && item.is_char_boundary(r.end))
