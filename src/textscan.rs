@@ -293,7 +293,11 @@ fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
                     .filter(|f| matches!(d.source, Source::Builtin(id) if f.detector == id))
                     .map(|f| (f.byte_start as usize..f.byte_end as usize, f.confidence));
                 // An item has no file name: File-scope detectors match nothing.
-                let owned = if d.scope.content() { 0..hay.len() } else { 0..0 };
+                let owned = if d.scope.content() {
+                    0..hay.len()
+                } else {
+                    0..0
+                };
                 d.hits(hay, owned, matches)
                     .into_iter()
                     // A byte pattern may cut a character; such a match is no finding.

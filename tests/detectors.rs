@@ -482,6 +482,19 @@ fn csv_and_tsv_findings_get_their_row_and_column() {
     };
     assert_eq!(table("a.csv", csv), vec![(2, 3), (3, 3)]);
     assert_eq!(table("a.tsv", tsv), vec![(2, 2)]);
+    // Past the reader's 64 KiB chunks: every row's card is in row n, column 3.
+    let big: String = std::iter::once("id,pad,card\n".to_string())
+        .chain((2..3000).map(|n| format!("{n},\"{}\",4539 1488 0343 6467\n", "p,".repeat(n % 37))))
+        .collect();
+    let want: Vec<(u64, u64)> = (2..3000).map(|n| (n, 3)).collect();
+    assert_eq!(table("big.csv", &big), want);
+    // Unquoted, the cells are found in the first pass, across its blocks.
+    let plain: String = std::iter::once("id,pad,card\n".to_string())
+        .chain((2..16000).map(|n| format!("{n},{},4539 1488 0343 6467\n", "p".repeat(n % 37))))
+        .collect();
+    assert!(plain.len() > 2 * dlpd::engine::local::DEFAULT_BLOCK);
+    let want: Vec<(u64, u64)> = (2..16000).map(|n| (n, 3)).collect();
+    assert_eq!(table("plain.csv", &plain), want);
     // Not tabular: no rows or columns.
     let path = dir.path().join("a.txt");
     std::fs::write(&path, csv).unwrap();

@@ -18,7 +18,7 @@ pub const MARKER_REACH: usize = 64;
 pub struct Allowlist {
     paths: Option<GlobSet>,
     values: HashSet<String>,
-    marker: Option<Vec<u8>>,
+    marker: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl Allowlist {
@@ -33,7 +33,8 @@ impl Allowlist {
         Allowlist {
             paths,
             values: cfg.allow_values.iter().cloned().collect(),
-            marker: (!cfg.allow_marker.is_empty()).then(|| cfg.allow_marker.as_bytes().to_vec()),
+            marker: (!cfg.allow_marker.is_empty())
+                .then(|| memchr::memmem::Finder::new(cfg.allow_marker.as_bytes()).into_owned()),
         }
     }
 
@@ -53,7 +54,7 @@ impl Allowlist {
         let Some(m) = &self.marker else { return false };
         let before = before.rsplit(|&b| b == b'\n').next().unwrap_or(before);
         let after = after.split(|&b| b == b'\n').next().unwrap_or(after);
-        let has = |s: &[u8]| memchr::memmem::find(s, m).is_some();
+        let has = |s: &[u8]| m.find(s).is_some();
         has(before) || has(after)
     }
 }

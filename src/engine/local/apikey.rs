@@ -9,6 +9,8 @@
 //! Each hit is then confirmed with a short anchored regex or a few byte
 //! checks, so the regexes only run where a key can start.
 
+use std::sync::LazyLock;
+
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
 
@@ -382,12 +384,17 @@ fn generic_at(hay: &[u8], op: usize) -> Option<Candidate> {
 /// touch an edge of the value or a separator: `your_api_key`, `…EXAMPLE`,
 /// `sk_test_…`; inside a random run of letters ("…gFufaKeng…") it is chance.
 fn is_placeholder(value: &[u8]) -> bool {
-    let lower = value.to_ascii_lowercase();
-    let edge = |i: usize| i == 0 || i >= value.len() || !value[i].is_ascii_alphanumeric();
+    static WORDS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(PLACEHOLDERS)
+            .ok()
+    });
+    let edge = |i: usize| i >= value.len() || !value[i].is_ascii_alphanumeric();
     has_repeat(value, 6)
-        || PLACEHOLDERS.iter().any(|p| {
-            memchr::memmem::find_iter(&lower, p.as_bytes())
-                .any(|at| edge(at.wrapping_sub(1)) || at == 0 || edge(at + p.len()))
+        || WORDS.as_ref().is_some_and(|w| {
+            w.find_overlapping_iter(value)
+                .any(|m| m.start() == 0 || edge(m.start() - 1) || edge(m.end()))
         })
 }
 

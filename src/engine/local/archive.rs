@@ -16,7 +16,7 @@ use std::io::{self, Cursor, Read, Seek};
 use std::rc::Rc;
 
 use super::ooxml::{self, Doc, PartError};
-use super::{LocalEngine, StreamVerdict, pdf};
+use super::{LocalEngine, Stream, StreamVerdict, pdf, tabular};
 use crate::config::ScannerConfig;
 use crate::engine::Finding;
 
@@ -356,10 +356,11 @@ impl<'e> Walk<'e> {
         place: impl Fn(&mut Finding),
     ) -> Result<(), ArchiveError> {
         let base = name.rsplit(['/', '!']).next().unwrap_or(name);
-        match self
-            .engine
-            .scan_named(stream, |_| {}, Some(base.as_bytes()))
-        {
+        let info = Stream {
+            name: Some(base.as_bytes()),
+            delimiter: tabular::delimiter(std::path::Path::new(base)),
+        };
+        match self.engine.scan_stream(stream, |_| {}, info) {
             Ok(StreamVerdict::Text { findings, .. }) => {
                 self.findings.extend(findings.into_iter().map(|mut f| {
                     f.member = Some(name.to_string());

@@ -33,7 +33,7 @@ use self::apikey::ApiKeyRules;
 use self::keywords::Keywords;
 use super::{
     Confidence, Detector, DetectorId, Engine, FileReport, Finding, Outcome, ScanOptions, Sensitive,
-    SkipReason, open_regular,
+    SkipReason, TablePos, open_regular,
 };
 use crate::config::ScannerConfig;
 use crate::engine::allow::{Allowlist, MARKER_REACH};
@@ -147,16 +147,15 @@ impl LocalEngine {
         reader: R,
         on_bytes: impl FnMut(&[u8]),
     ) -> io::Result<StreamVerdict> {
-        self.scan_named(reader, on_bytes, None)
+        self.scan_stream(reader, on_bytes, Stream::default())
     }
 
-    /// [`scan_reader`](Self::scan_reader), also matching the rules whose
-    /// scope takes in the file's `name`.
-    pub(crate) fn scan_named<R: Read>(
+    /// [`scan_reader`](Self::scan_reader), with what is known of the stream.
+    pub(crate) fn scan_stream<R: Read>(
         &self,
         mut reader: R,
         mut on_bytes: impl FnMut(&[u8]),
-        name: Option<&[u8]>,
+        stream: Stream<'_>,
     ) -> io::Result<StreamVerdict> {
         let margin = self.margin();
         let cap = self.block.max(4 * margin);
@@ -169,6 +168,8 @@ impl LocalEngine {
         let mut tagged = Vec::new();
         let mut utf8 = true;
         let mut first = true;
+        // Cells found in the first pass hold while no field is quoted.
+        let mut quoted = false;
         loop {
             let mut eof = false;
             while len < cap {
@@ -197,10 +198,24 @@ impl LocalEngine {
             }
             let hay = &buf[..len];
             let owned = (owned_from - base) as usize..if eof { len } else { len - margin };
-            lines = self.scan_window(hay, base, owned.clone(), lines, &mut findings, &mut tagged);
+            if stream.delimiter.is_some() && !quoted {
+                quoted = memchr::memchr(b'"', &hay[owned.clone()]).is_some();
+            }
+            let window = Window {
+                hay,
+                base,
+                owned: owned.clone(),
+                delimiter: stream.delimiter,
+            };
+            lines = self.scan_window(&window, lines, &mut findings, &mut tagged);
             if eof {
-                if let Some(name) = name.filter(|_| self.rules.scans_names()) {
+                if let Some(name) = stream.name.filter(|_| self.rules.scans_names()) {
                     self.scan_name(name, &mut tagged);
+                }
+                if quoted {
+                    for f in findings.iter_mut().chain(tagged.iter_mut().map(|(_, f)| f)) {
+                        f.table = None;
+                    }
                 }
                 self.settle(&mut findings, tagged);
                 return Ok(StreamVerdict::Text {
@@ -223,13 +238,17 @@ impl LocalEngine {
     /// whole stream's counts decide which are reported.
     fn scan_window(
         &self,
-        hay: &[u8],
-        base: u64,
-        owned: Range<usize>,
+        window: &Window<'_>,
         mut lines: u64,
         out: &mut Vec<Finding>,
         tagged: &mut Vec<(Tag, Finding)>,
     ) -> u64 {
+        let Window {
+            hay,
+            base,
+            ref owned,
+            delimiter,
+        } = *window;
         let candidates = self.candidates(hay);
         let mut matches: Vec<Match> = candidates
             .iter()
@@ -264,6 +283,16 @@ impl LocalEngine {
             cursor = start;
             let line_start = lines + 1;
             let line_end = line_start + bytecount::count(&hay[start..end], b'\n') as u64;
+            // Unquoted CSV: a row is a line; the column counts delimiters.
+            let table = delimiter.and_then(|d| {
+                let (column_start, column_end) = tabular::columns(hay, base == 0, start..end, d)?;
+                Some(TablePos {
+                    row_start: line_start,
+                    row_end: line_end,
+                    column_start,
+                    column_end,
+                })
+            });
             let finding = Finding {
                 before: context(hay, before_range(hay, start, self.context_bytes), &spans),
                 after: context(hay, after_range(hay, end, self.context_bytes), &spans),
@@ -271,6 +300,7 @@ impl LocalEngine {
                 byte_end: base + end as u64,
                 line_start,
                 line_end,
+                table,
                 ..m.finding(hay)
             };
             match m.tag {
@@ -408,6 +438,25 @@ impl LocalEngine {
         }
         resolve_overlaps(out)
     }
+}
+
+/// What the engine knows of a stream besides its bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stream<'a> {
+    /// The file's name, for rules whose scope takes in file names.
+    pub name: Option<&'a [u8]>,
+    /// A CSV or TSV file's delimiter: findings get their row and column.
+    pub delimiter: Option<u8>,
+}
+
+/// One block of a stream being scanned.
+struct Window<'a> {
+    hay: &'a [u8],
+    /// Stream offset of `hay[0]`.
+    base: u64,
+    /// The part of `hay` whose matches this block reports.
+    owned: Range<usize>,
+    delimiter: Option<u8>,
 }
 
 /// A rule's index and its detector's, for a match waiting on the counts.
@@ -580,13 +629,16 @@ impl Engine for LocalEngine {
             }
         };
         let utf16_text = utf16::bom(&head[..got]).is_some();
-        let name = path.file_name().map(|n| n.as_bytes());
+        let stream = Stream {
+            name: path.file_name().map(|n| n.as_bytes()),
+            delimiter: tabular::delimiter(path),
+        };
         let result = match utf16::bom(&head[..got]) {
             Some(big_endian) => {
                 tracing::debug!(path = %path.display(), "UTF-16 text: byte ranges refer to its UTF-8 form");
-                self.scan_named(utf16::Utf16Reader::new(reader, big_endian), |_| {}, name)
+                self.scan_stream(utf16::Utf16Reader::new(reader, big_endian), |_| {}, stream)
             }
-            None => self.scan_named(io::Cursor::new(&head[..got]).chain(reader), |_| {}, name),
+            None => self.scan_stream(io::Cursor::new(&head[..got]).chain(reader), |_| {}, stream),
         };
         report.scanned_at = SystemTime::now();
         report.outcome = match result {
@@ -604,8 +656,11 @@ impl Engine for LocalEngine {
                 } else {
                     report.sha256 = hasher.map(|h| hex(h.finish().as_ref()));
                     let mut findings = findings;
-                    if let Some(delim) = tabular::delimiter(path)
-                        && !findings.is_empty()
+                    // Quoted fields: a second pass over the file finds the cells.
+                    if let Some(delim) = stream.delimiter
+                        && findings
+                            .iter()
+                            .any(|f| f.line_start > 0 && f.table.is_none())
                         && !utf16_text
                         && let Ok(f) = File::open(path)
                         && let Err(e) =
@@ -637,7 +692,14 @@ impl LocalEngine {
         let name = report.path.file_name().map(|n| n.as_bytes().to_vec());
         report.outcome = match pdf::pages(&bytes) {
             Err(why) => Outcome::Skipped(SkipReason::Document(format!("PDF: {why}"))),
-            Ok(pages) => match self.scan_named(pages.text.as_bytes(), |_| {}, name.as_deref()) {
+            Ok(pages) => match self.scan_stream(
+                pages.text.as_bytes(),
+                |_| {},
+                Stream {
+                    name: name.as_deref(),
+                    delimiter: None,
+                },
+            ) {
                 Ok(StreamVerdict::Text { mut findings, .. }) => {
                     for f in findings.iter_mut().filter(|f| f.line_start > 0) {
                         let page = pages.page_of(f.byte_start as usize);

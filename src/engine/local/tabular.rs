@@ -1,10 +1,12 @@
 //! Row and column of findings in CSV and TSV files, as Nightfall reports
 //! them for tabular data: 1-based, the header being row 1. Quoted fields
 //! (RFC 4180: delimiters, doubled quotes and newlines inside quotes) count
-//! as one cell. Found in a second pass over the file, only for files with
+//! as one cell. Found while scanning when no field is quoted (a row is
+//! then a line); else in a second pass over the file, only for files with
 //! findings.
 
 use std::io::{self, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::engine::{Finding, TablePos};
@@ -17,6 +19,26 @@ pub fn delimiter(path: &Path) -> Option<u8> {
         "tsv" | "tab" => Some(b'\t'),
         _ => None,
     }
+}
+
+/// The columns of `range` in `hay` when no field is quoted: one more than
+/// the delimiters between its line's start and each end. `None` when the
+/// line starts before `hay` (unless `hay` is the stream's start).
+pub fn columns(
+    hay: &[u8],
+    at_start: bool,
+    range: Range<usize>,
+    delimiter: u8,
+) -> Option<(u64, u64)> {
+    let line = match memchr::memrchr(b'\n', &hay[..range.start]) {
+        Some(nl) => nl + 1,
+        None if at_start => 0,
+        None => return None,
+    };
+    let first = 1 + bytecount::count(&hay[line..range.start], delimiter) as u64;
+    let last_byte = range.end.saturating_sub(1).max(range.start);
+    let last = first + bytecount::count(&hay[range.start..last_byte], delimiter) as u64;
+    Some((first, last))
 }
 
 /// Sets the row and column of every finding (sorted by `byte_start`) from
@@ -40,33 +62,40 @@ pub fn locate(r: impl Read, delimiter: u8, findings: &mut [Finding]) -> io::Resu
     let mut next = 0;
     let (mut row, mut col, mut quoted) = (1u64, 1u64, false);
     let mut starts = vec![(0u64, 0u64); findings.len()];
-    let mut buf = [0u8; 64 * 1024];
+    // Place every mark up to `upto` (inclusive) at the current cell.
+    let mut place = |upto: u64, next: &mut usize, row: u64, col: u64| {
+        while *next < marks.len() && marks[*next].0 <= upto {
+            let (_, i, is_start) = marks[*next];
+            if is_start {
+                starts[i] = (row, col);
+            } else {
+                findings[i].table = Some(TablePos {
+                    row_start: starts[i].0,
+                    row_end: row,
+                    column_start: starts[i].1,
+                    column_end: col,
+                });
+            }
+            *next += 1;
+        }
+    };
+    let mut buf = vec![0u8; 64 * 1024];
     let mut reader = BufReader::new(r);
     let mut at = 0u64;
-    'read: loop {
+    // Only quotes, newlines and delimiters move the cell: jump between them.
+    while next < marks.len() {
         let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        for &b in &buf[..n] {
-            while next < marks.len() && marks[next].0 == at {
-                let (_, i, is_start) = marks[next];
-                if is_start {
-                    starts[i] = (row, col);
-                } else {
-                    findings[i].table = Some(TablePos {
-                        row_start: starts[i].0,
-                        row_end: row,
-                        column_start: starts[i].1,
-                        column_end: col,
-                    });
-                }
-                next += 1;
-            }
+        for p in memchr::memchr3_iter(b'"', b'\n', delimiter, &buf[..n]) {
+            let pos = at + p as u64;
+            // Marks up to here sit in the cell the bytes before `pos` are in.
+            place(pos, &mut next, row, col);
             if next == marks.len() {
-                break 'read;
+                break;
             }
-            match b {
+            match buf[p] {
                 b'"' => quoted = !quoted,
                 b'\n' if !quoted => {
                     row += 1;
@@ -75,8 +104,9 @@ pub fn locate(r: impl Read, delimiter: u8, findings: &mut [Finding]) -> io::Resu
                 b if b == delimiter && !quoted => col += 1,
                 _ => {}
             }
-            at += 1;
         }
+        at += n as u64;
+        place(at - 1, &mut next, row, col);
     }
     Ok(())
 }
