@@ -624,9 +624,12 @@ impl RuleSet {
     pub fn new(specs: Vec<RuleSpec>) -> Result<RuleSet, String> {
         let rules = specs
             .iter()
-            .enumerate()
-            .map(|(i, s)| compile(s, i, Reader::Config))
+            .map(compile_config_rule)
             .collect::<Result<Vec<_>, _>>()?;
+        RuleSet::from_compiled(specs, rules)
+    }
+
+    fn from_compiled(specs: Vec<RuleSpec>, rules: Vec<Rule>) -> Result<RuleSet, String> {
         let mut names = std::collections::HashSet::new();
         for r in &rules {
             if !names.insert(r.name.as_str()) {
@@ -710,8 +713,48 @@ impl Serialize for RuleSet {
     }
 }
 
+/// A config rule must be named: the name is how errors, logs and
+/// Nightfall's results refer to it.
+fn compile_config_rule(spec: &RuleSpec) -> Result<Rule, String> {
+    if spec.name.as_deref().is_none_or(str::is_empty) {
+        return Err(
+            "a rule needs a name (name = \"...\"): it names the rule in errors and results".into(),
+        );
+    }
+    compile(spec, 0, Reader::Config)
+}
+
+/// One `[[scanner.rules]]` table, checked as it is read, so an error
+/// points at its own table.
+struct Checked(RuleSpec, Rule);
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Checked inside the table's own visit, so the error carries the
+        // table's position rather than the whole array's.
+        struct Table;
+        impl<'de> serde::de::Visitor<'de> for Table {
+            type Value = Checked;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rule table")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Checked, A::Error> {
+                let spec =
+                    RuleSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let rule = compile_config_rule(&spec).map_err(serde::de::Error::custom)?;
+                Ok(Checked(spec, rule))
+            }
+        }
+        d.deserialize_map(Table)
+    }
+}
+
 impl<'de> Deserialize<'de> for RuleSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        RuleSet::new(Vec::<RuleSpec>::deserialize(d)?).map_err(serde::de::Error::custom)
+        let (specs, rules) = Vec::<Checked>::deserialize(d)?
+            .into_iter()
+            .map(|Checked(s, r)| (s, r))
+            .unzip();
+        RuleSet::from_compiled(specs, rules).map_err(serde::de::Error::custom)
     }
 }

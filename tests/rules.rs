@@ -210,6 +210,23 @@ fn bad_rules_are_errors_naming_the_rule_and_line() {
     assert!(e.contains("logicalOp \"XOR\" is not ANY or ALL"), "{e}");
     let e = bad("");
     assert!(e.contains("rule \"mine\": no detectors"), "{e}");
+    // The error points at the bad rule's own table, the second here.
+    let one = "[[scanner.rules]]\nname = \"a\"\n[[scanner.rules.detectors]]\nnightfallDetector = \"API_KEY\"\n";
+    let two = format!("{one}[[scanner.rules]]\nname = \"b\"\n");
+    let e = Config::parse(&two, "dlpd.toml").unwrap_err().to_string();
+    assert!(
+        e.starts_with("dlpd.toml:5:1: key `scanner.rules[1]`: rule \"b\": no detectors"),
+        "{e}"
+    );
+    let e = Config::parse(
+        "[[scanner.rules]]\n[[scanner.rules.detectors]]\nnightfallDetector = \"API_KEY\"\n",
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("a rule needs a name"), "{e}");
+    let e = Config::parse(&one.repeat(2), "t").unwrap_err().to_string();
+    assert!(e.contains("two rules are named \"a\""), "{e}");
 
     // `dlpd check-config` says the same and exits non-zero.
     let env = Env::with_config(
