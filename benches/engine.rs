@@ -289,17 +289,7 @@ fn engine_all() -> LocalEngine {
 /// The default detectors plus one custom rule: a regex with a context
 /// rule and an exclusion, as the README shows.
 fn engine_with_rule() -> LocalEngine {
-    let toml = r#"
-[[scanner.rules]]
-name = "Project codes"
-[[scanner.rules.detectors]]
-detectorType = "REGEX"
-displayName = "Project Code"
-regex = { pattern = "PRJ-[0-9]{6}", isCaseSensitive = true }
-minConfidence = "LIKELY"
-contextRules = [{ regex = { pattern = "confidential" }, proximity = { windowBefore = 40, windowAfter = 40 }, confidenceAdjustment = { fixedConfidence = "VERY_LIKELY" } }]
-exclusionRules = [{ matchType = "FULL", exclusionType = "WORD_LIST", wordList = { values = ["PRJ-000000"] } }]
-"#;
+    let toml = include_str!("../tests/data/project-codes-rule.toml");
     LocalEngine::new(&dlpd::config::Config::parse(toml, "bench").unwrap().scanner)
 }
 

@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use support::{Env, SAMPLE_PCI};
 
@@ -43,22 +43,6 @@ fn tar_bytes(members: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// `dlpd scan --format jsonl` of one file: (member, detector) pairs and stderr.
-fn scan(env: &Env, path: &Path) -> (Vec<(String, String)>, String) {
-    let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
-    let found = run
-        .jsonl()
-        .iter()
-        .map(|v| {
-            (
-                v["member"].as_str().unwrap_or("").to_string(),
-                v["detector"]["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    (found, run.stderr())
-}
-
 fn write(env: &Env, name: &str, bytes: &[u8]) -> PathBuf {
     env.write(name, bytes)
 }
@@ -73,7 +57,7 @@ fn members_of_zip_tar_and_gzip_are_scanned_and_named_even_nested() {
         ("inner.zip", &inner),
     ]);
     let path = write(&env, "bundle.zip", &zip);
-    let (found, err) = scan(&env, &path);
+    let (found, err) = env.scan_members(&path);
     let mut members: Vec<&str> = found.iter().map(|(m, _)| m.as_str()).collect();
     members.dedup();
     assert_eq!(members, ["dir/b.csv", "inner.zip!c.txt"], "{err}");
@@ -90,7 +74,7 @@ fn members_of_zip_tar_and_gzip_are_scanned_and_named_even_nested() {
         ("logs/app.log.gz", &gz_bytes(SSN_LINE.as_bytes())),
     ]));
     let path = write(&env, "backup.tar.gz", &tgz);
-    let (found, err) = scan(&env, &path);
+    let (found, err) = env.scan_members(&path);
     assert_eq!(found.len(), 11, "{err}");
     assert!(found.contains(&(
         "backup.tar!notes/pay.csv".into(),
@@ -146,7 +130,7 @@ fn damaged_and_hostile_archives_are_skipped_with_their_reason() {
     ];
     for (name, bytes, reason) in &cases {
         let path = write(&env, name, bytes);
-        let (found, err) = scan(&env, &path);
+        let (found, err) = env.scan_members(&path);
         assert!(found.is_empty(), "{name}: {found:?}");
         assert!(err.contains(reason), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
@@ -156,7 +140,7 @@ fn damaged_and_hostile_archives_are_skipped_with_their_reason() {
     let env = Env::with_config("[scanner]\narchive_depth = 1\n");
     let nested = zip_bytes(&[("inner.zip", &zip)]);
     let path = write(&env, "deep.zip", &nested);
-    let (found, err) = scan(&env, &path);
+    let (found, err) = env.scan_members(&path);
     assert!(found.is_empty());
     assert!(
         err.contains("nested deeper than scanner.archive_depth (1)"),
@@ -165,7 +149,7 @@ fn damaged_and_hostile_archives_are_skipped_with_their_reason() {
     // archive_depth = 0: not opened at all (a zip's bytes are binary).
     let env = Env::with_config("[scanner]\narchive_depth = 0\n");
     let path = write(&env, "plain.zip", &zip);
-    let (found, _) = scan(&env, &path);
+    let (found, _) = env.scan_members(&path);
     assert!(found.is_empty());
 }
 
@@ -294,7 +278,7 @@ fn office_documents_are_scanned_as_their_text_with_sheet_row_and_column() {
         ),
     ]);
     let path = write(&env, "deck.pptx", &pptx);
-    let (found, err) = scan(&env, &path);
+    let (found, err) = env.scan_members(&path);
     assert_eq!(
         found,
         [("ppt/slides/slide2.xml".into(), "API_KEY".into())],
@@ -333,7 +317,7 @@ fn damaged_office_documents_are_skipped_with_their_reason() {
     ];
     for (name, bytes, reason) in cases {
         let path = write(&env, name, bytes);
-        let (found, err) = scan(&env, &path);
+        let (found, err) = env.scan_members(&path);
         assert!(found.is_empty(), "{name}: {found:?}");
         assert!(err.contains(reason), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");

@@ -54,22 +54,6 @@ fn pdf_bytes(pages: &[&str]) -> Vec<u8> {
     out
 }
 
-/// (member, detector) of each finding, and stderr.
-fn scan(env: &Env, path: &std::path::Path) -> (Vec<(String, String)>, String) {
-    let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
-    let found = run
-        .jsonl()
-        .iter()
-        .map(|v| {
-            (
-                v["member"].as_str().unwrap_or("").to_string(),
-                v["detector"]["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    (found, run.stderr())
-}
-
 #[test]
 fn pdf_text_is_scanned_and_findings_name_their_page() {
     let env = Env::new();
@@ -79,7 +63,7 @@ fn pdf_text_is_scanned_and_findings_name_their_page() {
         "card 4539 1488 0343 6467",
     ]);
     let path = env.write("report.pdf", &pdf);
-    let (found, err) = scan(&env, &path);
+    let (found, err) = env.scan_members(&path);
     assert_eq!(
         found,
         [
@@ -99,7 +83,7 @@ fn pdf_text_is_scanned_and_findings_name_their_page() {
         z.finish().unwrap();
     }
     let path = env.write("bundle.zip", zip.into_inner());
-    let (found, err) = scan(&env, &path);
+    let (found, err) = env.scan_members(&path);
     assert_eq!(found.len(), 2, "{err}");
     assert_eq!(found[0].0, "docs/report.pdf!page 2");
 }

@@ -7,30 +7,13 @@ mod support;
 
 use dlpd::config::Config;
 use dlpd::engine::{Confidence, Detector, DetectorId, Finding, LocalEngine};
-use support::Env;
+use support::{Env, PROJECT_CODES_RULE};
 
 /// The README's example, plus rules for logicalOp and minNumFindings.
-const RULES: &str = r#"
-[scanner]
-detectors = ["CREDIT_CARD_NUMBER"]
-
-[[scanner.rules]]
-name = "Project codes"
-
-[[scanner.rules.detectors]]
-detectorType = "REGEX"
-displayName = "Project Code"
-regex = { pattern = "PRJ-[0-9]{6}", isCaseSensitive = true }
-minConfidence = "LIKELY"
-contextRules = [
-  { regex = { pattern = "confidential" }, proximity = { windowBefore = 40, windowAfter = 40 }, confidenceAdjustment = { fixedConfidence = "VERY_LIKELY" } },
-  { regex = { pattern = "example" }, proximity = { windowBefore = 20, windowAfter = 0 }, confidenceAdjustment = { fixedConfidence = "UNLIKELY" } },
-]
-exclusionRules = [
-  { matchType = "FULL", exclusionType = "WORD_LIST", wordList = { values = ["PRJ-000000"] } },
-  { matchType = "PARTIAL", exclusionType = "REGEX", regex = { pattern = "999" } },
-]
-
+fn rules() -> String {
+    format!(
+        "[scanner]\ndetectors = [\"CREDIT_CARD_NUMBER\"]\n{PROJECT_CODES_RULE}{}",
+        r#"
 [[scanner.rules]]
 name = "Payroll"
 logicalOp = "ALL"
@@ -53,7 +36,9 @@ detectorType = "NIGHTFALL_DETECTOR"
 nightfallDetector = "EMAIL_ADDRESS"
 minNumFindings = 3
 minConfidence = "POSSIBLE"
-"#;
+"#
+    )
+}
 
 fn engine(toml: &str) -> LocalEngine {
     LocalEngine::new(&Config::parse(toml, "test.toml").unwrap().scanner)
@@ -72,7 +57,7 @@ fn custom(name: &str) -> String {
 
 #[test]
 fn regex_detectors_follow_their_context_and_exclusion_rules() {
-    let e = engine(RULES);
+    let e = engine(&rules());
     let code = custom("Project Code");
     assert_eq!(
         found(&e, "see PRJ-123456 today\n"),
@@ -108,7 +93,7 @@ fn regex_detectors_follow_their_context_and_exclusion_rules() {
 
 #[test]
 fn logical_op_all_and_min_num_findings_decide_per_file() {
-    let e = engine(RULES);
+    let e = engine(&rules());
     // SSN is not in scanner.detectors: only the ALL rule reports it, and
     // only with a payroll word in the same file.
     assert!(found(&e, "ssn 536-22-1234\n").is_empty());
@@ -138,7 +123,7 @@ fn logical_op_all_and_min_num_findings_decide_per_file() {
 
 #[test]
 fn rule_matches_in_contexts_are_masked() {
-    let e = engine(RULES);
+    let e = engine(&rules());
     let f = e.scan_bytes(b"card 4539 1488 0343 6467 PRJ-123456\n");
     assert_eq!(f.len(), 2);
     assert!(f[0].after.raw.contains("PRJ-123456"));

@@ -60,7 +60,28 @@ impl Env {
     pub fn run(&self, args: &[&str]) -> Run {
         dlpd(&self.config, args)
     }
+
+    /// `dlpd scan --format jsonl` of one file: each finding's (member,
+    /// detector id), and stderr.
+    pub fn scan_members(&self, path: &Path) -> (Vec<(String, String)>, String) {
+        let run = self.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+        let found = run
+            .jsonl()
+            .iter()
+            .map(|v| {
+                (
+                    v["member"].as_str().unwrap_or("").to_string(),
+                    v["detector"]["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (found, run.stderr())
+    }
 }
+
+/// The README's example custom rule (a regex with a context rule and an
+/// exclusion), shared by the rules tests and the engine benchmark.
+pub const PROJECT_CODES_RULE: &str = include_str!("../data/project-codes-rule.toml");
 
 /// `dlpd --config <config>`, with no inherited log or config settings.
 pub fn cmd(config: &Path) -> Command {
