@@ -87,9 +87,9 @@ impl RemediationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemediationRule {
-    /// Only findings of this detector (any when absent).
+    /// Only findings of this detector, built-in or custom (any when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detector: Option<DetectorId>,
+    pub detector: Option<Detector>,
     /// Only findings at or above this confidence (any when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_confidence: Option<Confidence>,
@@ -642,11 +642,26 @@ impl Config {
         };
         let de = toml::Deserializer::parse(text)
             .map_err(|e| located(e.span(), e.message().to_string()))?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             located(inner.span(), format!("key `{key}`: {}", inner.message()))
-        })
+        })?;
+        // A remediation rule may name a custom rule's detector, which must exist.
+        for (i, r) in cfg.remediation.rules.iter().enumerate() {
+            if let Some(Detector::Custom(name)) = &r.detector
+                && !cfg.scanner.rules.is_custom(name)
+            {
+                let span = text.find(&format!("\"{name}\"")).map(|at| at..at);
+                return Err(located(
+                    span,
+                    format!(
+                        "key `remediation.rules[{i}].detector`: {name:?} is neither a built-in detector nor the displayName of a REGEX or WORD_LIST detector in [[scanner.rules]]"
+                    ),
+                ));
+            }
+        }
+        Ok(cfg)
     }
 
     /// Loads the config: `explicit` if given, else the first file found in

@@ -55,7 +55,7 @@ impl Remediator {
             .iter()
             .find(|r| {
                 findings.iter().any(|f| {
-                    r.detector.is_none_or(|d| f.detector == d)
+                    r.detector.as_ref().is_none_or(|d| f.detector == *d)
                         && r.min_confidence.is_none_or(|c| f.confidence >= c)
                 })
             })

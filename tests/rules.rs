@@ -305,3 +305,34 @@ fn built_in_detectors_in_rules_use_the_rule_threshold() {
     assert_eq!(f[0].detector, DetectorId::UsSocialSecurityNumber);
     assert!(f[0].confidence < Confidence::VeryLikely);
 }
+
+#[test]
+fn remediation_rules_can_name_a_custom_detector() {
+    use dlpd::config::Action;
+    use dlpd::remediation::Remediator;
+    let text = format!(
+        "{PROJECT_CODES_RULE}\n[[remediation.rules]]\ndetector = \"Project Code\"\naction = \"quarantine\"\n"
+    );
+    let cfg = Config::parse(&text, "dlpd.toml").unwrap();
+    let findings = LocalEngine::new(&cfg.scanner).scan_bytes(b"confidential PRJ-123456\n");
+    assert_eq!(findings.len(), 1);
+    let remediator = Remediator::new(&cfg, Vec::new());
+    assert_eq!(remediator.action(&findings), Action::Quarantine);
+    assert_eq!(
+        remediator.action(&LocalEngine::new(&cfg.scanner).scan_bytes(b"ssn 536-22-1234\n")),
+        Action::Record
+    );
+    // A name no rule defines is an error at its line.
+    let e = Config::parse(
+        "[[remediation.rules]]\ndetector = \"Project Kode\"\naction = \"quarantine\"\n",
+        "dlpd.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with(
+            "dlpd.toml:2:12: key `remediation.rules[0].detector`: \"Project Kode\" is neither"
+        ),
+        "{e}"
+    );
+}
