@@ -273,6 +273,27 @@ scope = "ContentAndFile"
             ("Project Code".into(), "***-******".into(), 2, false),
         ]
     );
+    // An archive's own name, and its members' names.
+    let mut zip = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zip);
+        z.start_file(
+            "in/PRJ-222222.txt",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        z.finish().unwrap();
+    }
+    let archive = env.write("passwords.zip", zip.into_inner());
+    let (found, err) = env.scan_members(&archive);
+    assert_eq!(
+        found,
+        [
+            (String::new(), "Secret File Name".into()),
+            ("in/PRJ-222222.txt".into(), "Project Code".into()),
+        ],
+        "{err}"
+    );
     // Stored under the custom name, and read back by `dlpd findings`.
     let run = env.run(&["findings", "--format", "jsonl"]);
     let stored: Vec<String> = run
@@ -280,8 +301,8 @@ scope = "ContentAndFile"
         .iter()
         .map(|v| v["detector"]["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(stored.len(), 3, "{}", run.stderr());
-    assert!(stored.iter().filter(|d| *d == "Project Code").count() == 2);
+    assert_eq!(stored.len(), 5, "{}", run.stderr());
+    assert!(stored.iter().filter(|d| *d == "Project Code").count() == 3);
     let csv = env.run(&["findings", "--format", "csv"]).stdout();
     assert!(
         csv.lines()

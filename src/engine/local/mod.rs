@@ -732,9 +732,15 @@ impl LocalEngine {
                 if opts.hash {
                     report.sha256 = crate::fsutil::sha256_file(&report.path).ok();
                 }
-                Outcome::Scanned {
-                    findings: walk.findings,
+                // The archive's own name, for rules that look at names.
+                let mut findings = Vec::new();
+                if let Some(own) = report.path.file_name().filter(|_| self.rules.scans_names()) {
+                    let mut tagged = Vec::new();
+                    self.scan_name(own.as_bytes(), &mut tagged);
+                    self.settle(&mut findings, tagged);
                 }
+                findings.extend(walk.findings);
+                Outcome::Scanned { findings }
             }
             Err(archive::ArchiveError::Limit(why)) => Outcome::Skipped(SkipReason::Archive(why)),
             Err(archive::ArchiveError::Corrupt(why)) => {
