@@ -358,7 +358,9 @@ impl LocalEngine {
     fn scan_name(&self, name: &[u8], tagged: &mut Vec<(Tag, Finding)>) {
         let candidates = self.candidates(name);
         for m in self.rule_matches(name, 0..name.len(), &candidates, true) {
-            let Some(tag) = m.tag else { continue };
+            let Some(tag) = m.tag.filter(|_| !self.allow.value(&name[m.range.clone()])) else {
+                continue;
+            };
             let finding = Finding {
                 byte_start: m.range.start as u64,
                 byte_end: m.range.end as u64,
