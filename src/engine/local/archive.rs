@@ -331,11 +331,20 @@ impl<'e> Walk<'e> {
                 let mut bytes = head;
                 r.read_to_end(&mut bytes)
                     .map_err(|e| self.read_error(name, e))?;
-                match pdf::pages(&bytes) {
-                    Ok(pages) => self.scan_text(pages.text.as_bytes(), name, |f| {
-                        let page = pages.page_of(f.byte_start as usize);
-                        f.member = Some(format!("{name}!page {page}"));
-                    }),
+                match self
+                    .engine
+                    .pdf_findings(&bytes, Some(base_name(name).as_bytes()))
+                {
+                    Ok(findings) => {
+                        self.findings.extend(findings.into_iter().map(|mut f| {
+                            f.member = Some(match f.member {
+                                Some(page) => format!("{name}!{page}"),
+                                None => name.to_string(),
+                            });
+                            f
+                        }));
+                        Ok(())
+                    }
                     // One unreadable document does not hide the others.
                     Err(why) => {
                         tracing::warn!(member = name, "PDF member not scanned: {why}");
@@ -355,7 +364,7 @@ impl<'e> Walk<'e> {
         name: &str,
         place: impl Fn(&mut Finding),
     ) -> Result<(), ArchiveError> {
-        let base = name.rsplit(['/', '!']).next().unwrap_or(name);
+        let base = base_name(name);
         let info = Stream {
             name: Some(base.as_bytes()),
             delimiter: tabular::delimiter(std::path::Path::new(base)),
@@ -409,6 +418,11 @@ impl<'e> Walk<'e> {
             None => ArchiveError::Corrupt(format!("{name}: {e}")),
         }
     }
+}
+
+/// A member's own file name: `a.txt` of `x.zip!dir/a.txt`.
+fn base_name(member: &str) -> &str {
+    member.rsplit(['/', '!']).next().unwrap_or(member)
 }
 
 /// The limit an io error carries, if it is one.

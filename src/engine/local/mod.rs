@@ -691,30 +691,37 @@ impl LocalEngine {
         if opts.hash {
             report.sha256 = Some(crate::fsutil::sha256_hex(&bytes));
         }
-        let name = report.path.file_name().map(|n| n.as_bytes().to_vec());
-        report.outcome = match pdf::pages(&bytes) {
+        let name = report.path.file_name().map(|n| n.as_bytes());
+        report.outcome = match self.pdf_findings(&bytes, name) {
+            Ok(findings) => Outcome::Scanned { findings },
             Err(why) => Outcome::Skipped(SkipReason::Document(format!("PDF: {why}"))),
-            Ok(pages) => match self.scan_stream(
-                pages.text.as_bytes(),
-                |_| {},
-                Stream {
-                    name: name.as_deref(),
-                    delimiter: None,
-                },
-            ) {
-                Ok(StreamVerdict::Text { mut findings, .. }) => {
-                    for f in findings.iter_mut().filter(|f| f.line_start > 0) {
-                        let page = pages.page_of(f.byte_start as usize);
-                        f.member = Some(format!("page {page}"));
-                    }
-                    Outcome::Scanned { findings }
-                }
-                Ok(StreamVerdict::Binary) => Outcome::Skipped(SkipReason::Binary),
-                Err(e) => Outcome::Failed(format!("read failed: {}", describe_io_error(&e))),
-            },
         };
         report.scanned_at = SystemTime::now();
         report
+    }
+
+    /// A PDF's findings, each content finding naming its page (`page 2`);
+    /// the error says why no text could be extracted.
+    pub(crate) fn pdf_findings(
+        &self,
+        bytes: &[u8],
+        name: Option<&[u8]>,
+    ) -> Result<Vec<Finding>, String> {
+        let pages = pdf::pages(bytes)?;
+        let stream = Stream {
+            name,
+            delimiter: None,
+        };
+        let mut findings = match self.scan_stream(pages.text.as_bytes(), |_| {}, stream) {
+            Ok(StreamVerdict::Text { findings, .. }) => findings,
+            // Reading memory cannot fail; extracted text with NULs has none.
+            Ok(StreamVerdict::Binary) | Err(_) => Vec::new(),
+        };
+        for f in findings.iter_mut().filter(|f| f.line_start > 0) {
+            let page = pages.page_of(f.byte_start as usize);
+            f.member = Some(format!("page {page}"));
+        }
+        Ok(findings)
     }
 
     /// Scans an archive's members; damage and limits are skip reasons.
