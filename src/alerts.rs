@@ -18,7 +18,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::json;
 
 use crate::config::{Action, AlertsConfig};
-use crate::engine::{Confidence, Detector, FileReport};
+use crate::finding::{Confidence, Detector, FileReport};
 use crate::httpclient::{describe, retry_after};
 use crate::rate::RateLimiter;
 use crate::secret::{self, Secret, SecretError};

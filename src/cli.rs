@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, EngineKind};
-use crate::engine::{FileReport, LocalEngine, Outcome, ScanOptions};
+use crate::engine::{LocalEngine, ScanOptions};
+use crate::finding::{FileReport, Outcome};
 use crate::report::{FindingRecord, FindingWriter, Format};
 use crate::scan::{self, WalkOptions};
 use crate::store::{FindingQuery, Store};
@@ -155,7 +156,7 @@ pub fn run(cli: Cli) -> u8 {
                 pidfile: args.pidfile,
                 config_path: cli.config.clone(),
             };
-            crate::service::run(config, log, &opts)
+            crate::service::run(config, log, &opts).map(|()| EXIT_CLEAN)
         }
         Command::Status => status(&config),
         Command::Scan(args) => scan(&config, args),

@@ -106,7 +106,7 @@ pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
 
 /// The hex SHA-256 of bytes in memory.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::engine::local::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// The hex SHA-256 of a file's content, read in 64 KiB pieces.
@@ -123,5 +123,15 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(crate::engine::local::hex(ctx.finish().as_ref()))
+    Ok(hex(ctx.finish().as_ref()))
+}
+
+/// Lowercase hex, for digests.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }

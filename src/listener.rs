@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::http::{REPLY_TIMEOUT, api_error, json, text};
 use crate::nightfall::Message;
 use crate::nightfall::webhook::Webhook;
 use crate::textscan::TextScan;
@@ -33,8 +33,6 @@ use crate::textscan::TextScan;
 const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a handler waits for the keeper before answering 503.
-pub(crate) const KEEPER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The routes this daemon serves.
 pub struct Listener {
@@ -87,7 +85,7 @@ impl Listener {
             (_, "/ingest", Some(_), _) | (_, "/ping" | "/healthz", _, _) => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             }
-            (_, "/v3/scan", _, Some(_)) => crate::textscan::error(
+            (_, "/v3/scan", _, Some(_)) => api_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 40500,
                 "Method Not Allowed",
@@ -100,7 +98,7 @@ impl Listener {
     async fn health(&self) -> Response<Full<Bytes>> {
         let (tx, rx) = oneshot::channel();
         let _ = self.keeper.send(Message::Health { reply: tx });
-        match tokio::time::timeout(KEEPER_TIMEOUT, rx).await {
+        match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
             Ok(Ok(q)) => json(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -110,61 +108,5 @@ impl Listener {
             ),
             _ => text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
         }
-    }
-}
-
-/// Why a body was not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
-    /// Over the cap, declared or actual.
-    TooLarge,
-    /// The client stopped sending.
-    Incomplete,
-}
-
-/// Reads a request body of at most `max` bytes: a larger declared length
-/// is refused before reading, a larger body as soon as it passes `max`.
-pub async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, BodyError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(BodyError::TooLarge);
-    }
-    match Limited::new(req.into_body(), max as usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Incomplete),
-    }
-}
-
-/// A plain-text response.
-pub fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    with_type(status, body.to_string(), "text/plain; charset=utf-8")
-}
-
-/// A JSON response.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    with_type(status, value.to_string(), "application/json")
-}
-
-fn with_type(status: StatusCode, body: String, kind: &'static str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
-    resp
-}
-
-/// The plain-text refusal of a body that could not be read.
-pub fn body_refusal(e: BodyError, max: u64) -> Response<Full<Bytes>> {
-    match e {
-        BodyError::TooLarge => text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("body is over webhook.max_body_bytes ({max})"),
-        ),
-        BodyError::Incomplete => text(StatusCode::BAD_REQUEST, "incomplete body"),
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::alerts;
 use crate::config::{Action, Config, RemediationRule};
-use crate::engine::{FileReport, Finding};
+use crate::finding::{FileReport, Finding};
 use crate::quarantine::{Quarantine, QuarantineError};
 use crate::store::{NewAlert, QuarantineRecord, Store, StoreError};
 

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::{Confidence, Detector, FileReport, Finding};
+use crate::finding::{Confidence, Detector, FileReport, Finding};
 
 /// The CSV columns, in order.
 pub const CSV_HEADER: [&str; 13] = [
@@ -49,7 +49,7 @@ pub struct FindingRecord {
     /// The archive member the finding is in, if any.
     pub member: Option<String>,
     /// Row and column in CSV and TSV files.
-    pub table: Option<crate::engine::TablePos>,
+    pub table: Option<crate::finding::TablePos>,
     pub scanned_at: SystemTime,
     pub engine: String,
     pub upload_id: Option<String>,

@@ -19,7 +19,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::engine::{Confidence, DetectorId};
+use crate::finding::{Confidence, DetectorId};
 
 /// Widest context window, in bytes, on either side of a match.
 pub const MAX_WINDOW: usize = 1024;

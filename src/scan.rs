@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 
-use crate::engine::{Engine, FileReport, Outcome, ScanOptions};
+use crate::engine::{Engine, ScanOptions};
+use crate::finding::{FileReport, Outcome};
 use crate::fsutil::describe_io_error;
 
 /// How to walk and scan.

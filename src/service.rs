@@ -31,8 +31,8 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
 }
 
-/// Runs the daemon until a stop signal; returns the exit code.
-pub fn run(config: Config, log: LogHandle, opts: &RunOptions) -> anyhow::Result<u8> {
+/// Runs the daemon until a stop signal.
+pub fn run(config: Config, log: LogHandle, opts: &RunOptions) -> anyhow::Result<()> {
     // Checked before detaching, while there is a terminal to say so.
     let mut pidfile = opts.pidfile.as_deref().map(Pidfile::lock).transpose()?;
     if opts.daemonize {
@@ -87,8 +87,7 @@ pub fn run(config: Config, log: LogHandle, opts: &RunOptions) -> anyhow::Result<
         }
     })?;
     drop(pidfile);
-    result?;
-    Ok(crate::cli::EXIT_CLEAN)
+    Ok(result?)
 }
 
 /// SIGHUP: reopen the log file, then load the config again and hand it to

@@ -24,8 +24,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::ScannerConfig;
-use crate::engine::{Confidence, DetectorId, LocalEngine};
-use crate::listener::{BodyError, json as json_reply, read_body};
+use crate::engine::LocalEngine;
+use crate::finding::{Confidence, DetectorId};
+use crate::http::{BodyError, api_error as error, json as json_reply, read_body};
 use crate::rules::{self, Reader, Rule, RuleDetector, RuleSpec, Source};
 use crate::secret::Secret;
 
@@ -477,19 +478,6 @@ fn detector_uuid(source: &Source, display: &str) -> String {
             )
         }
     }
-}
-
-/// Nightfall's error body; always JSON, since SDKs parse it unchecked.
-pub fn error(
-    status: StatusCode,
-    code: i64,
-    message: &str,
-    description: &str,
-) -> Response<Full<Bytes>> {
-    json_reply(
-        status,
-        &json!({"code": code, "message": message, "description": description, "additionalData": {}}),
-    )
 }
 
 fn unprocessable(description: &str) -> Refusal {

@@ -23,7 +23,8 @@ use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
 use self::worker::{Done, Remote, Scanner};
 use crate::config::{Config, EngineKind};
 use crate::engine::allow::Allowlist;
-use crate::engine::{FileReport, Finding, LocalEngine, Outcome};
+use crate::engine::{LocalEngine, Policy};
+use crate::finding::{FileReport, Outcome};
 use crate::fsutil::mtime_ns;
 use crate::nightfall::{self, Message, Verdict};
 use crate::readiness::Watchdog;
@@ -608,21 +609,11 @@ impl Keeper {
                 match result {
                     Ok(findings) => {
                         // The same threshold and allowlists as a local scan.
-                        let scanner = &self.config.scanner;
-                        let allow = Allowlist::new(scanner);
                         let count = findings.len();
-                        let findings: Vec<Finding> =
-                            findings.into_iter().filter(|f| scanner.wants(f)).collect();
-                        if findings.len() < count && tracing::enabled!(tracing::Level::DEBUG) {
-                            tracing::debug!(upload = %upload_id, dropped = count - findings.len(), "findings under the confidence threshold, or under detectors no longer configured, left out");
+                        let findings = Policy::new(&self.config.scanner).keep(findings);
+                        if findings.len() < count {
+                            tracing::debug!(upload = %upload_id, dropped = count - findings.len(), "findings under the confidence threshold, of detectors no longer configured, or allowlisted, left out");
                         }
-                        let findings = findings
-                            .into_iter()
-                            .filter(|f| !allow.value(f.value.raw.as_bytes()))
-                            .filter(|f| {
-                                !allow.marked(f.before.raw.as_bytes(), f.after.raw.as_bytes())
-                            })
-                            .collect();
                         self.finish(&[result_report(&pending, findings)], &[pending.job.id])?;
                     }
                     Err(e) => self.fail(&pending.job, &e, false)?,
@@ -764,7 +755,7 @@ impl Keeper {
 }
 
 /// The report of a Nightfall result, for exactly the content uploaded.
-fn result_report(pending: &PendingUpload, findings: Vec<crate::engine::Finding>) -> FileReport {
+fn result_report(pending: &PendingUpload, findings: Vec<crate::finding::Finding>) -> FileReport {
     let mut report = FileReport::new(
         &pending.job.path,
         "nightfall",

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crossbeam_channel::{Sender, bounded};
 
 use crate::engine::allow::Allowlist;
-use crate::engine::{Engine, FileReport, LocalEngine, Outcome, ScanOptions, SkipReason};
+use crate::engine::{Engine, LocalEngine, ScanOptions};
+use crate::finding::{FileReport, Outcome, SkipReason};
 use crate::fsutil::{mtime_ns, sha256_file};
 use crate::nightfall::{self, Message, NightfallError, Uploaded};
 use crate::store::Job;

@@ -25,8 +25,9 @@ use serde_json::json;
 
 use super::wire::{ApiError, FileUpload, FindingsDoc, scan_request};
 use crate::config::{NightfallConfig, ScannerConfig};
-use crate::engine::local::hex;
-use crate::engine::{Outcome, SkipReason, open_regular};
+use crate::engine::open_regular;
+use crate::finding::{Outcome, SkipReason};
+use crate::fsutil::hex;
 use crate::fsutil::{describe_io_error, mtime_ns};
 use crate::httpclient::{describe, retry_after};
 use crate::rate::RateLimiter;

@@ -83,7 +83,7 @@ pub enum Message {
     /// The findings of a notified upload were fetched (or could not be).
     Fetched {
         upload_id: String,
-        result: Result<Vec<crate::engine::Finding>, String>,
+        result: Result<Vec<crate::finding::Finding>, String>,
     },
     /// `GET /healthz` wants the queue's depth.
     Health {

@@ -40,7 +40,7 @@ pub fn sign(secret: &Secret, timestamp: &str, body: &[u8]) -> String {
     ctx.update(timestamp.as_bytes());
     ctx.update(b":");
     ctx.update(body);
-    crate::engine::local::hex(ctx.sign().as_ref())
+    crate::fsutil::hex(ctx.sign().as_ref())
 }
 
 /// Checks a request's signature headers against its raw body, with `now`

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::signature::verify;
 use super::wire::{Notification, into_findings};
 use super::{Client, Message, Verdict};
-use crate::listener::{KEEPER_TIMEOUT, body_refusal, read_body, text};
+use crate::http::{REPLY_TIMEOUT, body_refusal, read_body, text};
 use crate::secret::Secret;
 
 /// What `/ingest` needs to judge and route results.
@@ -102,7 +102,7 @@ impl Webhook {
         {
             return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
         }
-        let verdict = match tokio::time::timeout(KEEPER_TIMEOUT, rx).await {
+        let verdict = match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
             Ok(Ok(v)) => v,
             _ => return text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
         };

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::config::{NightfallConfig, ScannerConfig};
 use crate::engine::local::known_kind;
-use crate::engine::{Confidence, Detector, DetectorId, Finding, Sensitive};
+use crate::finding::{Confidence, Detector, DetectorId, Finding, Sensitive};
 use crate::mask;
 
 /// `POST /v3/upload` and `/finish` responses.
@@ -211,7 +211,7 @@ pub fn into_findings(doc: &FindingsDoc) -> Vec<Finding> {
             line_end: lines.end,
             member: f.path.clone().filter(|p| !p.is_empty()),
             table: match (f.location.row_range, f.location.column_range) {
-                (Some(r), Some(c)) => Some(crate::engine::TablePos {
+                (Some(r), Some(c)) => Some(crate::finding::TablePos {
                     row_start: r.start,
                     row_end: r.end,
                     column_start: c.start,

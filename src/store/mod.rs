@@ -27,8 +27,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::{OutputConfig, Redact};
-use crate::engine::local::hex;
-use crate::engine::{Confidence, Detector, FileReport, Outcome};
+use crate::finding::{Confidence, Detector, FileReport, Outcome};
+use crate::fsutil::hex;
 use crate::fsutil::{ensure_private_dir, open_private_rw, write_private_atomic};
 use crate::report::{CSV_HEADER, FindingRecord, csv_row};
 
@@ -492,7 +492,7 @@ impl Store {
                     line_end: r.get::<_, i64>(15)? as u64,
                     member: r.get(16)?,
                     table: match (r.get::<_, Option<i64>>(17)?, r.get::<_, Option<i64>>(19)?) {
-                        (Some(rs), Some(cs)) => Some(crate::engine::TablePos {
+                        (Some(rs), Some(cs)) => Some(crate::finding::TablePos {
                             row_start: rs as u64,
                             row_end: r.get::<_, Option<i64>>(18)?.unwrap_or(rs) as u64,
                             column_start: cs as u64,

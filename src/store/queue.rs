@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::params;
 
 use super::{Store, StoreError, unix_ms};
-use crate::engine::{FileReport, Outcome};
+use crate::finding::{FileReport, Outcome};
 
 /// A queue row's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -37,7 +37,7 @@ use super::{
 };
 use crate::config::ScannerConfig;
 use crate::engine::allow::{Allowlist, MARKER_REACH};
-use crate::fsutil::describe_io_error;
+use crate::fsutil::{describe_io_error, hex};
 use crate::mask;
 use crate::rules::{RuleSet, Source};
 
@@ -789,9 +789,4 @@ fn read_head(r: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(got)
-}
-
-/// Lowercase hex, for digests.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

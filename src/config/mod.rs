@@ -1,0 +1,342 @@
+//! The one TOML config file, loaded once into a checked value.
+//!
+//! Every key is validated while it is read, so an error names the file, the
+//! line, the column and the key. Unknown keys are errors, not silently
+//! ignored: a misspelt `min_confidnce` must not leave a security scanner on
+//! its defaults. The built-in defaults are the shipped `etc/dlpd.toml`
+//! itself, and a test keeps the two equal.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Detector;
+
+mod sections;
+mod values;
+
+pub use sections::*;
+pub use values::{Glob, Pattern, expand_path};
+
+/// The shipped, commented default config.
+pub const DEFAULT_TOML: &str = include_str!("../../etc/dlpd.toml");
+
+/// Largest `scanner.context_bytes`: contexts are for people, and each block
+/// of the engine carries twice this much overlap.
+pub const MAX_CONTEXT_BYTES: u32 = 4096;
+
+/// The whole config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// What to look for and how.
+    pub scanner: ScannerConfig,
+    /// Where results go.
+    pub output: OutputConfig,
+    /// How dlpd talks about itself.
+    pub log: LogConfig,
+    /// What the daemon watches.
+    pub watch: WatchConfig,
+    /// The daemon's work queue.
+    pub queue: QueueConfig,
+    /// The Nightfall engine's account and limits.
+    pub nightfall: NightfallConfig,
+    /// The listener Nightfall posts scan results to.
+    pub webhook: WebhookConfig,
+    /// The local text-scan API on that listener.
+    pub api: ApiConfig,
+    /// What happens to files with findings beyond recording them.
+    pub remediation: RemediationConfig,
+    /// Where alerts go.
+    pub alerts: AlertsConfig,
+}
+
+/// Where the config came from, for `check-config` and the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file on disk.
+    File(PathBuf),
+    /// No file was found; the built-in defaults (the shipped etc/dlpd.toml).
+    BuiltIn,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::BuiltIn => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but a key is wrong.
+    #[error("{origin}:{line}:{column}: {what}\n{snippet}")]
+    Invalid {
+        origin: String,
+        line: usize,
+        column: usize,
+        /// "key `a.b`: message", or the TOML syntax message.
+        what: String,
+        snippet: String,
+    },
+}
+
+impl Config {
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let located = |span: Option<std::ops::Range<usize>>, what: String| {
+            let at = span.map_or(0, |s| s.start).min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..at].chars().count() + 1;
+            let line_text = text[line_start..].lines().next().unwrap_or("");
+            ConfigError::Invalid {
+                origin: origin.to_string(),
+                line,
+                column,
+                what,
+                snippet: format!("  {line_text}\n  {}^", " ".repeat(column - 1)),
+            }
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| located(e.span(), e.message().to_string()))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            located(inner.span(), format!("key `{key}`: {}", inner.message()))
+        })?;
+        // A remediation rule may name a custom rule's detector, which must exist.
+        for (i, r) in cfg.remediation.rules.iter().enumerate() {
+            if let Some(Detector::Custom(name)) = &r.detector
+                && !cfg.scanner.rules.is_custom(name)
+            {
+                let span = text.find(&format!("\"{name}\"")).map(|at| at..at);
+                return Err(located(
+                    span,
+                    format!(
+                        "key `remediation.rules[{i}].detector`: {name:?} is neither a built-in detector nor the displayName of a REGEX or WORD_LIST detector in [[scanner.rules]]"
+                    ),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Loads the config: `explicit` if given, else the first file found in
+    /// the usual places, else the built-in defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, Source), ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => search_paths().into_iter().find(|p| p.is_file()),
+        };
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let cfg = Config::parse(&text, &path.display().to_string())?;
+                Ok((cfg, Source::File(path)))
+            }
+            // Config::default() equals DEFAULT_TOML (tested), and cannot
+            // fail where $HOME is unset.
+            None => Ok((Config::default(), Source::BuiltIn)),
+        }
+    }
+
+    /// One line saying what the daemon will do, for its start-up and reload
+    /// logs. The config holds no secret, only where to read them.
+    pub fn summary(&self) -> String {
+        let detectors: Vec<&str> = self.scanner.detectors.iter().map(|d| d.as_str()).collect();
+        let roots: Vec<String> = self
+            .watch
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut line = format!(
+            "engine={:?} detectors={} min_confidence={} roots=[{}] state_dir={} csv={} redact={:?} workers={} log={}",
+            self.scanner.engine,
+            detectors.join(","),
+            self.scanner.min_confidence,
+            roots.join(", "),
+            self.output.state_dir.display(),
+            self.output.csv_path().display(),
+            self.output.redact,
+            self.queue.workers,
+            self.log.level.as_str(),
+        );
+        if !self.scanner.rules.is_empty() {
+            line.push_str(&format!(" rules={}", self.scanner.rules.specs().len()));
+        }
+        if self.scanner.engine == EngineKind::Nightfall {
+            let nf = &self.nightfall;
+            let from = |file: &Option<PathBuf>, env: &str| match file {
+                Some(f) => format!("file {}", f.display()),
+                None => format!("env {env}"),
+            };
+            line.push_str(&format!(
+                " api_url={} webhook_url={} listen={} concurrency={} requests_per_second={} api_key=[{}] signing_secret=[{}]",
+                nf.api_url,
+                nf.webhook_url,
+                self.webhook.listen,
+                nf.concurrency,
+                nf.requests_per_second,
+                from(&nf.api_key_file, &nf.api_key_env),
+                from(&nf.signing_secret_file, &nf.signing_secret_env),
+            ));
+        }
+        line
+    }
+
+    /// The effective config as TOML, for `check-config` and start-up logs.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Where dlpd looks for a config when none is named, in order.
+pub fn search_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        paths.push(PathBuf::from(dir).join("dlpd/dlpd.toml"));
+    } else if let Some(home) = home_dir() {
+        paths.push(home.join(".config/dlpd/dlpd.toml"));
+    }
+    paths.push(PathBuf::from("/etc/dlpd/dlpd.toml"));
+    paths
+}
+
+pub(crate) fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The per-user state directory: systemd's `$STATE_DIRECTORY` for services,
+/// else the platform's convention.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dirs) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        let first = dirs
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return PathBuf::from(first);
+    }
+    let home = home_dir();
+    if cfg!(target_os = "macos") {
+        if let Some(h) = home {
+            return h.join("Library/Application Support/dlpd");
+        }
+    } else if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("dlpd");
+    } else if let Some(h) = home {
+        return h.join(".local/state/dlpd");
+    }
+    PathBuf::from("/var/lib/dlpd")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_equals_built_in_defaults() {
+        let shipped = Config::parse(DEFAULT_TOML, "etc/dlpd.toml").unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = Config::parse("[scanner]\nmin_confidnce = \"LIKELY\"\n", "x.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("x.toml:2:1: key `scanner.min_confidnce`: unknown field"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let msg = Config::parse("[scanner]\n\nmax_file_bytes = \"big\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("x.toml:3:18: key `scanner.max_file_bytes`: invalid type"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for (text, key) in [
+            (
+                "[scanner]\ndetectors = [\"CREDIT_CARD\"]",
+                "scanner.detectors[0]",
+            ),
+            ("[scanner]\ndetectors = []", "scanner.detectors"),
+            (
+                "[scanner]\nmin_confidence = \"HIGH\"",
+                "scanner.min_confidence",
+            ),
+            ("[scanner]\ncontext_bytes = 100000", "scanner.context_bytes"),
+            ("[scanner]\nmax_file_bytes = 0", "scanner.max_file_bytes"),
+            ("[output]\nredact = \"partial\"", "output.redact"),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            (
+                "[output]\nstate_dir = \"$DLPD_SURELY_UNSET_VAR/x\"",
+                "output.state_dir",
+            ),
+        ] {
+            let msg = Config::parse(text, "t").unwrap_err().to_string();
+            assert!(msg.contains(&format!("key `{key}`")), "{text}: {msg}");
+            assert!(msg.starts_with("t:2:"), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let msg = Config::parse("[scanner\n", "t").unwrap_err().to_string();
+        assert!(msg.starts_with("t:1:9:"), "{msg}");
+    }
+
+    #[test]
+    fn paths_expand_home_and_variables() {
+        let Ok(home) = std::env::var("HOME") else {
+            assert!(expand_path("~/x").is_err());
+            return;
+        };
+        assert_eq!(
+            expand_path("~/x").unwrap(),
+            PathBuf::from(format!("{home}/x"))
+        );
+        assert_eq!(
+            expand_path("${HOME}/y").unwrap(),
+            PathBuf::from(format!("{home}/y"))
+        );
+        assert_eq!(expand_path("$HOME").unwrap(), PathBuf::from(&home));
+        assert_eq!(expand_path("/a$/b").unwrap(), PathBuf::from("/a$/b"));
+        assert!(expand_path("~bob/x").is_err());
+    }
+
+    #[test]
+    fn csv_is_relative_to_state_dir() {
+        let cfg = Config::parse("[output]\nstate_dir = \"/s\"\ncsv = \"r.csv\"", "t").unwrap();
+        assert_eq!(cfg.output.csv_path(), PathBuf::from("/s/r.csv"));
+        let cfg = Config::parse("[output]\nstate_dir = \"/s\"\ncsv = \"/o/r.csv\"", "t").unwrap();
+        assert_eq!(cfg.output.csv_path(), PathBuf::from("/o/r.csv"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Values checked while the config is read: regexes and globs compiled,
+//! paths expanded, URLs and numbers in range. Each error becomes a
+//! located config error naming its key.
+
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{MAX_CONTEXT_BYTES, home_dir};
+use crate::finding::DetectorId;
+
+/// A regular expression, compiled when the config is read so a bad one is
+/// an error naming its key and line.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Regex::new(&raw)
+            .map(Pattern)
+            .map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
+    }
+}
+
+/// A path glob (`**/testdata/**`), checked when the config is read.
+#[derive(Debug, Clone)]
+pub struct Glob(pub globset::Glob);
+
+impl PartialEq for Glob {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.glob() == other.0.glob()
+    }
+}
+
+impl Serialize for Glob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.glob())
+    }
+}
+
+impl<'de> Deserialize<'de> for Glob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        globset::GlobBuilder::new(&raw)
+            .literal_separator(true)
+            .build()
+            .map(Glob)
+            .map_err(|e| serde::de::Error::custom(format!("invalid glob: {e}")))
+    }
+}
+
+/// `sha256:<64 hex>` (or bare hex), stored as lowercase hex.
+pub(super) fn value_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .into_iter()
+        .map(|v| {
+            let hex = v.strip_prefix("sha256:").unwrap_or(&v).to_ascii_lowercase();
+            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(hex)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "`{v}` is not \"sha256:<64 hex digits>\"; `dlpd hash-value` prints one"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Expands a leading `~` and `$VAR` / `${VAR}` references.
+pub fn expand_path(raw: &str) -> Result<PathBuf, String> {
+    let mut out = String::new();
+    let rest = if raw == "~" || raw.starts_with("~/") {
+        let home = home_dir().ok_or("`~` needs $HOME, which is not set")?;
+        out.push_str(&home.to_string_lossy());
+        &raw[1..]
+    } else if raw.starts_with('~') {
+        return Err(format!(
+            "`{raw}`: only `~` and `~/` are expanded, not `~user`"
+        ));
+    } else {
+        raw
+    };
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let (name, braced) = if rest[i + 1..].starts_with('{') {
+            let close = rest[i + 2..]
+                .find('}')
+                .ok_or_else(|| format!("`{raw}`: unclosed `${{`"))?;
+            (&rest[i + 2..i + 2 + close], true)
+        } else {
+            let len = rest[i + 1..]
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len() - i - 1);
+            (&rest[i + 1..i + 1 + len], false)
+        };
+        if name.is_empty() {
+            out.push('$');
+            continue;
+        }
+        let value = std::env::var(name)
+            .map_err(|_| format!("environment variable `{name}` (in `{raw}`) is not set"))?;
+        out.push_str(&value);
+        let skip = name.len() + if braced { 2 } else { 0 };
+        for _ in 0..skip {
+            chars.next();
+        }
+    }
+    Ok(PathBuf::from(out))
+}
+
+pub(super) fn expanded_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let raw = String::deserialize(d)?;
+    if raw.is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    expand_path(&raw).map_err(serde::de::Error::custom)
+}
+
+pub(super) fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    expanded_path(d).map(Some)
+}
+
+pub(super) fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    check_http_url(&raw).map_err(serde::de::Error::custom)?;
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+pub(super) fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    if !raw.is_empty() {
+        check_http_url(&raw).map_err(serde::de::Error::custom)?;
+    }
+    Ok(raw)
+}
+
+fn check_http_url(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" | "http" if url.host().is_some() => Ok(()),
+        _ => Err(format!(
+            "`{raw}` must be an http:// or https:// URL with a host"
+        )),
+    }
+}
+
+pub(super) fn detector_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DetectorId>, D::Error> {
+    let list = Vec::<DetectorId>::deserialize(d)?;
+    if list.is_empty() {
+        return Err(serde::de::Error::custom(
+            "at least one detector is needed, e.g. [\"CREDIT_CARD_NUMBER\"]",
+        ));
+    }
+    for (i, det) in list.iter().enumerate() {
+        if list[..i].contains(det) {
+            return Err(serde::de::Error::custom(format!("{det} is listed twice")));
+        }
+    }
+    Ok(list)
+}
+
+pub(super) fn expanded_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|raw| expand_path(raw).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+pub(super) fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be greater than 0")),
+        n => Ok(n),
+    }
+}
+
+pub(super) fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be greater than 0")),
+        n => Ok(n),
+    }
+}
+
+pub(super) fn context_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > MAX_CONTEXT_BYTES {
+        return Err(serde::de::Error::custom(format!(
+            "{n} is over the limit of {MAX_CONTEXT_BYTES}"
+        )));
+    }
+    Ok(n)
+}

@@ -1,0 +1,84 @@
+//! What every HTTP handler of the listener shares: reading a body under
+//! a cap, plain-text, JSON and Nightfall-shaped error responses, and how
+//! long a handler waits for the daemon. A leaf: the router and each
+//! handler import it, and it imports nothing of theirs.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+/// How long a handler waits for the daemon's reply before answering 503.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the cap, declared or actual.
+    TooLarge,
+    /// The client stopped sending.
+    Incomplete,
+}
+
+/// Reads a request body of at most `max` bytes: a larger declared length
+/// is refused before reading, a larger body as soon as it passes `max`.
+pub async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, BodyError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge);
+    }
+    match Limited::new(req.into_body(), max as usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Incomplete),
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    with_type(status, body.to_string(), "text/plain; charset=utf-8")
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    with_type(status, value.to_string(), "application/json")
+}
+
+fn with_type(status: StatusCode, body: String, kind: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    resp
+}
+
+/// The plain-text refusal of a body that could not be read.
+pub fn body_refusal(e: BodyError, max: u64) -> Response<Full<Bytes>> {
+    match e {
+        BodyError::TooLarge => text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("body is over webhook.max_body_bytes ({max})"),
+        ),
+        BodyError::Incomplete => text(StatusCode::BAD_REQUEST, "incomplete body"),
+    }
+}
+
+/// Nightfall's error body; always JSON, since SDKs parse it unchecked.
+pub fn api_error(
+    status: StatusCode,
+    code: i64,
+    message: &str,
+    description: &str,
+) -> Response<Full<Bytes>> {
+    json(
+        status,
+        &serde_json::json!({"code": code, "message": message, "description": description, "additionalData": {}}),
+    )
+}
