@@ -4,29 +4,33 @@
 //! Alerts are queued in the store in the transaction that records the
 //! findings, one per sink, file content and detector (the dedupe key is
 //! path + SHA-256 + detector), so a file scanned again does not alert
-//! again. The sender runs on its own thread with its own connection: it
-//! keeps to `requests_per_second` per sink, honours 429 `Retry-After`,
+//! again. The sender is a task on the daemon's runtime with its own
+//! connection to the outbox: it keeps to `requests_per_second` per sink, honours 429 `Retry-After`,
 //! backs off on 5xx and connection errors, and keeps an alert queued for as
 //! long as its sink is down. Alerts carry counts and masked values only.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
 use crate::config::{Action, AlertsConfig};
 use crate::finding::{Confidence, Detector, FileReport};
-use crate::httpclient::{describe, retry_after};
+use crate::httpclient::{Attempt, RetryPolicy};
 use crate::rate::RateLimiter;
 use crate::secret::{self, Secret, SecretError};
-use crate::store::{AlertOutbox, NewAlert};
+use crate::shutdown::Shutdown;
+use crate::store::{AlertOutbox, DueAlert, NewAlert};
 
-/// First retry delay of an alert, and the longest.
-const RETRY_BASE: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(60);
+/// First retry delay of an alert, the longest, and the longest
+/// `Retry-After` obeyed.
+const RETRY: RetryPolicy = RetryPolicy {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+    retry_after_cap: Duration::from_secs(60),
+};
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 /// Masked findings listed in a SIEM alert, at most.
@@ -148,30 +152,13 @@ pub fn for_report(
     alerts
 }
 
-/// Starts the sender thread for the store at `db_path`.
-pub fn spawn_sender(db_path: &Path, sinks: Sinks, per_second: u32) -> std::io::Result<()> {
-    let db_path: PathBuf = db_path.to_path_buf();
-    std::thread::Builder::new()
-        .name("dlpd-alerts".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!("alerts: cannot start: {e}; alerts stay queued");
-                    return;
-                }
-            };
-            runtime.block_on(send_forever(&db_path, &sinks, per_second));
-        })?;
-    Ok(())
-}
-
-async fn send_forever(db_path: &Path, sinks: &Sinks, per_second: u32) {
+/// The alert sender: a task on the daemon's runtime, with a connection of
+/// its own to the outbox. It delivers what is due until a stop is asked
+/// for; what it has not delivered stays queued in the outbox for the next
+/// start.
+pub async fn send(db_path: PathBuf, sinks: Sinks, per_second: u32, shutdown: Shutdown) {
     let (outbox, http) = match (
-        AlertOutbox::open(db_path),
+        AlertOutbox::open(&db_path),
         crate::httpclient::build(TIMEOUT),
     ) {
         (Ok(o), Ok(h)) => (o, h),
@@ -183,8 +170,14 @@ async fn send_forever(db_path: &Path, sinks: &Sinks, per_second: u32) {
         .into_iter()
         .map(|s| (s, RateLimiter::new(per_second)))
         .collect();
-    loop {
-        let due = match outbox.due(16) {
+    let mut sender = Sender {
+        outbox,
+        http,
+        sinks,
+        limits,
+    };
+    while !shutdown.is_requested() {
+        let due = match sender.outbox.due(16) {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!("alerts: {e}");
@@ -192,70 +185,95 @@ async fn send_forever(db_path: &Path, sinks: &Sinks, per_second: u32) {
             }
         };
         if due.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                () = shutdown.requested() => return,
+            }
             continue;
         }
         for alert in due {
-            let (url, token) = match alert.sink.as_str() {
-                "slack" => match &sinks.slack {
-                    Some(url) => (url.expose().to_string(), None),
-                    None => {
-                        let _ = outbox.give_up(alert.id, "the slack sink is no longer configured");
-                        continue;
-                    }
-                },
-                _ => match &sinks.siem {
-                    Some((url, token)) => (url.clone(), token.clone()),
-                    None => {
-                        let _ = outbox.give_up(alert.id, "the siem sink is no longer configured");
-                        continue;
-                    }
-                },
-            };
-            if let Some(limit) = limits.get(alert.sink.as_str()) {
-                limit.acquire().await;
+            if shutdown.is_requested() {
+                return;
             }
-            let mut req = http
-                .post(&url)
-                .timeout(TIMEOUT)
-                .header(CONTENT_TYPE, "application/json")
-                .body(alert.body.clone());
-            if let Some(t) = &token {
-                req = req.bearer_auth(t.expose());
+            sender.deliver(alert).await;
+        }
+    }
+}
+
+/// What the sender holds between deliveries.
+struct Sender {
+    outbox: AlertOutbox,
+    http: reqwest::Client,
+    sinks: Sinks,
+    limits: BTreeMap<&'static str, RateLimiter>,
+}
+
+impl Sender {
+    /// One try of one alert; the outbox records the outcome. (`&mut`: the
+    /// connection is not `Sync`, and the future must be `Send`.)
+    async fn deliver(&mut self, alert: DueAlert) {
+        let (url, token) = match alert.sink.as_str() {
+            "slack" => match &self.sinks.slack {
+                Some(url) => (url.expose().to_string(), None),
+                None => {
+                    let _ = self
+                        .outbox
+                        .give_up(alert.id, "the slack sink is no longer configured");
+                    return;
+                }
+            },
+            _ => match &self.sinks.siem {
+                Some((url, token)) => (url.clone(), token.clone()),
+                None => {
+                    let _ = self
+                        .outbox
+                        .give_up(alert.id, "the siem sink is no longer configured");
+                    return;
+                }
+            },
+        };
+        if let Some(limit) = self.limits.get(alert.sink.as_str()) {
+            limit.acquire().await;
+        }
+        let mut req = self
+            .http
+            .post(&url)
+            .timeout(TIMEOUT)
+            .header(CONTENT_TYPE, "application/json")
+            .body(alert.body.clone());
+        if let Some(t) = &token {
+            req = req.bearer_auth(t.expose());
+        }
+        let result = match RETRY.judge(req.send().await, alert.attempts) {
+            Attempt::Success(_) => {
+                tracing::info!(sink = %alert.sink, id = alert.id, "alert delivered");
+                self.outbox.delivered(alert.id)
             }
-            let backoff = crate::backoff::jittered(RETRY_BASE, RETRY_MAX, alert.attempts);
-            let result = match req.send().await {
-                Ok(r) if r.status().is_success() => {
-                    tracing::info!(sink = %alert.sink, id = alert.id, "alert delivered");
-                    outbox.delivered(alert.id)
+            Attempt::Throttled { wait, .. } => {
+                if let Some(limit) = self.limits.get(alert.sink.as_str()) {
+                    limit.hold_off(wait);
                 }
-                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let wait =
-                        retry_after(r.headers().get(RETRY_AFTER), RETRY_MAX).unwrap_or(backoff);
-                    if let Some(limit) = limits.get(alert.sink.as_str()) {
-                        limit.hold_off(wait);
-                    }
-                    outbox.retry(alert.id, SystemTime::now() + wait, "HTTP 429")
-                }
-                Ok(r) if r.status().is_server_error() => {
-                    let why = format!("HTTP {}", r.status());
-                    tracing::warn!(sink = %alert.sink, id = alert.id, "alert not delivered ({why}); retrying");
-                    outbox.retry(alert.id, SystemTime::now() + backoff, &why)
-                }
-                Ok(r) => {
-                    let why = format!("HTTP {}: the sink refused the alert", r.status());
-                    tracing::error!(sink = %alert.sink, id = alert.id, "{why}; giving up on it");
-                    outbox.give_up(alert.id, &why)
-                }
-                Err(e) => {
-                    let why = describe(&e);
-                    tracing::warn!(sink = %alert.sink, id = alert.id, attempts = alert.attempts + 1, "alert not delivered ({why}); it stays queued");
-                    outbox.retry(alert.id, SystemTime::now() + backoff, &why)
-                }
-            };
-            if let Err(e) = result {
-                tracing::warn!("alerts: {e}");
+                self.outbox
+                    .retry(alert.id, SystemTime::now() + wait, "HTTP 429")
             }
+            Attempt::ServerError { response, wait } => {
+                let why = format!("HTTP {}", response.status());
+                tracing::warn!(sink = %alert.sink, id = alert.id, "alert not delivered ({why}); retrying");
+                self.outbox.retry(alert.id, SystemTime::now() + wait, &why)
+            }
+            Attempt::Refused(response) => {
+                let why = format!("HTTP {}: the sink refused the alert", response.status());
+                tracing::error!(sink = %alert.sink, id = alert.id, "{why}; giving up on it");
+                self.outbox.give_up(alert.id, &why)
+            }
+            Attempt::Transport { detail, wait } => {
+                tracing::warn!(sink = %alert.sink, id = alert.id, attempts = alert.attempts + 1, "alert not delivered ({detail}); it stays queued");
+                self.outbox
+                    .retry(alert.id, SystemTime::now() + wait, &detail)
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("alerts: {e}");
         }
     }
 }

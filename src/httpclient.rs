@@ -1,11 +1,13 @@
 //! What every outgoing HTTP client of dlpd shares (the Nightfall API, the
-//! alert sinks): rustls on ring, no redirects, and errors and `Retry-After`
-//! read the same way. Error text never includes a URL: a pre-signed
-//! findings URL or a Slack webhook URL is itself a credential.
+//! alert sinks): rustls on ring, no redirects, one retry policy (which
+//! answers are worth another try, and after how long), and errors read the
+//! same way. Error text never includes a URL: a pre-signed findings URL or
+//! a Slack webhook URL is itself a credential.
 
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
 
 /// A client with dlpd's user agent, `connect_timeout`, and no redirects.
 pub fn build(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
@@ -18,9 +20,68 @@ pub fn build(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// How a caller retries: capped exponential backoff with jitter, and the
+/// longest `Retry-After` obeyed.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    pub retry_after_cap: Duration,
+}
+
+/// What one try of a request came to.
+#[derive(Debug)]
+pub enum Attempt {
+    /// A 2xx answer.
+    Success(Response),
+    /// 429: try again after `wait`. `asked` is the server's own
+    /// `Retry-After`, when it sent one.
+    Throttled {
+        wait: Duration,
+        asked: Option<Duration>,
+    },
+    /// 5xx: the server failed; try again after `wait`.
+    ServerError { response: Response, wait: Duration },
+    /// No answer (timeout, connection refused or dropped): try again after
+    /// `wait`.
+    Transport { detail: String, wait: Duration },
+    /// Any other status: trying the same request again would not help.
+    Refused(Response),
+}
+
+impl RetryPolicy {
+    /// The delay before try `tries + 1`.
+    pub fn backoff(&self, tries: u32) -> Duration {
+        crate::backoff::jittered(self.base, self.max, tries)
+    }
+
+    /// Judges one try; `tries` is how many failed before it.
+    pub fn judge(&self, sent: reqwest::Result<Response>, tries: u32) -> Attempt {
+        match sent {
+            Ok(r) if r.status().is_success() => Attempt::Success(r),
+            Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => {
+                let asked = retry_after(r.headers().get(RETRY_AFTER), self.retry_after_cap);
+                Attempt::Throttled {
+                    wait: asked.unwrap_or_else(|| self.backoff(tries)),
+                    asked,
+                }
+            }
+            Ok(r) if r.status().is_server_error() => Attempt::ServerError {
+                response: r,
+                wait: self.backoff(tries),
+            },
+            Ok(r) => Attempt::Refused(r),
+            Err(e) => Attempt::Transport {
+                detail: describe(&e),
+                wait: self.backoff(tries),
+            },
+        }
+    }
+}
+
 /// `Retry-After` in seconds (HTTP dates are not used by these services),
 /// capped at `cap`.
-pub fn retry_after(value: Option<&HeaderValue>, cap: Duration) -> Option<Duration> {
+fn retry_after(value: Option<&HeaderValue>, cap: Duration) -> Option<Duration> {
     let secs: f64 = value?.to_str().ok()?.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(cap))
 }

@@ -28,6 +28,7 @@ pub mod rules;
 pub mod scan;
 pub mod secret;
 pub mod service;
+pub mod shutdown;
 pub mod store;
 pub mod textscan;
 pub mod watch;

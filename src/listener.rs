@@ -27,6 +27,7 @@ use tokio::sync::{Semaphore, oneshot};
 use crate::http::{REPLY_TIMEOUT, api_error, json, text};
 use crate::nightfall::Message;
 use crate::nightfall::webhook::Webhook;
+use crate::shutdown::Shutdown;
 use crate::textscan::TextScan;
 
 /// Most connections served at once; more wait to be accepted.
@@ -42,14 +43,25 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Serves connections from `listener` until the runtime stops.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Serves connections from `listener` until a stop is asked for; then
+    /// stops accepting, and lets each open connection finish the request
+    /// it is on (HTTP/1 graceful shutdown).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: Shutdown) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let runtime = tokio::runtime::Handle::current();
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                () = shutdown.requested() => return,
             };
-            let (stream, peer) = match listener.accept().await {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = shutdown.requested() => return,
+            };
+            let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!("listener: accept failed: {e}");
@@ -58,7 +70,8 @@ impl Listener {
                 }
             };
             let this = self.clone();
-            tokio::spawn(async move {
+            let stop = shutdown.clone();
+            shutdown.spawn(&runtime, async move {
                 let service = hyper::service::service_fn(move |req| {
                     let this = this.clone();
                     async move { Ok::<_, Infallible>(this.route(req, peer).await) }
@@ -67,7 +80,15 @@ impl Listener {
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
+                let mut conn = std::pin::pin!(conn);
+                let ended = tokio::select! {
+                    r = conn.as_mut() => r,
+                    () = stop.requested() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = ended {
                     tracing::debug!(%peer, "connection ended: {e}");
                 }
                 drop(permit);

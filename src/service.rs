@@ -2,7 +2,8 @@
 //! default), or detached with `--daemonize` on a host with neither.
 //!
 //! The daemon itself runs on its keeper thread ([`crate::daemon::run`]);
-//! this thread waits for signals. SIGTERM and SIGINT stop it (in-flight
+//! this thread waits for signals on the process's one tokio runtime, which
+//! also carries the daemon's network tasks. SIGTERM and SIGINT stop it (in-flight
 //! work gets [`crate::daemon::GRACE`], the rest stays queued, exit 0).
 //! SIGHUP reopens the log file and reloads the config: a config that does
 //! not parse is refused with its error, and dlpd carries on with the old one.
@@ -54,17 +55,24 @@ pub fn run(config: Config, log: LogHandle, opts: &RunOptions) -> anyhow::Result<
     }
     tracing::info!(pid = std::process::id(), "starting: {}", config.summary());
 
+    // The process's one runtime: signals here, and the daemon's network
+    // tasks (listener, Nightfall calls, alert sender), which it drains
+    // before returning.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dlpd-rt")
+        .enable_all()
+        .build()?;
     let (control_tx, control_rx) = crossbeam_channel::unbounded::<Control>();
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name("dlpd-keeper".into())
         .spawn(move || {
-            let result = daemon::run(&config, control_rx, || readiness::ready("watching"));
+            let ready = || readiness::ready("watching");
+            let result = daemon::run(&config, control_rx, ready, &handle);
             let _ = done_tx.send(result);
         })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let result = runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;

@@ -27,7 +27,7 @@ use crate::config::ScannerConfig;
 use crate::engine::LocalEngine;
 use crate::finding::{Confidence, DetectorId};
 use crate::http::{BodyError, api_error as error, json as json_reply, read_body};
-use crate::rules::{self, Reader, Rule, RuleDetector, RuleSpec, Source};
+use crate::rules::{self, BuiltinMatch, Reader, Region, Rule, RuleDetector, RuleSpec, Source};
 use crate::secret::Secret;
 
 /// Nightfall's limits: total payload bytes, and items.
@@ -197,7 +197,7 @@ impl TextScan {
         spec: &RuleSpec,
         context: u32,
     ) -> Result<CompiledRule, String> {
-        let rule = rules::compile(spec, index, Reader::Api)?;
+        let rule = rules::compile(spec, index, Reader::Api).map_err(|e| e.to_string())?;
         let mut redactions = Vec::with_capacity(rule.detectors.len());
         let mut builtin = Vec::new();
         for (j, d) in rule.detectors.iter().enumerate() {
@@ -279,61 +279,45 @@ fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
     let mut out: Vec<Found<'r>> = Vec::new();
     for compiled in rules {
         let rule = &compiled.rule;
-        let builtin = compiled
+        let builtin: Vec<BuiltinMatch> = compiled
             .engine
             .as_ref()
             .map(|e| e.scan_bytes(hay))
-            .unwrap_or_default();
-        let per_detector: Vec<Vec<Found<'r>>> = rule
-            .detectors
-            .iter()
-            .zip(&compiled.redactions)
-            .map(|(d, redaction)| {
-                let matches = builtin
-                    .iter()
-                    .filter(|f| matches!(d.source, Source::Builtin(id) if f.detector == id))
-                    .map(|f| (f.byte_start as usize..f.byte_end as usize, f.confidence));
-                // An item has no file name: File-scope detectors match nothing.
-                let owned = if d.scope.content() {
-                    0..hay.len()
-                } else {
-                    0..0
-                };
-                d.hits(hay, owned, matches)
-                    .into_iter()
-                    // A byte pattern may cut a character; such a match is no finding.
-                    .filter(|(r, _)| item.is_char_boundary(r.start) && item.is_char_boundary(r.end))
-                    .map(|(range, confidence)| Found {
-                        kind: builtin
-                            .iter()
-                            .find(|f| {
-                                f.byte_start as usize == range.start
-                                    && f.byte_end as usize == range.end
-                            })
-                            .and_then(|f| f.kind),
-                        range,
-                        confidence,
-                        detector: d,
-                        redaction: redaction.as_ref(),
-                        rules: vec![rule.name.as_str()],
-                    })
-                    .collect()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| {
+                Some(BuiltinMatch {
+                    id: f.detector.builtin()?,
+                    range: f.byte_start as usize..f.byte_end as usize,
+                    confidence: f.confidence,
+                    kind: f.kind,
+                })
             })
             .collect();
-        let counts: Vec<usize> = per_detector.iter().map(Vec::len).collect();
-        for (hits, pass) in per_detector.into_iter().zip(rule.passing(&counts)) {
-            if !pass {
-                continue;
-            }
-            for f in hits {
-                // The same span from the same detector under two rules is one finding.
-                match out
-                    .iter_mut()
-                    .find(|o| o.range == f.range && o.detector.display == f.detector.display)
-                {
-                    Some(o) => o.rules.push(rule.name.as_str()),
-                    None => out.push(f),
-                }
+        // An item has no file name: File-scope detectors match nothing.
+        let hits = rule
+            .hits(hay, &Region::Content(0..hay.len()), &builtin)
+            .into_iter()
+            // A byte pattern may cut a character; such a match is no finding.
+            .filter(|h| item.is_char_boundary(h.range.start) && item.is_char_boundary(h.range.end))
+            .map(|h| (h.detector, h))
+            .collect();
+        for (d, hit) in rule.settle(hits) {
+            let f = Found {
+                range: hit.range,
+                confidence: hit.confidence,
+                detector: &rule.detectors[d],
+                redaction: compiled.redactions[d].as_ref(),
+                rules: vec![rule.name.as_str()],
+                kind: hit.kind,
+            };
+            // The same span from the same detector under two rules is one finding.
+            match out
+                .iter_mut()
+                .find(|o| o.range == f.range && o.detector.display == f.detector.display)
+            {
+                Some(o) => o.rules.push(rule.name.as_str()),
+                None => out.push(f),
             }
         }
     }

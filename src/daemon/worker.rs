@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, bounded};
 
-use crate::engine::allow::Allowlist;
-use crate::engine::{Engine, LocalEngine, ScanOptions};
+use super::snapshot::{Shared, Snapshot};
+use crate::engine::{Engine, ScanOptions};
 use crate::finding::{FileReport, Outcome, SkipReason};
 use crate::fsutil::{mtime_ns, sha256_file};
 use crate::nightfall::{self, Message, NightfallError, Uploaded};
@@ -33,18 +33,19 @@ pub(super) enum Done {
     Changed(Job),
 }
 
-/// The engine a worker scans with.
-pub(super) enum Scanner {
-    Local(Box<LocalEngine>),
-    Nightfall(Remote),
+/// What a worker thread scans with: the current snapshot's local engine,
+/// or Nightfall.
+#[derive(Clone)]
+pub(super) struct Scanner {
+    pub snapshot: Shared,
+    /// Set when Nightfall is the engine.
+    pub remote: Option<Remote>,
 }
 
 /// The Nightfall client, the runtime it runs on, and the way to the keeper.
 #[derive(Clone)]
 pub(super) struct Remote {
     pub client: Arc<nightfall::Client>,
-    /// `scanner.allow_paths` and friends; a reload replaces them.
-    pub allow: Arc<std::sync::RwLock<Allowlist>>,
     pub runtime: tokio::runtime::Handle,
     pub keeper: Sender<Message>,
 }
@@ -52,13 +53,13 @@ pub(super) struct Remote {
 impl Scanner {
     /// The engine's name, recorded with every result.
     pub fn name(&self) -> &'static str {
-        match self {
-            Scanner::Local(e) => e.name(),
-            Scanner::Nightfall(_) => "nightfall",
+        match self.remote {
+            None => "local",
+            Some(_) => "nightfall",
         }
     }
 
-    /// Scans (or submits) one job's file.
+    /// Scans (or submits) one job's file, under one snapshot of the config.
     pub fn work(&self, job: Job) -> Done {
         let meta = match std::fs::metadata(&job.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
@@ -76,8 +77,15 @@ impl Scanner {
         if job.stub.is_some() && sha256_file(&job.path).ok() == job.stub {
             return Done::Finished(job, None);
         }
-        match self {
-            Scanner::Local(engine) => {
+        let snapshot = self.snapshot.load();
+        match (&self.remote, &snapshot.local) {
+            (Some(remote), _) => remote.submit(job, &snapshot),
+            (None, None) => Done::Failed {
+                job,
+                error: "no engine to scan with (dlpd's own error; please report it)".into(),
+                permanent: true,
+            },
+            (None, Some(engine)) => {
                 let report = engine.scan_path(&job.path, ScanOptions { hash: true });
                 match &report.outcome {
                     Outcome::Failed(_) if !job.path.exists() => Done::Finished(job, None),
@@ -89,20 +97,15 @@ impl Scanner {
                     _ => Done::Finished(job, Some(report)),
                 }
             }
-            Scanner::Nightfall(remote) => remote.submit(job),
         }
     }
 }
 
 impl Remote {
     /// Uploads the file, records the upload, then requests the scan.
-    fn submit(&self, job: Job) -> Done {
-        let allowlisted = self
-            .allow
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .path(&job.path);
-        if allowlisted {
+    fn submit(&self, job: Job, snapshot: &Snapshot) -> Done {
+        let scanner = &snapshot.config.scanner;
+        if snapshot.policy.skips_path(&job.path) {
             let report = FileReport::new(
                 &job.path,
                 "nightfall",
@@ -110,7 +113,10 @@ impl Remote {
             );
             return Done::Finished(job, Some(report));
         }
-        let upload = match self.runtime.block_on(self.client.upload(&job.path)) {
+        let upload = match self
+            .runtime
+            .block_on(self.client.upload(&job.path, scanner.max_file_bytes))
+        {
             Ok(Uploaded::Ready(upload)) => upload,
             Ok(Uploaded::Changed) => return Done::Changed(job),
             Ok(Uploaded::Skipped(reason)) => {
@@ -154,7 +160,7 @@ impl Remote {
         let metadata = serde_json::json!({ "dlpd_job": job.id.0 }).to_string();
         match self
             .runtime
-            .block_on(self.client.scan(&upload.id, &metadata))
+            .block_on(self.client.scan(&upload.id, &metadata, scanner))
         {
             Ok(()) => {
                 tracing::debug!(path = %job.path.display(), upload = %upload.id, "uploaded; awaiting the result");

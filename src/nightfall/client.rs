@@ -18,8 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{RequestBuilder, Response};
 use ring::digest;
 use serde_json::json;
 
@@ -29,7 +29,7 @@ use crate::engine::open_regular;
 use crate::finding::{Outcome, SkipReason};
 use crate::fsutil::hex;
 use crate::fsutil::{describe_io_error, mtime_ns};
-use crate::httpclient::{describe, retry_after};
+use crate::httpclient::{Attempt, RetryPolicy, describe};
 use crate::rate::RateLimiter;
 use crate::secret::Secret;
 use crate::store::Upload;
@@ -117,10 +117,8 @@ pub struct Client {
     api_url: String,
     key: Secret,
     limiter: RateLimiter,
+    retry: RetryPolicy,
     timeout: Duration,
-    max_file_bytes: u64,
-    /// The detectors and threshold sent as the inline rule; a reload changes them.
-    scanner: std::sync::RwLock<ScannerConfig>,
     nightfall: NightfallConfig,
 }
 
@@ -135,11 +133,7 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for the account whose key is `key`.
-    pub fn new(
-        scanner: &ScannerConfig,
-        nightfall: &NightfallConfig,
-        key: Secret,
-    ) -> Result<Client, reqwest::Error> {
+    pub fn new(nightfall: &NightfallConfig, key: Secret) -> Result<Client, reqwest::Error> {
         let timeout = Duration::from_secs(nightfall.request_timeout_s);
         let http = crate::httpclient::build(timeout.min(Duration::from_secs(10)))?;
         Ok(Client {
@@ -147,16 +141,14 @@ impl Client {
             api_url: nightfall.api_url.trim_end_matches('/').to_string(),
             key,
             limiter: RateLimiter::new(nightfall.requests_per_second),
+            retry: RetryPolicy {
+                base: RETRY_BASE,
+                max: RETRY_MAX.min(timeout * 2),
+                retry_after_cap: RETRY_MAX,
+            },
             timeout,
-            max_file_bytes: scanner.max_file_bytes,
-            scanner: std::sync::RwLock::new(scanner.clone()),
             nightfall: nightfall.clone(),
         })
-    }
-
-    /// Uses `scanner`'s detectors and threshold for scans requested from now on.
-    pub fn set_scanner(&self, scanner: &ScannerConfig) {
-        *self.scanner.write().unwrap_or_else(|e| e.into_inner()) = scanner.clone();
     }
 
     fn url(&self, path: &str) -> String {
@@ -164,8 +156,13 @@ impl Client {
     }
 
     /// Uploads `path`: initialise, chunks, finish. The SHA-256 is computed
-    /// on the bytes sent; a file that changes meanwhile is abandoned.
-    pub async fn upload(&self, path: &Path) -> Result<Uploaded, NightfallError> {
+    /// on the bytes sent; a file that changes meanwhile is abandoned, and
+    /// one over `max_file_bytes` is skipped unread.
+    pub async fn upload(
+        &self,
+        path: &Path,
+        max_file_bytes: u64,
+    ) -> Result<Uploaded, NightfallError> {
         let (mut file, meta) = match open_regular(path) {
             Ok(opened) => opened,
             Err(Outcome::Skipped(reason)) => return Ok(Uploaded::Skipped(reason)),
@@ -173,10 +170,10 @@ impl Client {
             Err(Outcome::Scanned { .. }) => unreachable!("open_regular never scans"),
         };
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
-        if size > self.max_file_bytes {
+        if size > max_file_bytes {
             return Ok(Uploaded::Skipped(SkipReason::TooLarge {
                 size,
-                limit: self.max_file_bytes,
+                limit: max_file_bytes,
             }));
         }
         if size == 0 {
@@ -274,14 +271,17 @@ impl Client {
         }))
     }
 
-    /// Starts the scan of an uploaded file; its result goes to the webhook.
-    pub async fn scan(&self, upload_id: &str, metadata: &str) -> Result<(), NightfallError> {
+    /// Starts the scan of an uploaded file with `scanner`'s detectors,
+    /// threshold and rules; its result goes to the webhook.
+    pub async fn scan(
+        &self,
+        upload_id: &str,
+        metadata: &str,
+        scanner: &ScannerConfig,
+    ) -> Result<(), NightfallError> {
         let what = "starting a scan";
         let url = self.url(&format!("/v3/upload/{upload_id}/scan"));
-        let body = {
-            let scanner = self.scanner.read().unwrap_or_else(|e| e.into_inner());
-            scan_request(&scanner, &self.nightfall, metadata).to_string()
-        };
+        let body = scan_request(scanner, &self.nightfall, metadata).to_string();
         self.call(what, true, || {
             self.http
                 .post(&url)
@@ -323,22 +323,20 @@ impl Client {
                     .bearer_auth(self.key.expose())
                     .header("Accept", "application/json");
             }
-            let (detail, wait) = match req.send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let after = retry_after(resp.headers().get(RETRY_AFTER), RETRY_MAX);
-                    if let Some(after) = after {
-                        self.limiter.hold_off(after);
+            let (detail, wait) = match self.retry.judge(req.send().await, tries) {
+                Attempt::Success(resp) => return Ok(resp),
+                Attempt::Throttled { wait, asked } => {
+                    if let Some(asked) = asked {
+                        self.limiter.hold_off(asked);
                     }
-                    let wait = after.unwrap_or_else(|| self.backoff(tries));
                     ("HTTP 429 Too Many Requests".to_string(), wait)
                 }
-                Ok(resp) if resp.status().is_server_error() => {
-                    let status = resp.status();
-                    let error = read_error(resp).await;
-                    (format!("HTTP {status}, {error}"), self.backoff(tries))
+                Attempt::ServerError { response, wait } => {
+                    let status = response.status();
+                    let error = read_error(response).await;
+                    (format!("HTTP {status}, {error}"), wait)
                 }
-                Ok(resp) => {
+                Attempt::Refused(resp) => {
                     let status = resp.status().as_u16();
                     let error = read_error(resp).await;
                     return Err(if status == 404 && api {
@@ -355,7 +353,7 @@ impl Client {
                     });
                 }
                 // Never the URL: a findings URL is itself a credential.
-                Err(e) => (describe(&e), self.backoff(tries)),
+                Attempt::Transport { detail, wait } => (detail, wait),
             };
             tries += 1;
             if tries >= MAX_TRIES {
@@ -369,10 +367,6 @@ impl Client {
             );
             tokio::time::sleep(wait).await;
         }
-    }
-
-    fn backoff(&self, tries: u32) -> Duration {
-        crate::backoff::jittered(RETRY_BASE, RETRY_MAX.min(self.timeout * 2), tries)
     }
 }
 

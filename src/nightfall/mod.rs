@@ -9,11 +9,13 @@
 //! local scan.
 
 pub mod client;
+pub mod results;
 pub mod signature;
 pub mod webhook;
 pub mod wire;
 
 pub use client::{Client, NightfallError, Uploaded};
+pub use results::{Decision, Results};
 
 use crate::config::Config;
 use crate::secret::{self, Secret, SecretError};

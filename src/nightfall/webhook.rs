@@ -23,6 +23,7 @@ use super::wire::{Notification, into_findings};
 use super::{Client, Message, Verdict};
 use crate::http::{REPLY_TIMEOUT, body_refusal, read_body, text};
 use crate::secret::Secret;
+use crate::shutdown::Shutdown;
 
 /// What `/ingest` needs to judge and route results.
 pub struct Webhook {
@@ -30,6 +31,8 @@ pub struct Webhook {
     max_body: u64,
     keeper: Sender<Message>,
     client: Arc<Client>,
+    /// Fetches run as tasks the daemon drains when it stops.
+    shutdown: Shutdown,
 }
 
 impl Webhook {
@@ -38,12 +41,14 @@ impl Webhook {
         max_body: u64,
         keeper: Sender<Message>,
         client: Arc<Client>,
+        shutdown: Shutdown,
     ) -> Webhook {
         Webhook {
             secret,
             max_body,
             keeper,
             client,
+            shutdown,
         }
     }
 
@@ -122,12 +127,18 @@ impl Webhook {
     /// Fetches and translates a result's findings in the background.
     fn fetch(&self, upload_id: String, url: String) {
         let (client, keeper) = (self.client.clone(), self.keeper.clone());
-        tokio::spawn(async move {
-            let result = match client.fetch_findings(&url).await {
-                Ok(doc) => Ok(into_findings(&doc)),
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = keeper.send(Message::Fetched { upload_id, result });
-        });
+        let shutdown = self.shutdown.clone();
+        self.shutdown
+            .spawn(&tokio::runtime::Handle::current(), async move {
+                let result = tokio::select! {
+                    r = client.fetch_findings(&url) => match r {
+                        Ok(doc) => Ok(into_findings(&doc)),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    // Still pending in the store: resubmitted after the next start.
+                    () = shutdown.requested() => return,
+                };
+                let _ = keeper.send(Message::Fetched { upload_id, result });
+            });
     }
 }

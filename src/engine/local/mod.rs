@@ -39,7 +39,7 @@ use crate::config::ScannerConfig;
 use crate::engine::allow::{Allowlist, MARKER_REACH};
 use crate::fsutil::{describe_io_error, hex};
 use crate::mask;
-use crate::rules::{RuleSet, Source};
+use crate::rules::{BuiltinMatch, Region, RuleSet, Source};
 
 pub use self::apikey::known_kind;
 pub use self::card::luhn_valid;
@@ -264,7 +264,7 @@ impl LocalEngine {
             .collect();
         let mut spans: Vec<Range<usize>> = candidates.iter().map(|c| c.start..c.end).collect();
         if !self.rules.is_empty() {
-            let rule_matches = self.rule_matches(hay, owned.clone(), &candidates, false);
+            let rule_matches = self.rule_matches(hay, &Region::Content(owned.clone()), &candidates);
             spans.extend(rule_matches.iter().map(|m| m.range.clone()));
             matches.extend(rule_matches);
             matches.sort_by_key(|m| m.range.start);
@@ -311,43 +311,31 @@ impl LocalEngine {
         lines + bytecount::count(&hay[cursor..owned.end], b'\n') as u64
     }
 
-    /// The rules' detectors' matches in `hay` starting in `owned`; in a
-    /// file's `name`, only those of detectors that look there.
-    fn rule_matches(
-        &self,
-        hay: &[u8],
-        owned: Range<usize>,
-        candidates: &[Candidate],
-        name: bool,
-    ) -> Vec<Match> {
+    /// The rules' detectors' matches in `hay` within `region`.
+    fn rule_matches(&self, hay: &[u8], region: &Region, candidates: &[Candidate]) -> Vec<Match> {
+        let builtin: Vec<BuiltinMatch> = candidates
+            .iter()
+            .map(|c| BuiltinMatch {
+                id: c.detector,
+                range: c.start..c.end,
+                confidence: c.confidence,
+                kind: c.kind,
+            })
+            .collect();
         let mut out = Vec::new();
         for (r, rule) in self.rules.rules().iter().enumerate() {
-            for (d, det) in rule.detectors.iter().enumerate() {
-                let builtin = candidates
-                    .iter()
-                    .filter(|c| matches!(det.source, Source::Builtin(id) if id == c.detector))
-                    .map(|c| (c.start..c.end, c.confidence));
-                let hits = match name {
-                    false if det.scope.content() => det.hits(hay, owned.clone(), builtin),
-                    true if det.scope.file_name() => det.name_hits(hay, builtin),
-                    _ => continue,
-                };
-                let kind = |range: &Range<usize>| {
-                    candidates
-                        .iter()
-                        .find(|c| c.start == range.start && c.end == range.end)
-                        .and_then(|c| c.kind)
-                };
-                out.extend(hits.into_iter().map(|(range, confidence)| Match {
-                    kind: kind(&range),
+            for hit in rule.hits(hay, region, &builtin) {
+                let det = &rule.detectors[hit.detector];
+                out.push(Match {
                     detector: match det.source {
                         Source::Builtin(id) => Detector::Builtin(id),
                         _ => Detector::Custom(det.display.as_str().into()),
                     },
-                    range,
-                    confidence,
-                    tag: Some((r, d)),
-                }));
+                    range: hit.range,
+                    confidence: hit.confidence,
+                    kind: hit.kind,
+                    tag: Some((r, hit.detector)),
+                });
             }
         }
         out
@@ -357,7 +345,7 @@ impl LocalEngine {
     /// their findings have line 0 and ranges within the name.
     fn scan_name(&self, name: &[u8], tagged: &mut Vec<(Tag, Finding)>) {
         let candidates = self.candidates(name);
-        for m in self.rule_matches(name, 0..name.len(), &candidates, true) {
+        for m in self.rule_matches(name, &Region::FileName, &candidates) {
             let Some(tag) = m.tag.filter(|_| !self.allow.value(&name[m.range.clone()])) else {
                 continue;
             };
@@ -377,20 +365,23 @@ impl LocalEngine {
             return;
         }
         let rules = self.rules.rules();
-        let mut counts: Vec<Vec<usize>> =
-            rules.iter().map(|r| vec![0; r.detectors.len()]).collect();
-        for ((r, d), _) in &tagged {
-            counts[*r][*d] += 1;
+        let mut by_rule: Vec<Vec<(usize, (usize, Finding))>> =
+            rules.iter().map(|_| Vec::new()).collect();
+        for (i, ((r, d), f)) in tagged.into_iter().enumerate() {
+            by_rule[r].push((d, (i, f)));
         }
-        let passing: Vec<Vec<bool>> = rules
+        // Passing matches, back in the order they were found.
+        let mut kept: Vec<(usize, Finding)> = rules
             .iter()
-            .zip(&counts)
-            .map(|(r, c)| r.passing(c))
+            .zip(by_rule)
+            .flat_map(|(rule, hits)| rule.settle(hits))
+            .map(|(_, hit)| hit)
             .collect();
+        kept.sort_by_key(|(i, _)| *i);
         let key = |f: &Finding| (f.byte_start, f.byte_end, f.line_start, f.detector.clone());
         let mut seen: std::collections::HashSet<_> = findings.iter().map(key).collect();
-        for ((r, d), f) in tagged {
-            if passing[r][d] && seen.insert(key(&f)) {
+        for (_, f) in kept {
+            if seen.insert(key(&f)) {
                 findings.push(f);
             }
         }

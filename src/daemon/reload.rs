@@ -1,0 +1,133 @@
+//! SIGHUP: a new, already validated config replaces the snapshot every
+//! thread reads. Roots and filters, detectors and thresholds, rules,
+//! allowlists, queue limits and remediation rules apply at once; the keys
+//! in [`RESTART`] keep their running values until dlpd restarts, and are
+//! named in the log when they change.
+
+use std::sync::Arc;
+
+use super::keeper::Keeper;
+use super::snapshot::Snapshot;
+use super::watch_settings;
+use crate::config::Config;
+use crate::watch;
+
+/// A key (or table) whose change needs a restart, and how to tell.
+type RestartKey = (&'static str, fn(&Config, &Config) -> bool);
+
+/// Every key a reload does not apply. docs/configuration.md lists the same
+/// names, and a test keeps the two equal.
+static RESTART: &[RestartKey] = &[
+    ("[output]", |a, b| a.output != b.output),
+    ("scanner.engine", |a, b| {
+        a.scanner.engine != b.scanner.engine
+    }),
+    ("[nightfall]", |a, b| a.nightfall != b.nightfall),
+    ("[webhook]", |a, b| a.webhook != b.webhook),
+    ("queue.workers", |a, b| a.queue.workers != b.queue.workers),
+    ("log.format", |a, b| a.log.format != b.log.format),
+    ("log.file", |a, b| a.log.file != b.log.file),
+    ("[api]", |a, b| a.api != b.api),
+    ("[alerts]", |a, b| a.alerts != b.alerts),
+    ("remediation.quarantine_dir", |a, b| {
+        a.remediation.quarantine_dir != b.remediation.quarantine_dir
+    }),
+    ("remediation.stub", |a, b| {
+        a.remediation.stub != b.remediation.stub
+    }),
+];
+
+/// The names of the keys a reload does not apply, in the order above.
+pub fn restart_keys() -> Vec<&'static str> {
+    RESTART.iter().map(|(name, _)| *name).collect()
+}
+
+/// The restart-only keys that differ between `old` and `new`.
+fn needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    RESTART
+        .iter()
+        .filter(|(_, changed)| changed(old, new))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+impl Keeper {
+    /// Applies a reloaded config. A new watcher replaces the old one when
+    /// roots or filters change, and every root is walked so nothing the
+    /// old watcher had not yet settled is lost; the walk skips files
+    /// unchanged since their last scan.
+    pub(super) fn reload(&mut self, new: Config) {
+        let old = self.snapshot.load_full();
+        let restart = needing_restart(&old.config, &new);
+        let local = old.local.is_some();
+        // Restart-only keys keep their running values: the snapshot holds
+        // what is in force, so later reloads compare against that.
+        let mut fresh = new;
+        keep_running_values(&old.config, &mut fresh);
+        self.remediator.set_rules(fresh.remediation.rules.clone());
+        let watch_changed = old.config.watch != fresh.watch;
+        let summary = fresh.summary();
+        self.snapshot.store(Arc::new(Snapshot::new(fresh, local)));
+
+        if watch_changed {
+            let snapshot = self.snapshot.load();
+            let settings = Arc::new(watch_settings(&snapshot.config));
+            // The old watcher goes first: two would report every change twice.
+            self.watcher = None;
+            match watch::spawn((*settings).clone(), self.watch_tx.clone()) {
+                Ok(w) => self.watcher = Some(w),
+                Err(e) => tracing::error!(
+                    "reload: cannot start the watcher: {e}; no roots are watched until the next reload or restart"
+                ),
+            }
+            for root in settings.roots.iter().filter(|r| r.is_dir()) {
+                self.progress.walks_pending += 1;
+                let _ = self.walk_tx.send((root.clone(), settings.clone()));
+            }
+            self.settings = settings;
+        }
+        if !restart.is_empty() {
+            tracing::warn!(
+                "reload: {} changed; these keep their running values until dlpd restarts",
+                restart.join(", ")
+            );
+        }
+        tracing::info!("config reloaded: {summary}");
+    }
+}
+
+/// Copies the restart-only keys' running values into `new`.
+fn keep_running_values(old: &Config, new: &mut Config) {
+    new.output = old.output.clone();
+    new.scanner.engine = old.scanner.engine;
+    new.nightfall = old.nightfall.clone();
+    new.webhook = old.webhook.clone();
+    new.queue.workers = old.queue.workers;
+    new.log.format = old.log.format;
+    new.log.file = old.log.file.clone();
+    new.api = old.api.clone();
+    new.alerts = old.alerts.clone();
+    new.remediation.quarantine_dir = old.remediation.quarantine_dir.clone();
+    new.remediation.stub = old.remediation.stub;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_restart_key_is_kept_at_its_running_value() {
+        let old = Config::default();
+        let mut new = Config::parse(
+            "[output]\nstate_dir = \"/elsewhere\"\n[scanner]\nengine = \"nightfall\"\n\
+             [nightfall]\nconcurrency = 9\n[webhook]\nmax_body_bytes = 7\n[queue]\nworkers = 9\n\
+             [log]\nformat = \"json\"\nfile = \"/tmp/l\"\n[api]\nenabled = true\n\
+             [alerts]\nrequests_per_second = 9\n[remediation]\nquarantine_dir = \"/q\"\nstub = false\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(needing_restart(&old, &new), restart_keys());
+        keep_running_values(&old, &mut new);
+        assert!(needing_restart(&old, &new).is_empty());
+    }
+}
