@@ -16,6 +16,7 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
 use dlpd::config::ScannerConfig;
@@ -295,17 +296,17 @@ fn engine_with_rule() -> LocalEngine {
 
 /// Scans `dir` with `threads` workers; returns (seconds, findings).
 fn run_engine(dir: &Path, threads: usize) -> (f64, u64) {
-    run_with(&engine(), dir, threads)
+    run_with(&Arc::new(engine()), dir, threads)
 }
 
-fn run_with(e: &LocalEngine, dir: &Path, threads: usize) -> (f64, u64) {
+fn run_with(e: &Arc<LocalEngine>, dir: &Path, threads: usize) -> (f64, u64) {
     let opts = WalkOptions {
         follow_symlinks: false,
         threads,
         scan: ScanOptions { hash: false },
     };
     let start = Instant::now();
-    let summary = scan_paths(e, &[dir.to_path_buf()], opts, |_| true);
+    let summary = scan_paths(e.clone(), &[dir.to_path_buf()], opts, |_| true);
     (start.elapsed().as_secs_f64(), summary.findings)
 }
 
@@ -473,7 +474,7 @@ fn main() {
         mbps(clean_bytes, tc),
         fc
     );
-    let all = engine_all();
+    let all = Arc::new(engine_all());
     let (ta, fa) = best(3, || run_with(&all, &mixed, 1));
     println!(
         "mixed corpus, 1 core, all {} detectors: {:5.0} MB/s  ({} findings; {:.2}x the default's time)",
@@ -482,7 +483,7 @@ fn main() {
         fa,
         ta / t1
     );
-    let ruled = engine_with_rule();
+    let ruled = Arc::new(engine_with_rule());
     let (tr, fr) = best(3, || run_with(&ruled, &mixed, 1));
     println!(
         "mixed corpus, 1 core, defaults + the README's custom rule: {:5.0} MB/s  ({} findings; {:.2}x the default's time)",
@@ -497,7 +498,7 @@ fn main() {
         scan: ScanOptions { hash: false },
     };
     let start = Instant::now();
-    let s = scan_paths(&e, std::slice::from_ref(&small), opts, |_| true);
+    let s = scan_paths(Arc::new(e), std::slice::from_ref(&small), opts, |_| true);
     let ts = start.elapsed().as_secs_f64();
     println!(
         "small files ({} x ~1.5 KB), {cores} cores: {:8.0} files/s",

@@ -204,7 +204,7 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     if config.scanner.engine == EngineKind::Nightfall {
         tracing::info!("dlpd scan uses the local engine; the Nightfall engine runs in `dlpd run`");
     }
-    let engine = LocalEngine::new(&config.scanner);
+    let engine = std::sync::Arc::new(LocalEngine::new(&config.scanner));
     let mut store = if args.no_store {
         None
     } else {
@@ -223,7 +223,7 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         },
     };
     let started = Instant::now();
-    let summary = scan::scan_paths(&engine, &args.paths, opts, |report| {
+    let summary = scan::scan_paths(engine, &args.paths, opts, |report| {
         progress.tick(&report);
         match &report.outcome {
             Outcome::Skipped(reason) => {

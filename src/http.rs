@@ -47,8 +47,14 @@ pub fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
 }
 
 /// A JSON response.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    with_type(status, value.to_string(), "application/json")
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    match serde_json::to_string(value) {
+        Ok(body) => with_type(status, body, "application/json"),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot render the answer: {e}"),
+        ),
+    }
 }
 
 fn with_type(status: StatusCode, body: String, kind: &'static str) -> Response<Full<Bytes>> {

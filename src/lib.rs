@@ -1,34 +1,44 @@
 //! dlpd: an endpoint data-loss-prevention daemon.
 //!
-//! The data's path through the crate: [`config`] → [`watch`] (settled
-//! files) → [`daemon`] (the persistent queue and workers) → [`engine`] (the
-//! local detectors) → [`store`] (SQLite and CSV). [`scan`] is the one-shot
-//! path for `dlpd scan`; [`report`] renders findings for people and tools.
+//! The data's path through the crate (docs/architecture.md draws it):
+//! [`config`] is read once into a checked value; [`watch`] turns inotify
+//! events into settled files; the [`daemon`]'s keeper queues them in the
+//! [`store`] and hands them to workers; the [`engine`] turns each file into
+//! text streams (its format stage) and findings (its detection stage), or
+//! Nightfall scans it and its result comes back to the listener; the keeper
+//! records the findings in SQLite and the CSV, and [`remediation`] decides
+//! on quarantine and alerts. [`scan`] is the one-shot path for `dlpd scan`.
+//! The words all of them share are in [`finding`].
+//!
+//! Modules are public where the tests, the benches or the binary use them;
+//! the rest are the crate's own.
 
-pub mod alerts;
-pub mod backoff;
+pub(crate) mod alerts;
+pub(crate) mod backoff;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod finding;
 pub mod fsutil;
-pub mod http;
-pub mod httpclient;
-pub mod listener;
-pub mod logging;
-pub mod mask;
+pub(crate) mod http;
+pub(crate) mod httpclient;
+pub(crate) mod listener;
+pub(crate) mod logging;
+pub(crate) mod mask;
 pub mod nightfall;
+pub(crate) mod pool;
 pub mod quarantine;
-pub mod rate;
-pub mod readiness;
+pub(crate) mod rate;
+pub(crate) mod readiness;
 pub mod remediation;
-pub mod report;
+pub(crate) mod report;
 pub mod rules;
 pub mod scan;
 pub mod secret;
-pub mod service;
-pub mod shutdown;
+pub(crate) mod service;
+pub(crate) mod shutdown;
 pub mod store;
-pub mod textscan;
+pub(crate) mod textscan;
+pub(crate) mod walk;
 pub mod watch;

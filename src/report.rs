@@ -7,8 +7,7 @@
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
-
+use crate::finding::json::{FindingMetadata, JsonDetector, JsonFinding, Location, Span};
 use crate::finding::{Confidence, Detector, FileReport, Finding};
 
 /// The CSV columns, in order.
@@ -83,54 +82,41 @@ impl FindingRecord {
     }
 
     /// Nightfall's finding shape, plus the file it was found in.
-    pub fn to_json(&self) -> Value {
-        let mut obj = Map::new();
-        obj.insert("path".into(), json!(self.path));
-        if let Some(member) = &self.member {
-            obj.insert("member".into(), json!(member));
-        }
-        obj.insert(
-            "detector".into(),
-            json!({"name": self.detector.display_name(), "id": self.detector.as_str()}),
-        );
-        obj.insert("confidence".into(), json!(self.confidence.as_str()));
-        obj.insert("finding".into(), json!(self.finding));
-        obj.insert("redactedFinding".into(), json!(self.redacted));
+    pub fn to_json(&self) -> JsonFinding {
         // Nightfall leaves empty contexts out.
-        if !self.before.is_empty() {
-            obj.insert("beforeContext".into(), json!(self.before));
+        let context = |c: &String| (!c.is_empty()).then(|| c.clone());
+        let span = |start, end| Some(Span { start, end });
+        JsonFinding {
+            path: Some(self.path.clone()),
+            member: self.member.clone(),
+            finding: self.finding.clone(),
+            detector: JsonDetector {
+                name: self.detector.display_name().to_string(),
+                id: Some(self.detector.as_str().to_string()),
+                uuid: None,
+            },
+            confidence: self.confidence,
+            redacted_finding: Some(self.redacted.clone()),
+            before_context: context(&self.before),
+            after_context: context(&self.after),
+            location: Location {
+                byte_range: Span::new(self.byte_start, self.byte_end),
+                line_range: span(self.line_start, self.line_end),
+                row_range: self.table.and_then(|t| span(t.row_start, t.row_end)),
+                column_range: self.table.and_then(|t| span(t.column_start, t.column_end)),
+                // Line 0: a rule with scope File matched the file's name.
+                in_file_name: self.line_start == 0,
+                ..Location::default()
+            },
+            redacted_location: None,
+            matched_detection_rule_uuids: None,
+            matched_detection_rules: None,
+            finding_metadata: self.kind.as_deref().map(FindingMetadata::api_key),
+            scanned_at: Some(rfc3339(self.scanned_at)),
+            engine: Some(self.engine.clone()),
+            upload_id: self.upload_id.clone(),
+            sha256: self.sha256.clone(),
         }
-        if !self.after.is_empty() {
-            obj.insert("afterContext".into(), json!(self.after));
-        }
-        obj.insert(
-            "location".into(),
-            json!({
-                "byteRange": {"start": self.byte_start, "end": self.byte_end},
-                "lineRange": {"start": self.line_start, "end": self.line_end},
-                "rowRange": self.table.map(|t| json!({"start": t.row_start, "end": t.row_end})),
-                "columnRange": self.table.map(|t| json!({"start": t.column_start, "end": t.column_end})),
-            }),
-        );
-        // Line 0: a rule with scope File matched the file's name.
-        if self.line_start == 0 {
-            obj["location"]["inFileName"] = json!(true);
-        }
-        if let Some(kind) = &self.kind {
-            obj.insert(
-                "findingMetadata".into(),
-                json!({"apiKeyMetadata": {"kind": kind}}),
-            );
-        }
-        obj.insert("scannedAt".into(), json!(rfc3339(self.scanned_at)));
-        obj.insert("engine".into(), json!(self.engine));
-        if let Some(id) = &self.upload_id {
-            obj.insert("uploadID".into(), json!(id));
-        }
-        if let Some(sha) = &self.sha256 {
-            obj.insert("sha256".into(), json!(sha));
-        }
-        Value::Object(obj)
     }
 
     /// The CSV cells, in [`CSV_HEADER`] order.

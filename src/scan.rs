@@ -1,16 +1,22 @@
 //! One-shot scans of files and directory trees, in parallel across cores.
 //!
-//! A walker thread feeds paths to a pool of workers; every result, including
-//! walk errors, comes back to the caller's thread in one stream, so output
-//! and storage stay single-threaded and ordered per file.
+//! A walker thread ([`crate::walk`]) feeds paths to the worker pool
+//! ([`crate::pool`]); every result, including walk errors, comes back to the
+//! caller's thread in one stream, so output and storage stay
+//! single-threaded and ordered per file.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+
+use crossbeam_channel::{Sender, bounded};
 
 use crate::engine::{Engine, ScanOptions};
 use crate::finding::{FileReport, Outcome};
 use crate::fsutil::describe_io_error;
+use crate::pool;
+use crate::walk::{Walked, walk};
 
 /// How to walk and scan.
 #[derive(Debug, Clone, Copy)]
@@ -60,8 +66,8 @@ pub fn failed_report(path: &Path, engine: &'static str, message: String) -> File
 /// Scans `roots` (files or directories, recursively) and hands each report
 /// to `on_report` on the calling thread. `on_report` returns false to stop
 /// early (a closed pipe, a failed store).
-pub fn scan_paths<E: Engine>(
-    engine: &E,
+pub fn scan_paths<E: Engine + 'static>(
+    engine: Arc<E>,
     roots: &[PathBuf],
     opts: WalkOptions,
     mut on_report: impl FnMut(FileReport) -> bool,
@@ -71,42 +77,28 @@ pub fn scan_paths<E: Engine>(
     } else {
         opts.threads
     };
-    let stop = AtomicBool::new(false);
-    let (job_tx, job_rx) = mpsc::sync_channel::<PathBuf>(threads * 64);
-    let job_rx = Mutex::new(job_rx);
-    let (res_tx, res_rx) = mpsc::sync_channel::<FileReport>(threads * 64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let name = engine.name();
+    let (job_tx, job_rx) = bounded::<PathBuf>(threads * 64);
+    let (res_tx, res_rx) = bounded::<Option<FileReport>>(threads * 64);
     let mut summary = Summary::default();
+    let worker_stop = stop.clone();
+    let work = move |path: PathBuf| {
+        (!worker_stop.load(Ordering::Relaxed)).then(|| engine.scan_path(&path, opts.scan))
+    };
+    if let Err(e) = pool::spawn(threads, "dlpd-scan", job_rx, res_tx.clone(), work) {
+        let _ = on_report(failed_report(
+            Path::new("."),
+            name,
+            format!("cannot start the scanning threads: {e}"),
+        ));
+        summary.failed += 1;
+        return summary;
+    }
     std::thread::scope(|s| {
-        let walker_res = res_tx.clone();
         let stop = &stop;
-        s.spawn(move || {
-            walk(
-                roots,
-                opts.follow_symlinks,
-                engine.name(),
-                stop,
-                &job_tx,
-                &walker_res,
-            )
-        });
-        for _ in 0..threads {
-            let res_tx = res_tx.clone();
-            let job_rx = &job_rx;
-            s.spawn(move || {
-                loop {
-                    let next = job_rx.lock().map(|rx| rx.recv());
-                    let Ok(Ok(path)) = next else { break };
-                    if stop.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    if res_tx.send(engine.scan_path(&path, opts.scan)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(res_tx);
-        for report in res_rx {
+        s.spawn(move || walk_roots(roots, opts.follow_symlinks, name, stop, &job_tx, &res_tx));
+        for report in res_rx.iter().flatten() {
             if stop.load(Ordering::Relaxed) {
                 continue;
             }
@@ -121,13 +113,13 @@ pub fn scan_paths<E: Engine>(
 
 /// Walks every root, sending files to the workers and walk errors straight
 /// to the results.
-fn walk(
+fn walk_roots(
     roots: &[PathBuf],
     follow: bool,
     engine: &'static str,
     stop: &AtomicBool,
-    jobs: &mpsc::SyncSender<PathBuf>,
-    results: &mpsc::SyncSender<FileReport>,
+    jobs: &Sender<PathBuf>,
+    results: &Sender<Option<FileReport>>,
 ) {
     for root in roots {
         if stop.load(Ordering::Relaxed) {
@@ -135,7 +127,7 @@ fn walk(
         }
         match std::fs::metadata(root) {
             Err(e) => {
-                let _ = results.send(failed_report(root, engine, describe_io_error(&e)));
+                let _ = results.send(Some(failed_report(root, engine, describe_io_error(&e))));
                 continue;
             }
             Ok(meta) if !meta.is_dir() => {
@@ -144,35 +136,29 @@ fn walk(
             }
             Ok(_) => {}
         }
-        for entry in walkdir::WalkDir::new(root).follow_links(follow) {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            match entry {
-                Ok(e) if e.file_type().is_dir() => {}
-                Ok(e) if e.file_type().is_symlink() => {
-                    tracing::debug!(path = %e.path().display(), "not following symlink (use --follow-symlinks)");
+        let walked = walk(
+            root,
+            follow,
+            |_, _| true,
+            |found| {
+                if stop.load(Ordering::Relaxed) {
+                    return ControlFlow::Break(());
                 }
-                Ok(e) => {
-                    if jobs.send(e.into_path()).is_err() {
-                        return;
-                    }
+                let sent = match found {
+                    Walked::File(e) => jobs.send(e.into_path()).is_ok(),
+                    Walked::Failed { path, message } => results
+                        .send(Some(failed_report(&path, engine, message)))
+                        .is_ok(),
+                };
+                if sent {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
                 }
-                Err(e) => {
-                    let path = e.path().unwrap_or(root).to_path_buf();
-                    let message = match (e.loop_ancestor(), e.io_error()) {
-                        (Some(ancestor), _) => {
-                            format!(
-                                "symlink loop: leads back to {}; not followed",
-                                ancestor.display()
-                            )
-                        }
-                        (None, Some(io)) => describe_io_error(io),
-                        (None, None) => e.to_string(),
-                    };
-                    let _ = results.send(failed_report(&path, engine, message));
-                }
-            }
+            },
+        );
+        if walked.is_break() {
+            return;
         }
     }
 }

@@ -17,7 +17,7 @@ mod sections;
 mod values;
 
 pub use sections::*;
-pub use values::{Glob, Pattern, expand_path};
+pub use values::{Glob, Pattern};
 
 /// The shipped, commented default config.
 pub const DEFAULT_TOML: &str = include_str!("../../etc/dlpd.toml");
@@ -251,6 +251,7 @@ pub fn default_state_dir() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use super::values::expand_path;
     use super::*;
 
     #[test]

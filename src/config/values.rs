@@ -81,7 +81,7 @@ pub(super) fn value_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String
 }
 
 /// Expands a leading `~` and `$VAR` / `${VAR}` references.
-pub fn expand_path(raw: &str) -> Result<PathBuf, String> {
+pub(super) fn expand_path(raw: &str) -> Result<PathBuf, String> {
     let mut out = String::new();
     let rest = if raw == "~" || raw.starts_with("~/") {
         let home = home_dir().ok_or("`~` needs $HOME, which is not set")?;

@@ -19,7 +19,7 @@ use super::snapshot::Shared;
 use super::walk::{Seen, Walk};
 use super::worker::Done;
 use crate::finding::{FileReport, Outcome};
-use crate::nightfall::{Decision, Message, Results};
+use crate::nightfall::{Decision, Message, RegisterError, Results};
 use crate::readiness::Watchdog;
 use crate::remediation::{Remediator, summary};
 use crate::store::{Job, JobId, Store, StoreError};
@@ -215,11 +215,9 @@ impl Keeper {
                     finished.push(job.id);
                     reports.extend(report);
                 }
-                Done::Failed {
-                    job,
-                    error,
-                    permanent,
-                } => self.fail(&job, &error, permanent)?,
+                Done::Failed(job, error) => {
+                    self.fail(&job, &error.to_string(), error.is_permanent())?
+                }
                 Done::Submitted => {}
                 Done::Changed(job) => {
                     tracing::debug!(path = %job.path.display(), "changed while uploading; queued again");
@@ -291,7 +289,8 @@ impl Keeper {
         match msg {
             Message::Register { job, upload, reply } => {
                 let result = self.store.register_upload(job, &upload);
-                let _ = reply.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                let answer = result.as_ref().map(|_| ());
+                let _ = reply.send(answer.map_err(|e| RegisterError(e.to_string())));
                 result?;
             }
             Message::Health { reply } => {

@@ -178,19 +178,11 @@ fn serve(
 
     let (job_tx, job_rx) = bounded::<Job>(workers * 2);
     let (done_tx, done_rx) = unbounded::<Done>();
-    for i in 0..workers {
-        let (scanner, job_rx, done_tx) = (scanner.clone(), job_rx.clone(), done_tx.clone());
-        std::thread::Builder::new()
-            .name(format!("dlpd-scan-{i}"))
-            .spawn(move || {
-                for job in job_rx {
-                    if done_tx.send(scanner.work(job)).is_err() {
-                        return;
-                    }
-                }
-            })?;
-    }
-    drop(done_tx);
+    let work = {
+        let scanner = scanner.clone();
+        move |job| scanner.work(job)
+    };
+    crate::pool::spawn(workers, "dlpd-scan", job_rx, done_tx, work)?;
 
     tracing::info!(
         roots = ?settings.roots,

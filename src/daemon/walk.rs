@@ -1,13 +1,15 @@
 //! The walker: lists the files under a root (at start, on a rescan, after a
 //! reload) for the keeper, which queues those changed since their last scan.
 
-use std::path::PathBuf;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::fsutil::mtime_ns;
+use crate::walk::{Walked, walk};
 use crate::watch::WatchSettings;
 
 /// A file the walker saw, with what it looked like.
@@ -27,34 +29,31 @@ pub(super) type Walk = (PathBuf, Arc<WatchSettings>);
 /// Walks each directory it is sent and reports its wanted files.
 pub(super) fn walker(dirs: &Receiver<Walk>, seen: &Sender<Seen>, walked: &AtomicU64) {
     for (dir, settings) in dirs {
-        let entries = walkdir::WalkDir::new(&dir)
-            .follow_links(settings.follow_symlinks)
-            .into_iter()
-            .filter_entry(|e| !e.file_type().is_dir() || settings.wanted(e.path(), true));
-        for entry in entries {
-            let e = match entry {
-                Ok(e) if e.file_type().is_file() => e,
-                Ok(_) => continue,
-                Err(err) => {
-                    tracing::warn!(path = ?err.path(), "cannot walk: {err}");
-                    continue;
+        let wanted = |path: &Path, is_dir: bool| settings.wanted(path, is_dir);
+        let done = walk(&dir, settings.follow_symlinks, wanted, |found| {
+            let e = match found {
+                Walked::File(e) if e.file_type().is_file() => e,
+                Walked::File(_) => return ControlFlow::Continue(()),
+                Walked::Failed { path, message } => {
+                    tracing::warn!(path = %path.display(), "cannot walk: {message}");
+                    return ControlFlow::Continue(());
                 }
             };
-            if !settings.wanted(e.path(), false) {
-                continue;
-            }
-            let Ok(meta) = e.metadata() else { continue };
+            let Ok(meta) = e.metadata() else {
+                return ControlFlow::Continue(());
+            };
             walked.fetch_add(1, Ordering::Relaxed);
             let file = Seen::File {
                 path: e.into_path(),
                 size: meta.len(),
                 mtime_ns: Some(mtime_ns(&meta)),
             };
-            if seen.send(file).is_err() {
-                return;
+            match seen.send(file) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
             }
-        }
-        if seen.send(Seen::Walked(dir)).is_err() {
+        });
+        if done.is_break() || seen.send(Seen::Walked(dir)).is_err() {
             return;
         }
     }

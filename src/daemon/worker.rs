@@ -11,7 +11,7 @@ use super::snapshot::{Shared, Snapshot};
 use crate::engine::{Engine, ScanOptions};
 use crate::finding::{FileReport, Outcome, SkipReason};
 use crate::fsutil::{mtime_ns, sha256_file};
-use crate::nightfall::{self, Message, NightfallError, Uploaded};
+use crate::nightfall::{self, Message, NightfallError, RegisterError, Uploaded};
 use crate::store::Job;
 
 /// What a worker made of a job.
@@ -21,16 +21,39 @@ pub(super) enum Done {
     Finished(Job, Option<FileReport>),
     /// Try again later (or give up after `max_attempts`); at once if
     /// `permanent`.
-    Failed {
-        job: Job,
-        error: String,
-        permanent: bool,
-    },
+    Failed(Job, JobError),
     /// Uploaded to Nightfall and its scan requested: the job waits for the
     /// result on the webhook.
     Submitted,
     /// The file changed while it was uploaded: queue it again.
     Changed(Job),
+}
+
+/// Why a job failed, as a worker hands it back.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum JobError {
+    /// The engine could not read the file; its words say why.
+    #[error("{0}")]
+    Read(String),
+    #[error(transparent)]
+    Nightfall(NightfallError),
+    #[error(transparent)]
+    Register(RegisterError),
+    #[error("dlpd is stopping")]
+    Stopping,
+    #[error("no engine to scan with (dlpd's own error; please report it)")]
+    NoEngine,
+}
+
+impl JobError {
+    /// Whether trying the same file again cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            JobError::Nightfall(e) => e.is_permanent(),
+            JobError::NoEngine => true,
+            _ => false,
+        }
+    }
 }
 
 /// What a worker thread scans with: the current snapshot's local engine,
@@ -80,20 +103,12 @@ impl Scanner {
         let snapshot = self.snapshot.load();
         match (&self.remote, &snapshot.local) {
             (Some(remote), _) => remote.submit(job, &snapshot),
-            (None, None) => Done::Failed {
-                job,
-                error: "no engine to scan with (dlpd's own error; please report it)".into(),
-                permanent: true,
-            },
+            (None, None) => Done::Failed(job, JobError::NoEngine),
             (None, Some(engine)) => {
                 let report = engine.scan_path(&job.path, ScanOptions { hash: true });
                 match &report.outcome {
                     Outcome::Failed(_) if !job.path.exists() => Done::Finished(job, None),
-                    Outcome::Failed(msg) => Done::Failed {
-                        error: msg.clone(),
-                        job,
-                        permanent: false,
-                    },
+                    Outcome::Failed(msg) => Done::Failed(job, JobError::Read(msg.clone())),
                     _ => Done::Finished(job, Some(report)),
                 }
             }
@@ -143,18 +158,10 @@ impl Remote {
         match registered {
             Some(Ok(())) => {}
             Some(Err(error)) => {
-                return Done::Failed {
-                    job,
-                    error,
-                    permanent: false,
-                };
+                return Done::Failed(job, JobError::Register(error));
             }
             None => {
-                return Done::Failed {
-                    job,
-                    error: "dlpd is stopping".into(),
-                    permanent: false,
-                };
+                return Done::Failed(job, JobError::Stopping);
             }
         }
         let metadata = serde_json::json!({ "dlpd_job": job.id.0 }).to_string();
@@ -175,9 +182,5 @@ fn failed(job: Job, e: NightfallError) -> Done {
     if let Some(advice) = e.advice() {
         tracing::error!(path = %job.path.display(), "{e}; {advice}");
     }
-    Done::Failed {
-        permanent: e.is_permanent(),
-        error: e.to_string(),
-        job,
-    }
+    Done::Failed(job, JobError::Nightfall(e))
 }

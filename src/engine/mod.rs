@@ -7,6 +7,7 @@
 //! The vocabulary both produce is in `crate::finding`, re-exported here.
 
 pub mod allow;
+pub(crate) mod extract;
 pub mod local;
 mod policy;
 

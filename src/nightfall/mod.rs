@@ -34,7 +34,7 @@ pub enum SetupError {
     Secret(#[from] SecretError),
     #[error(
         "nightfall.webhook_url is not set: Nightfall needs a public URL that reaches [webhook] listen \
-         (see the README, \"The Nightfall engine\")"
+         (see docs/nightfall.md)"
     )]
     NoWebhookUrl,
     #[error("cannot build the HTTP client: {0}")]
@@ -75,7 +75,7 @@ pub enum Message {
     Register {
         job: crate::store::JobId,
         upload: crate::store::Upload,
-        reply: crossbeam_channel::Sender<Result<(), String>>,
+        reply: crossbeam_channel::Sender<Result<(), RegisterError>>,
     },
     /// A verified result notification arrived.
     Notified {
@@ -85,13 +85,18 @@ pub enum Message {
     /// The findings of a notified upload were fetched (or could not be).
     Fetched {
         upload_id: String,
-        result: Result<Vec<crate::finding::Finding>, String>,
+        result: Result<Vec<crate::finding::Finding>, NightfallError>,
     },
     /// `GET /healthz` wants the queue's depth.
     Health {
         reply: tokio::sync::oneshot::Sender<crate::store::QueueCounts>,
     },
 }
+
+/// The store could not record an upload, so its scan is not requested.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot record the upload: {0}")]
+pub struct RegisterError(pub String);
 
 /// What the keeper made of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::Verdict;
 use super::wire::Notification;
+use super::{NightfallError, Verdict};
 use crate::engine::Policy;
 use crate::finding::{FileReport, Finding, Outcome};
 use crate::store::{Job, JobId, PendingUpload};
@@ -71,7 +71,7 @@ impl Results {
         &mut self,
         upload_id: &str,
         pending: Option<PendingUpload>,
-        result: Result<Vec<Finding>, String>,
+        result: Result<Vec<Finding>, NightfallError>,
         policy: &Policy,
     ) -> Option<Decision> {
         self.fetching.remove(upload_id);
@@ -89,7 +89,7 @@ impl Results {
                 }
                 Decision::Finish(pending.job.id, report(&pending, findings))
             }
-            Err(e) => Decision::Retry(pending.job, e),
+            Err(e) => Decision::Retry(pending.job, e.to_string()),
         })
     }
 

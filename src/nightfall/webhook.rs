@@ -131,10 +131,7 @@ impl Webhook {
         self.shutdown
             .spawn(&tokio::runtime::Handle::current(), async move {
                 let result = tokio::select! {
-                    r = client.fetch_findings(&url) => match r {
-                        Ok(doc) => Ok(into_findings(&doc)),
-                        Err(e) => Err(e.to_string()),
-                    },
+                    r = client.fetch_findings(&url) => r.map(|doc| into_findings(&doc)),
                     // Still pending in the store: resubmitted after the next start.
                     () = shutdown.requested() => return,
                 };

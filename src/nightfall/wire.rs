@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::config::{NightfallConfig, ScannerConfig};
 use crate::engine::local::known_kind;
-use crate::finding::{Confidence, Detector, DetectorId, Finding, Sensitive};
+use crate::finding::json::JsonFinding;
+use crate::finding::{Detector, DetectorId, Finding, Sensitive};
 use crate::mask;
 
 /// `POST /v3/upload` and `/finish` responses.
@@ -64,63 +65,7 @@ pub struct Notification {
 #[derive(Debug, Clone, Deserialize)]
 pub struct FindingsDoc {
     #[serde(default)]
-    pub findings: Vec<RemoteFinding>,
-}
-
-/// One finding as Nightfall reports it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoteFinding {
-    /// The member path inside an archive.
-    #[serde(default)]
-    pub path: Option<String>,
-    pub detector: RemoteDetector,
-    pub finding: String,
-    pub confidence: Confidence,
-    pub location: Location,
-    #[serde(default)]
-    pub before_context: Option<String>,
-    #[serde(default)]
-    pub after_context: Option<String>,
-    #[serde(default)]
-    pub finding_metadata: Option<FindingMetadata>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RemoteDetector {
-    #[serde(default)]
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Location {
-    pub byte_range: Span,
-    #[serde(default)]
-    pub line_range: Option<Span>,
-    #[serde(default)]
-    pub row_range: Option<Span>,
-    #[serde(default)]
-    pub column_range: Option<Span>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct Span {
-    pub start: u64,
-    pub end: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FindingMetadata {
-    #[serde(default)]
-    pub api_key_metadata: Option<ApiKeyMetadata>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiKeyMetadata {
-    #[serde(default)]
-    pub kind: Option<String>,
+    pub findings: Vec<JsonFinding>,
 }
 
 /// The `/scan` request body: the saved policy if one is configured, else
@@ -185,15 +130,14 @@ pub fn into_findings(doc: &FindingsDoc) -> Vec<Finding> {
         let range = f.location.byte_range;
         let before = f.before_context.as_deref().unwrap_or("");
         let after = f.after_context.as_deref().unwrap_or("");
-        let lines = f.location.line_range.unwrap_or(Span { start: 0, end: 0 });
+        let lines = f.location.line_range.unwrap_or_default();
         out.push(Finding {
             detector,
             confidence: f.confidence,
             kind: f
                 .finding_metadata
                 .as_ref()
-                .and_then(|m| m.api_key_metadata.as_ref())
-                .and_then(|m| m.kind.as_deref())
+                .and_then(|m| m.kind())
                 .and_then(known_kind),
             value: Sensitive {
                 raw: f.finding.clone(),

@@ -8,17 +8,19 @@
 //! append. After a crash, bytes past the committed length (a half-written
 //! row) are cut off and the pending rows are written again.
 
+mod csv;
+mod query;
 mod queue;
 mod remediation;
 mod schema;
 mod uploads;
 
+pub use query::{FailedFile, FindingQuery, StoreStatus};
 pub use queue::{Job, JobId, LastScan, QueueCounts};
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
 
-use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,10 +29,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::{OutputConfig, Redact};
-use crate::finding::{Confidence, Detector, FileReport, Outcome};
+use crate::finding::{FileReport, Outcome};
 use crate::fsutil::hex;
 use crate::fsutil::{ensure_private_dir, open_private_rw, write_private_atomic};
-use crate::report::{CSV_HEADER, FindingRecord, csv_row};
 
 /// Why the store failed; every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -68,35 +69,6 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// What `dlpd status` reads from the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoreStatus {
-    pub queue: QueueCounts,
-    /// Queued jobs that have failed at least once and wait to retry.
-    pub retrying: u64,
-    pub scanned: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub findings: u64,
-}
-
-/// A file dlpd gave up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedFile {
-    pub path: PathBuf,
-    pub error: String,
-    pub at: SystemTime,
-}
-
-/// Which stored findings to list.
-#[derive(Debug, Clone, Default)]
-pub struct FindingQuery {
-    /// A file, or a directory whose files to include.
-    pub path: Option<PathBuf>,
-    /// Only files scanned at or after this time.
-    pub since: Option<SystemTime>,
 }
 
 /// An open store.
@@ -351,162 +323,6 @@ impl Store {
         self.flush_csv()
     }
 
-    /// Appends the rows of every file marked pending to the CSV, exactly once.
-    pub fn flush_csv(&mut self) -> Result<(), StoreError> {
-        let pending: Vec<i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT id FROM files WHERE csv_pending = 1 ORDER BY scanned_at, id",
-                )
-                .map_err(self.sql_err())?;
-            stmt.query_map([], |r| r.get(0))
-                .and_then(|rows| rows.collect::<Result<_, _>>())
-                .map_err(self.sql_err())?
-        };
-        let csv_key = format!("csv_len:{}", self.csv_path.display());
-        let committed: Option<i64> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [&csv_key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.sql_err())?;
-        if pending.is_empty() && committed.is_some() {
-            return Ok(());
-        }
-        let csv_err = |source| StoreError::Csv {
-            path: self.csv_path.clone(),
-            source,
-        };
-        if let Some(parent) = self.csv_path.parent() {
-            ensure_private_dir(parent).map_err(csv_err)?;
-        }
-        let mut file = open_private_rw(&self.csv_path).map_err(csv_err)?;
-        let actual = file.metadata().map_err(csv_err)?.len();
-        // First sight of this CSV: whatever it holds is someone's, keep it.
-        let committed = committed.map_or(actual, |c| c as u64);
-        let start = if actual > committed {
-            tracing::warn!(
-                csv = %self.csv_path.display(),
-                bytes = actual - committed,
-                "removing a partly written CSV append left by a crash; its rows are written again"
-            );
-            file.set_len(committed).map_err(csv_err)?;
-            committed
-        } else {
-            // Equal, or shorter because someone rotated or truncated it.
-            actual
-        };
-        let mut buf = Vec::new();
-        if start == 0 && !pending.is_empty() {
-            csv_row(&mut buf, &CSV_HEADER);
-        }
-        for &id in &pending {
-            for rec in self.records_where("f.id = ?1", &[&id])? {
-                csv_row(&mut buf, &rec.csv_cells());
-            }
-        }
-        file.seek(SeekFrom::Start(start)).map_err(csv_err)?;
-        file.write_all(&buf).map_err(csv_err)?;
-        file.sync_data().map_err(csv_err)?;
-        let end = start + buf.len() as u64;
-        let path = self.db_path.clone();
-        let err = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-            params![csv_key, end as i64],
-        )
-        .map_err(err)?;
-        {
-            let mut done = tx
-                .prepare_cached("UPDATE files SET csv_pending = 0 WHERE id = ?1")
-                .map_err(err)?;
-            for id in &pending {
-                done.execute([id]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Lists stored findings, oldest scan first.
-    pub fn findings(&self, q: &FindingQuery) -> Result<Vec<FindingRecord>, StoreError> {
-        let exact = q.path.as_ref().map(|p| p.as_os_str().as_bytes().to_vec());
-        let under = exact.as_ref().map(|p| {
-            let mut d = p.clone();
-            if !d.ends_with(b"/") {
-                d.push(b'/');
-            }
-            d
-        });
-        let since = q.since.map(unix_ms);
-        self.records_where(
-            "(?1 IS NULL OR f.path = ?1 OR substr(f.path, 1, length(?2)) = ?2) AND (?3 IS NULL OR f.scanned_at >= ?3)",
-            &[&exact, &under, &since],
-        )
-    }
-
-    fn records_where(
-        &self,
-        filter: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<FindingRecord>, StoreError> {
-        let sql = format!(
-            "SELECT f.path, f.scanned_at, f.engine, f.upload_id, f.sha256, x.detector, x.confidence, x.kind,
-                    x.finding, x.redacted_finding, x.before_context, x.after_context,
-                    x.byte_start, x.byte_end, x.line_start, x.line_end, x.member,
-                    x.row_start, x.row_end, x.column_start, x.column_end
-             FROM findings x JOIN files f ON f.id = x.file_id
-             WHERE {filter}
-             ORDER BY f.scanned_at, f.path, x.member, x.byte_start"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.sql_err())?;
-        let rows = stmt
-            .query_map(args, |r| {
-                let path: Vec<u8> = r.get(0)?;
-                let detector: String = r.get(5)?;
-                let confidence: String = r.get(6)?;
-                Ok(FindingRecord {
-                    path: PathBuf::from(std::ffi::OsString::from_vec(path))
-                        .to_string_lossy()
-                        .into_owned(),
-                    scanned_at: UNIX_EPOCH + Duration::from_millis(r.get::<_, i64>(1)? as u64),
-                    engine: r.get(2)?,
-                    upload_id: r.get(3)?,
-                    sha256: r.get(4)?,
-                    detector: Detector::parse(&detector),
-                    confidence: Confidence::parse(&confidence)
-                        .ok_or_else(|| unknown(6, &confidence))?,
-                    kind: r.get(7)?,
-                    finding: r.get(8)?,
-                    redacted: r.get(9)?,
-                    before: r.get(10)?,
-                    after: r.get(11)?,
-                    byte_start: r.get::<_, i64>(12)? as u64,
-                    byte_end: r.get::<_, i64>(13)? as u64,
-                    line_start: r.get::<_, i64>(14)? as u64,
-                    line_end: r.get::<_, i64>(15)? as u64,
-                    member: r.get(16)?,
-                    table: match (r.get::<_, Option<i64>>(17)?, r.get::<_, Option<i64>>(19)?) {
-                        (Some(rs), Some(cs)) => Some(crate::finding::TablePos {
-                            row_start: rs as u64,
-                            row_end: r.get::<_, Option<i64>>(18)?.unwrap_or(rs) as u64,
-                            column_start: cs as u64,
-                            column_end: r.get::<_, Option<i64>>(20)?.unwrap_or(cs) as u64,
-                        }),
-                        _ => None,
-                    },
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(self.sql_err())?;
-        Ok(rows)
-    }
-
     /// Sets a small piece of daemon state (`daemon.pid`, `daemon.last_error`).
     pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
         let done = match value {
@@ -525,60 +341,6 @@ impl Store {
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(self.sql_err())
-    }
-
-    /// Counts for `dlpd status`.
-    pub fn status(&self) -> Result<StoreStatus, StoreError> {
-        let (scanned, skipped, failed) = self
-            .conn
-            .query_row(
-                "SELECT coalesce(sum(status = 'scanned'), 0), coalesce(sum(status = 'skipped'), 0),
-                        coalesce(sum(status = 'failed'), 0) FROM files",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
-            )
-            .map_err(self.sql_err())?;
-        let findings: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM findings", [], |r| r.get(0))
-            .map_err(self.sql_err())?;
-        let retrying: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM jobs WHERE attempts > 0", [], |r| {
-                r.get(0)
-            })
-            .map_err(self.sql_err())?;
-        Ok(StoreStatus {
-            queue: self.queue_counts()?,
-            retrying: retrying as u64,
-            scanned: scanned as u64,
-            skipped: skipped as u64,
-            failed: failed as u64,
-            findings: findings as u64,
-        })
-    }
-
-    /// Files recorded as failed, newest first, with their reasons.
-    pub fn failed_files(&self) -> Result<Vec<FailedFile>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT path, error, scanned_at FROM files WHERE status = 'failed' ORDER BY scanned_at DESC, id")
-            .map_err(self.sql_err())?;
-        stmt.query_map([], |r| {
-            Ok(FailedFile {
-                path: PathBuf::from(std::ffi::OsString::from_vec(r.get(0)?)),
-                error: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                at: UNIX_EPOCH + Duration::from_millis(r.get::<_, i64>(2)? as u64),
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(self.sql_err())
     }
 
     /// The path of the SQLite file, for messages.

@@ -13,6 +13,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub mod json;
+
 /// Nightfall's confidence scale, ordered so `min_confidence` is a comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

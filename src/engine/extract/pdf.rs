@@ -31,10 +31,15 @@ impl Pages {
     }
 }
 
+/// Why no text could be extracted from a PDF.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct PdfError(String);
+
 /// Extracts the text of a whole PDF held in memory. A damaged or
 /// encrypted PDF is an error saying so; the parser's own panics on
 /// hostile input are caught and become errors too.
-pub fn pages(bytes: &[u8]) -> Result<Pages, String> {
+pub fn pages(bytes: &[u8]) -> Result<Pages, PdfError> {
     quiet_parser_panics();
     PARSING.with(|p| p.set(true));
     let extracted = catch_unwind(AssertUnwindSafe(|| {
@@ -48,9 +53,11 @@ pub fn pages(bytes: &[u8]) -> Result<Pages, String> {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            format!("damaged or unsupported (the parser stopped at: {why})")
+            PdfError(format!(
+                "damaged or unsupported (the parser stopped at: {why})"
+            ))
         })?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| PdfError(e.to_string()))?;
     let mut out = Pages::default();
     for page in extracted {
         out.starts.push(out.text.len());

@@ -1,9 +1,9 @@
 //! Archives: zip, tar and gzip (and any nesting of them, to a depth
-//! limit), scanned member by member with the same streaming engine. Each
-//! finding names its member; its ranges and lines are within it. Office
-//! documents are zips too: their text parts are scanned as text
-//! (src/engine/local/ooxml.rs), a spreadsheet's sheets as members named
-//! after the sheet, with each finding's row and column.
+//! limit), read member by member; each member's text goes to the detection
+//! stage as its own stream, named by its member path. Office documents are
+//! zips too: their text parts are streams of text ([`super::ooxml`]), a
+//! spreadsheet's sheets streams named after the sheet whose findings get
+//! their row and column, and a PDF member's text a stream placed by page.
 //!
 //! Untrusted archives get limits, each a clear skip reason when crossed:
 //! the nesting depth, the number of entries, the total bytes unpacked, and
@@ -16,9 +16,8 @@ use std::io::{self, Cursor, Read, Seek};
 use std::rc::Rc;
 
 use super::ooxml::{self, Doc, PartError};
-use super::{LocalEngine, Stream, StreamVerdict, pdf, tabular};
+use super::{Place, Sink, Text, base_name, delimiter_of, pdf};
 use crate::config::ScannerConfig;
-use crate::engine::Finding;
 
 /// Members smaller than this are never judged by their ratio.
 const RATIO_FLOOR: u64 = 1 << 20;
@@ -75,24 +74,22 @@ pub enum ArchiveError {
     Corrupt(String),
 }
 
-/// One archive being walked.
-pub struct Walk<'e> {
-    engine: &'e LocalEngine,
+/// One archive being walked; its text streams go to `sink`.
+pub struct Walk<'s, 'k> {
+    sink: &'k mut Sink<'s>,
     limits: Limits,
     entries: u64,
     /// Bytes unpacked so far, across every member and level.
     unpacked: Rc<Cell<u64>>,
-    pub findings: Vec<Finding>,
 }
 
-impl<'e> Walk<'e> {
-    pub fn new(engine: &'e LocalEngine, limits: Limits) -> Walk<'e> {
+impl<'s, 'k> Walk<'s, 'k> {
+    pub fn new(sink: &'k mut Sink<'s>, limits: Limits) -> Walk<'s, 'k> {
         Walk {
-            engine,
+            sink,
             limits,
             entries: 0,
             unpacked: Rc::default(),
-            findings: Vec::new(),
         }
     }
 
@@ -135,7 +132,7 @@ impl<'e> Walk<'e> {
                 Some(d) if d.text_part(part) => {
                     let text = ooxml::paragraphs(io::BufReader::new(r))
                         .map_err(|e| self.part_error(d, &name, e))?;
-                    self.scan_text(Cursor::new(text), &name, |_| {})?;
+                    self.text(Cursor::new(text), &name, Place::Plain)?;
                 }
                 // Documents embedded in a document are scanned as files.
                 Some(_) if part.contains("/embeddings/") => self.member(r, &name, depth)?,
@@ -171,9 +168,11 @@ impl<'e> Walk<'e> {
                 continue;
             };
             let member = format!("{prefix}{sheet_name}");
-            self.scan_text(Cursor::new(found.text.as_bytes()), &member, |f| {
-                f.table = found.locate(f.byte_start as usize, f.byte_end as usize);
-            })?;
+            self.text(
+                Cursor::new(found.text.as_bytes()),
+                &member,
+                Place::Cells(&found),
+            )?;
         }
         let embedded: Vec<usize> = (zip.file_names_raw().enumerate())
             .filter(|(_, n)| n.starts_with(b"xl/embeddings/"))
@@ -331,20 +330,12 @@ impl<'e> Walk<'e> {
                 let mut bytes = head;
                 r.read_to_end(&mut bytes)
                     .map_err(|e| self.read_error(name, e))?;
-                match self
-                    .engine
-                    .pdf_findings(&bytes, Some(base_name(name).as_bytes()))
-                {
-                    Ok(findings) => {
-                        self.findings.extend(findings.into_iter().map(|mut f| {
-                            f.member = Some(match f.member {
-                                Some(page) => format!("{name}!{page}"),
-                                None => name.to_string(),
-                            });
-                            f
-                        }));
-                        Ok(())
-                    }
+                match pdf::pages(&bytes) {
+                    Ok(pages) => self.text(
+                        Cursor::new(pages.text.as_bytes()),
+                        name,
+                        Place::Pages(&pages),
+                    ),
                     // One unreadable document does not hide the others.
                     Err(why) => {
                         tracing::warn!(member = name, "PDF member not scanned: {why}");
@@ -352,37 +343,29 @@ impl<'e> Walk<'e> {
                     }
                 }
             }
-            None => self.scan_text(Cursor::new(head).chain(r), name, |_| {}),
+            None => self.text(Cursor::new(head).chain(r), name, Place::Plain),
         }
     }
 
-    /// Scans a member's text (binary is passed over); `place` adds what
-    /// a content finding's member knows of where it is (a cell, a page).
-    fn scan_text(
+    /// Hands a member's text to the detection stage.
+    fn text(
         &mut self,
-        stream: impl Read,
+        reader: impl Read,
         name: &str,
-        place: impl Fn(&mut Finding),
+        place: Place<'_>,
     ) -> Result<(), ArchiveError> {
         let base = base_name(name);
-        let info = Stream {
+        let text = Text {
+            reader: Box::new(reader),
             name: Some(base.as_bytes()),
-            delimiter: tabular::delimiter(std::path::Path::new(base)),
+            delimiter: match place {
+                Place::Plain => delimiter_of(base),
+                _ => None,
+            },
+            member: Some(name.to_string()),
+            place,
         };
-        match self.engine.scan_stream(stream, |_| {}, info) {
-            Ok(StreamVerdict::Text { findings, .. }) => {
-                self.findings.extend(findings.into_iter().map(|mut f| {
-                    f.member = Some(name.to_string());
-                    if f.line_start > 0 {
-                        place(&mut f);
-                    }
-                    f
-                }));
-                Ok(())
-            }
-            Ok(StreamVerdict::Binary) => Ok(()),
-            Err(e) => Err(self.read_error(name, e)),
-        }
+        (self.sink)(text).map_err(|e| self.read_error(name, e))
     }
 
     fn count_entry(&mut self) -> Result<(), ArchiveError> {
@@ -418,11 +401,6 @@ impl<'e> Walk<'e> {
             None => ArchiveError::Corrupt(format!("{name}: {e}")),
         }
     }
-}
-
-/// A member's own file name: `a.txt` of `x.zip!dir/a.txt`.
-fn base_name(member: &str) -> &str {
-    member.rsplit(['/', '!']).next().unwrap_or(member)
 }
 
 /// The limit an io error carries, if it is one.

@@ -1,0 +1,255 @@
+//! A file through the local engine, one way: open it safely, check the
+//! limits, let the format stage (`engine::extract`) say what it holds and
+//! yield its text streams, scan each with the detection stage, and report.
+
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+use ring::digest;
+
+use super::{LocalEngine, StreamVerdict};
+use crate::engine::extract::archive::{self, ArchiveError};
+use crate::engine::extract::{Format, Place, Text, delimiter_of, pdf, tabular, utf16};
+use crate::engine::{Engine, ScanOptions, open_regular};
+use crate::finding::{FileReport, Finding, Outcome, SkipReason};
+use crate::fsutil::{describe_io_error, hex};
+
+impl Engine for LocalEngine {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn scan_path(&self, path: &Path, opts: ScanOptions) -> FileReport {
+        let mut report = FileReport::new(path, self.name(), Outcome::Skipped(SkipReason::Empty));
+        if self.allow.path(path) {
+            report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
+            return report;
+        }
+        let mut file = match open_regular(path) {
+            Ok((file, meta)) => {
+                report.size = meta.len();
+                report.mtime_ns = Some(crate::fsutil::mtime_ns(&meta));
+                file
+            }
+            Err(outcome) => {
+                report.outcome = outcome;
+                return report;
+            }
+        };
+        if report.size > self.max_file_bytes {
+            report.outcome = Outcome::Skipped(SkipReason::TooLarge {
+                size: report.size,
+                limit: self.max_file_bytes,
+            });
+            return report;
+        }
+        if report.size == 0 {
+            return report;
+        }
+        let mut head = [0u8; 512];
+        let got = match read_head(&mut file, &mut head).and_then(|n| {
+            file.seek(io::SeekFrom::Start(0))?;
+            Ok(n)
+        }) {
+            Ok(n) => n,
+            Err(e) => {
+                report.outcome = failed(&e);
+                return report;
+            }
+        };
+        match Format::sniff(&head[..got], self.archives.depth > 0) {
+            Format::Archive(kind) => self.scan_archive(report, file, kind, opts),
+            Format::Pdf => self.scan_pdf(report, file, opts),
+            Format::Text { utf16 } => self.scan_plain(report, file, utf16, opts),
+        }
+    }
+}
+
+impl LocalEngine {
+    /// Scans a text file (UTF-16 decoded first), hashing its bytes as
+    /// stored in the same pass.
+    fn scan_plain(
+        &self,
+        mut report: FileReport,
+        file: File,
+        utf16: Option<bool>,
+        opts: ScanOptions,
+    ) -> FileReport {
+        let path = report.path.clone();
+        let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
+        // Never read past the limit, even if the file grows while we read.
+        let mut reader = HashTee {
+            inner: file.take(self.max_file_bytes),
+            hasher: hasher.as_mut(),
+        };
+        let reader: Box<dyn Read + '_> = match utf16 {
+            Some(big_endian) => {
+                tracing::debug!(path = %path.display(), "UTF-16 text: byte ranges refer to its UTF-8 form");
+                // The byte-order mark is not text.
+                if let Err(e) = read_head(&mut reader, &mut [0u8; 2]) {
+                    report.outcome = failed(&e);
+                    return report;
+                }
+                Box::new(utf16::Utf16Reader::new(reader, big_endian))
+            }
+            None => Box::new(reader),
+        };
+        let delimiter = delimiter_of(&path.to_string_lossy());
+        let text = Text {
+            reader,
+            name: path.file_name().map(|n| n.as_bytes()),
+            delimiter,
+            member: None,
+            place: Place::Plain,
+        };
+        let result = self.scan_text(text);
+        report.scanned_at = SystemTime::now();
+        report.outcome = match result {
+            Ok(StreamVerdict::Binary) => Outcome::Skipped(SkipReason::Binary),
+            Ok(StreamVerdict::Text { bytes: 0, .. }) => Outcome::Skipped(SkipReason::Empty),
+            Ok(StreamVerdict::Text {
+                mut findings, utf8, ..
+            }) => {
+                if !utf8 {
+                    tracing::info!(path = %path.display(), "not valid UTF-8: scanned as bytes, byte ranges are exact");
+                }
+                report.sha256 = hasher.map(|h| hex(h.finish().as_ref()));
+                // Quoted fields: a second pass over the file finds the cells.
+                if let Some(delim) = delimiter
+                    && utf16.is_none()
+                {
+                    self.locate_cells(&path, delim, &mut findings);
+                }
+                Outcome::Scanned { findings }
+            }
+            Err(e) => failed(&e),
+        };
+        report
+    }
+
+    /// Rows and columns for findings in a CSV whose quoted fields the
+    /// first pass could not place.
+    fn locate_cells(&self, path: &Path, delim: u8, findings: &mut [Finding]) {
+        if findings
+            .iter()
+            .any(|f| f.line_start > 0 && f.table.is_none())
+            && let Ok(f) = File::open(path)
+            && let Err(e) = tabular::locate(f.take(self.max_file_bytes), delim, findings)
+        {
+            tracing::debug!(path = %path.display(), "no rows and columns: {e}");
+        }
+    }
+
+    /// Scans a PDF's text, page by page; findings name their page. The
+    /// parser needs the whole file in memory: at most `max_file_bytes`.
+    fn scan_pdf(&self, mut report: FileReport, file: File, opts: ScanOptions) -> FileReport {
+        let mut bytes = Vec::new();
+        if let Err(e) = file.take(self.max_file_bytes).read_to_end(&mut bytes) {
+            report.outcome = failed(&e);
+            return report;
+        }
+        if opts.hash {
+            report.sha256 = Some(crate::fsutil::sha256_hex(&bytes));
+        }
+        report.outcome = match pdf::pages(&bytes) {
+            Ok(pages) => {
+                let text = Text {
+                    reader: Box::new(pages.text.as_bytes()),
+                    name: report.path.file_name().map(|n| n.as_bytes()),
+                    delimiter: None,
+                    member: None,
+                    place: Place::Pages(&pages),
+                };
+                match self.scan_text(text) {
+                    Ok(StreamVerdict::Text { findings, .. }) => Outcome::Scanned { findings },
+                    // Extracted text with NULs has none to report.
+                    Ok(StreamVerdict::Binary) => Outcome::Scanned {
+                        findings: Vec::new(),
+                    },
+                    Err(e) => failed(&e),
+                }
+            }
+            Err(why) => Outcome::Skipped(SkipReason::Document(format!("PDF: {why}"))),
+        };
+        report.scanned_at = SystemTime::now();
+        report
+    }
+
+    /// Scans an archive's members; damage and limits are skip reasons.
+    fn scan_archive(
+        &self,
+        mut report: FileReport,
+        file: File,
+        kind: archive::Kind,
+        opts: ScanOptions,
+    ) -> FileReport {
+        let name = report.path.to_string_lossy().into_owned();
+        let mut findings = Vec::new();
+        // The archive's own name, for rules that look at names.
+        if let Some(own) = report.path.file_name().filter(|_| self.rules.scans_names()) {
+            findings = self.scan_file_name(own.as_bytes());
+        }
+        let mut members = Vec::new();
+        let mut sink = |text: Text<'_>| {
+            if let StreamVerdict::Text { findings, .. } = self.scan_text(text)? {
+                members.extend(findings);
+            }
+            Ok(())
+        };
+        let mut walk = archive::Walk::new(&mut sink, self.archives);
+        let result = walk.archive(kind, io::BufReader::new(file), &name, "", 0);
+        report.scanned_at = SystemTime::now();
+        report.outcome = match result {
+            Ok(()) => {
+                if opts.hash {
+                    report.sha256 = crate::fsutil::sha256_file(&report.path).ok();
+                }
+                findings.extend(members);
+                Outcome::Scanned { findings }
+            }
+            Err(ArchiveError::Limit(why)) => Outcome::Skipped(SkipReason::Archive(why)),
+            Err(ArchiveError::Corrupt(why)) => {
+                Outcome::Skipped(SkipReason::Archive(format!("cannot read it: {why}")))
+            }
+        };
+        report
+    }
+}
+
+fn failed(e: &io::Error) -> Outcome {
+    Outcome::Failed(format!("read failed: {}", describe_io_error(e)))
+}
+
+/// Hashes every byte read through it: the file's SHA-256 is of its bytes
+/// as stored, whatever decoding happens after.
+struct HashTee<'a, R> {
+    inner: R,
+    hasher: Option<&'a mut digest::Context>,
+}
+
+impl<R: Read> Read for HashTee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads up to `head.len()` bytes (fewer only at the end of the stream).
+pub(super) fn read_head(r: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}

@@ -1,0 +1,333 @@
+//! A local text-scan API, compatible with Nightfall's `POST /v3/scan` (see
+//! ../shared/nightfall-api.md §4), so an application, or any Nightfall SDK
+//! pointed at dlpd, can check a message and redact it before sending it.
+//!
+//! Requests carry `Authorization: Bearer <token>` (compared in constant
+//! time). The payload is scanned with the inline rules (src/rules/):
+//! the local engine's detectors, REGEX and WORD_LIST detectors, context
+//! and exclusion rules; each item's
+//! findings come back with exact byte and codepoint ranges, and
+//! `redactedPayload` holds the item with its findings masked, substituted
+//! or replaced by their detector's name. Every error is Nightfall's JSON
+//! error body. Nothing from a payload is logged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod redact;
+mod render;
+
+use self::redact::{Redaction, RedactionSpec};
+use self::render::{detect, render};
+use crate::config::ScannerConfig;
+use crate::engine::LocalEngine;
+use crate::finding::json::JsonFinding;
+use crate::finding::{Confidence, DetectorId};
+use crate::http::{BodyError, api_error as error, json as json_reply, read_body};
+use crate::rules::{self, Reader, Rule, RuleSpec, Source};
+use crate::secret::Secret;
+
+/// Nightfall's limits: total payload bytes, and items.
+pub const MAX_PAYLOAD_BYTES: usize = 500_000;
+pub const MAX_ITEMS: usize = 50_000;
+/// Largest request body read (payload plus policy and JSON escaping).
+const MAX_BODY: u64 = 2 * MAX_PAYLOAD_BYTES as u64;
+/// Inline rules per request, as Nightfall allows.
+const MAX_RULES: usize = 10;
+/// Largest `contextBytes`.
+const MAX_CONTEXT: u32 = 4096;
+/// Compiled engines kept for repeated policies.
+const ENGINE_CACHE: usize = 32;
+
+/// Compiled engines by (detectors, lowest confidence, context bytes).
+type EngineCache = HashMap<(Vec<DetectorId>, Confidence, u32), Arc<LocalEngine>>;
+
+/// A refused request: Nightfall's error body and its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: i64,
+    pub message: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    fn response(&self) -> Response<Full<Bytes>> {
+        error(self.status, self.code, self.message, &self.description)
+    }
+}
+
+/// The answer: each item's findings, and each item redacted.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanResponse {
+    pub findings: Vec<Vec<JsonFinding>>,
+    pub redacted_payload: Vec<String>,
+}
+
+/// The API's state: its token and a cache of engines by policy.
+pub struct TextScan {
+    key: hmac::Key,
+    token_tag: hmac::Tag,
+    engines: Mutex<EngineCache>,
+}
+
+impl TextScan {
+    /// An API that accepts `token`.
+    pub fn new(token: &Secret) -> TextScan {
+        let rng = ring::rand::SystemRandom::new();
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, b"dlpd-api"));
+        let token_tag = hmac::sign(&key, token.expose().as_bytes());
+        TextScan {
+            key,
+            token_tag,
+            engines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `POST /v3/scan`.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let presented = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        // HMAC both sides: the comparison takes the same time whatever the
+        // token's length or first wrong byte.
+        if hmac::verify(&self.key, presented.as_bytes(), self.token_tag.as_ref()).is_err() {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                40100,
+                "Unauthorized",
+                "send Authorization: Bearer <token>, the token of [api] token_env or token_file",
+            );
+        }
+        let body = match read_body(req, MAX_BODY).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge) => return too_large_refusal().response(),
+            Err(BodyError::Incomplete) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    40000,
+                    "Invalid Request",
+                    "incomplete body",
+                );
+            }
+        };
+        match self.scan(&body) {
+            Ok(answer) => json_reply(StatusCode::OK, &answer),
+            Err(refusal) => refusal.response(),
+        }
+    }
+
+    /// Scans a request body; errors are ready responses.
+    pub fn scan(&self, body: &[u8]) -> Result<ScanResponse, Refusal> {
+        let req: ScanRequest = serde_json::from_slice(body).map_err(|e| Refusal {
+            status: StatusCode::BAD_REQUEST,
+            code: 40000,
+            message: "Invalid Request",
+            description: format!("malformed JSON: {e}"),
+        })?;
+        let payload = req.payload.unwrap_or_default();
+        if payload.len() > MAX_ITEMS {
+            return Err(unprocessable(&format!(
+                "payload has {} items; the limit is {MAX_ITEMS}",
+                payload.len()
+            )));
+        }
+        if payload.iter().map(String::len).sum::<usize>() > MAX_PAYLOAD_BYTES {
+            return Err(too_large_refusal());
+        }
+        if req.policy_uuids.is_some_and(|u| !u.is_empty()) {
+            return Err(unprocessable(
+                "dlpd has no saved policies; send the policy inline with detectionRules",
+            ));
+        }
+        let policy = req.policy.unwrap_or_default();
+        if policy.detection_rule_uuids.is_some_and(|u| !u.is_empty()) {
+            return Err(unprocessable(
+                "dlpd has no saved detection rules; send detectionRules inline",
+            ));
+        }
+        let rules = policy.detection_rules.unwrap_or_default();
+        if rules.is_empty() {
+            return Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                code: 40015,
+                message: "Invalid Request",
+                description: "detectionRuleUUIDs and detectionRules can't both be empty".into(),
+            });
+        }
+        if rules.len() > MAX_RULES {
+            return Err(unprocessable(&format!(
+                "{} detection rules; the limit is {MAX_RULES}",
+                rules.len()
+            )));
+        }
+        let context = policy.context_bytes.unwrap_or(0);
+        if context > MAX_CONTEXT {
+            return Err(unprocessable(&format!(
+                "contextBytes {context} is over {MAX_CONTEXT}"
+            )));
+        }
+        let default_redaction = policy
+            .default_redaction_config
+            .map(|r| r.compile("policy.defaultRedactionConfig"))
+            .transpose()
+            .map_err(|e| unprocessable(&e))?;
+        let rules: Vec<CompiledRule> = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| self.compile_rule(i, &r, context))
+            .collect::<Result<_, String>>()
+            .map_err(|e| unprocessable(&e))?;
+
+        let mut findings = Vec::with_capacity(payload.len());
+        let mut redacted = Vec::with_capacity(payload.len());
+        for item in &payload {
+            let found = detect(item, &rules);
+            let (items, text) = render(item, &found, default_redaction.as_ref(), context as usize);
+            findings.push(items);
+            redacted.push(text);
+        }
+        Ok(ScanResponse {
+            findings,
+            redacted_payload: redacted,
+        })
+    }
+
+    fn compile_rule(
+        &self,
+        index: usize,
+        spec: &RuleSpec,
+        context: u32,
+    ) -> Result<CompiledRule, String> {
+        let rule = rules::compile(spec, index, Reader::Api).map_err(|e| e.to_string())?;
+        let mut redactions = Vec::with_capacity(rule.detectors.len());
+        let mut builtin = Vec::new();
+        for (j, d) in rule.detectors.iter().enumerate() {
+            let at = format!("{}, detector {}", rule.name, j + 1);
+            let redaction = match &d.redaction {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    RedactionSpec::deserialize(v)
+                        .map_err(|e| format!("{at}: redactionConfig: {e}"))?
+                        .compile(&at)?,
+                ),
+            };
+            redactions.push(redaction);
+            if let Source::Builtin(id) = d.source {
+                // A context rule may raise a match below minConfidence.
+                let lowest = if d.context.is_empty() {
+                    d.min_confidence
+                } else {
+                    Confidence::VeryUnlikely
+                };
+                builtin.push((id, lowest));
+            }
+        }
+        let engine = if builtin.is_empty() {
+            None
+        } else {
+            Some(self.engine(&builtin, context))
+        };
+        Ok(CompiledRule {
+            rule,
+            redactions,
+            engine,
+        })
+    }
+
+    /// A local engine for these detectors, from the cache when it can be.
+    fn engine(&self, wanted: &[(DetectorId, Confidence)], context: u32) -> Arc<LocalEngine> {
+        let mut ids: Vec<DetectorId> = wanted.iter().map(|(d, _)| *d).collect();
+        ids.sort();
+        ids.dedup();
+        let min = wanted
+            .iter()
+            .map(|(_, c)| *c)
+            .min()
+            .unwrap_or(Confidence::Possible);
+        let key = (ids.clone(), min, context);
+        let mut cache = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cache.get(&key) {
+            return e.clone();
+        }
+        if cache.len() >= ENGINE_CACHE {
+            cache.clear();
+        }
+        let cfg = ScannerConfig {
+            detectors: ids,
+            min_confidence: min,
+            context_bytes: context,
+            ..ScannerConfig::default()
+        };
+        let engine = Arc::new(LocalEngine::new(&cfg));
+        cache.insert(key, engine.clone());
+        engine
+    }
+}
+
+fn unprocessable(description: &str) -> Refusal {
+    Refusal {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: 42200,
+        message: "Unprocessable request payload",
+        description: description.to_string(),
+    }
+}
+
+fn too_large_refusal() -> Refusal {
+    Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: 41300,
+        message: "Payload Too Large",
+        description: format!(
+            "the payload may hold at most {MAX_PAYLOAD_BYTES} bytes and {MAX_ITEMS} items"
+        ),
+    }
+}
+
+struct CompiledRule {
+    rule: Rule,
+    /// Each detector's redaction, in order.
+    redactions: Vec<Option<Redaction>>,
+    engine: Option<Arc<LocalEngine>>,
+}
+
+// The request, as the SDKs send it: Go sends every key (nulls and ""),
+// Python leaves empty ones out; unknown keys are ignored.
+
+#[derive(Deserialize, Default)]
+struct ScanRequest {
+    #[serde(default)]
+    payload: Option<Vec<String>>,
+    #[serde(default)]
+    policy: Option<PolicySpec>,
+    #[serde(default, rename = "policyUUIDs")]
+    policy_uuids: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PolicySpec {
+    #[serde(default)]
+    detection_rules: Option<Vec<RuleSpec>>,
+    #[serde(default, rename = "detectionRuleUUIDs")]
+    detection_rule_uuids: Option<Vec<String>>,
+    #[serde(default)]
+    context_bytes: Option<u32>,
+    #[serde(default)]
+    default_redaction_config: Option<RedactionSpec>,
+}
