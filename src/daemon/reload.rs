@@ -12,42 +12,51 @@ use super::watch_settings;
 use crate::config::Config;
 use crate::watch;
 
-/// A key (or table) whose change needs a restart, and how to tell.
-type RestartKey = (&'static str, fn(&Config, &Config) -> bool);
+/// A key (or table) whose change needs a restart: how to tell it changed,
+/// and how to keep its running value in a new config.
+struct RestartKey {
+    name: &'static str,
+    changed: fn(&Config, &Config) -> bool,
+    keep: fn(&Config, &mut Config),
+}
+
+macro_rules! restart_key {
+    ($name:literal, $($field:ident).+) => {
+        RestartKey {
+            name: $name,
+            changed: |a, b| a.$($field).+ != b.$($field).+,
+            keep: |old, new| new.$($field).+ = old.$($field).+.clone(),
+        }
+    };
+}
 
 /// Every key a reload does not apply. docs/configuration.md lists the same
 /// names, and a test keeps the two equal.
 static RESTART: &[RestartKey] = &[
-    ("[output]", |a, b| a.output != b.output),
-    ("scanner.engine", |a, b| {
-        a.scanner.engine != b.scanner.engine
-    }),
-    ("[nightfall]", |a, b| a.nightfall != b.nightfall),
-    ("[webhook]", |a, b| a.webhook != b.webhook),
-    ("queue.workers", |a, b| a.queue.workers != b.queue.workers),
-    ("log.format", |a, b| a.log.format != b.log.format),
-    ("log.file", |a, b| a.log.file != b.log.file),
-    ("[api]", |a, b| a.api != b.api),
-    ("[alerts]", |a, b| a.alerts != b.alerts),
-    ("remediation.quarantine_dir", |a, b| {
-        a.remediation.quarantine_dir != b.remediation.quarantine_dir
-    }),
-    ("remediation.stub", |a, b| {
-        a.remediation.stub != b.remediation.stub
-    }),
+    restart_key!("[output]", output),
+    restart_key!("scanner.engine", scanner.engine),
+    restart_key!("[nightfall]", nightfall),
+    restart_key!("[webhook]", webhook),
+    restart_key!("queue.workers", queue.workers),
+    restart_key!("log.format", log.format),
+    restart_key!("log.file", log.file),
+    restart_key!("[api]", api),
+    restart_key!("[alerts]", alerts),
+    restart_key!("remediation.quarantine_dir", remediation.quarantine_dir),
+    restart_key!("remediation.stub", remediation.stub),
 ];
 
 /// The names of the keys a reload does not apply, in the order above.
 pub fn restart_keys() -> Vec<&'static str> {
-    RESTART.iter().map(|(name, _)| *name).collect()
+    RESTART.iter().map(|k| k.name).collect()
 }
 
 /// The restart-only keys that differ between `old` and `new`.
 fn needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     RESTART
         .iter()
-        .filter(|(_, changed)| changed(old, new))
-        .map(|(name, _)| *name)
+        .filter(|k| (k.changed)(old, new))
+        .map(|k| k.name)
         .collect()
 }
 
@@ -98,17 +107,9 @@ impl Keeper {
 
 /// Copies the restart-only keys' running values into `new`.
 fn keep_running_values(old: &Config, new: &mut Config) {
-    new.output = old.output.clone();
-    new.scanner.engine = old.scanner.engine;
-    new.nightfall = old.nightfall.clone();
-    new.webhook = old.webhook.clone();
-    new.queue.workers = old.queue.workers;
-    new.log.format = old.log.format;
-    new.log.file = old.log.file.clone();
-    new.api = old.api.clone();
-    new.alerts = old.alerts.clone();
-    new.remediation.quarantine_dir = old.remediation.quarantine_dir.clone();
-    new.remediation.stub = old.remediation.stub;
+    for key in RESTART {
+        (key.keep)(old, new);
+    }
 }
 
 #[cfg(test)]
