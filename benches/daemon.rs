@@ -4,6 +4,10 @@
 //! - burst: 10,000 small files (3% sensitive) created in a watched root, and
 //!   the time until every one is recorded in SQLite (files/s end to end),
 //!   with the daemon's peak RSS during the burst;
+//! - latency: while a writer creates 1,000 clean files a second, a file
+//!   with a card number is dropped in every 100 ms or so; the time from
+//!   its write until its row is in SQLite, less `debounce_ms`, as p50, p95
+//!   and p99;
 //! - idle: the daemon watching a tree of 100,000 files after its baseline
 //!   scan, its RSS and CPU use over 10 s, and how long a restart over the
 //!   unchanged tree takes to confirm there is nothing to scan.
@@ -22,11 +26,16 @@ struct Run {
 
 impl Run {
     fn start(dir: &Path, scan_existing: bool) -> Run {
+        Run::start_with(dir, &format!("scan_existing = {scan_existing}\n"))
+    }
+
+    /// Starts with `watch` added to the `[watch]` section.
+    fn start_with(dir: &Path, watch: &str) -> Run {
         let config = dir.join("dlpd.toml");
         std::fs::write(
             &config,
             format!(
-                "[output]\nstate_dir = \"{}\"\n[watch]\npaths = [\"{}\"]\nscan_existing = {scan_existing}\n",
+                "[output]\nstate_dir = \"{}\"\n[watch]\npaths = [\"{}\"]\n{watch}",
                 dir.join("state").display(),
                 dir.join("root").display()
             ),
@@ -60,13 +69,17 @@ impl Run {
         conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
     }
 
-    fn wait(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    fn wait(&self, limit: Duration, cond: impl FnMut() -> bool) -> bool {
+        self.wait_every(limit, Duration::from_millis(20), cond)
+    }
+
+    fn wait_every(&self, limit: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if cond() {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(every);
         }
         false
     }
@@ -134,6 +147,85 @@ fn burst() {
     run.stop();
 }
 
+/// Event to finding under a steady background load.
+fn latency() {
+    const DEBOUNCE_MS: u64 = 100;
+    const RATE: u64 = 1_000;
+    const PROBES: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root/load")).unwrap();
+    let run = Run::start_with(dir.path(), &format!("debounce_ms = {DEBOUNCE_MS}\n"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, root) = (stop.clone(), dir.path().join("root/load"));
+        std::thread::spawn(move || {
+            // 10 files every 10 ms, on a schedule that catches up if late.
+            let start = Instant::now();
+            let mut written = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let due = start.elapsed().as_millis() as u64 * RATE / 1000;
+                while written < due {
+                    let body = format!("invoice {written}: shipped on 2024-05-01, total 1234.50\n");
+                    std::fs::write(root.join(format!("l{written:07}.txt")), body).unwrap();
+                    written += 1;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (written, start.elapsed())
+        })
+    };
+    // Let the load reach a steady state before measuring.
+    std::thread::sleep(Duration::from_secs(3));
+    let conn = rusqlite::Connection::open(&run.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT count(*) FROM files WHERE path = ?1")
+        .unwrap();
+    let mut took = Vec::with_capacity(PROBES);
+    let mut lost = 0;
+    for i in 0..PROBES {
+        let probe = dir.path().join(format!("root/probe{i:03}.csv"));
+        let key = probe.to_str().unwrap().as_bytes().to_vec();
+        let start = Instant::now();
+        std::fs::write(&probe, SAMPLE).unwrap();
+        let seen = run.wait_every(Duration::from_secs(10), Duration::from_millis(2), || {
+            stmt.query_row([&key], |r| r.get::<_, i64>(0)).unwrap_or(0) == 1
+        });
+        if seen {
+            took.push(
+                start
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(DEBOUNCE_MS)),
+            );
+        } else {
+            lost += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20 + (i as u64 * 7) % 30));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (written, over) = writer.join().unwrap();
+    took.sort();
+    let pct = |p: f64| took[((took.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "latency: event to finding less debounce_ms ({DEBOUNCE_MS} ms), {} probes under {:.0} files/s of load: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
+        took.len(),
+        written as f64 / over.as_secs_f64(),
+        pct(0.50),
+        pct(0.95),
+        pct(0.99),
+        if lost > 0 {
+            format!(" ({lost} probes not recorded within 10 s)")
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "latency: daemon peak RSS {:.1} MiB",
+        run.status_kib("VmHWM:") as f64 / 1024.0
+    );
+    run.stop();
+}
+
 fn idle() {
     let dir = tempfile::tempdir().unwrap();
     let (dirs, per) = (100, 1000);
@@ -185,5 +277,6 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     burst();
+    latency();
     idle();
 }

@@ -303,7 +303,10 @@ fn run_with(e: &Arc<LocalEngine>, dir: &Path, threads: usize) -> (f64, u64) {
     let opts = WalkOptions {
         follow_symlinks: false,
         threads,
-        scan: ScanOptions { hash: false },
+        scan: ScanOptions {
+            hash: false,
+            prior: None,
+        },
     };
     let start = Instant::now();
     let summary = scan_paths(e.clone(), &[dir.to_path_buf()], opts, |_| true);
@@ -495,7 +498,10 @@ fn main() {
     let opts = WalkOptions {
         follow_symlinks: false,
         threads: cores,
-        scan: ScanOptions { hash: false },
+        scan: ScanOptions {
+            hash: false,
+            prior: None,
+        },
     };
     let start = Instant::now();
     let s = scan_paths(Arc::new(e), std::slice::from_ref(&small), opts, |_| true);

@@ -220,6 +220,7 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         threads: args.threads,
         scan: ScanOptions {
             hash: store.is_some(),
+            prior: None,
         },
     };
     let started = Instant::now();
@@ -306,7 +307,11 @@ fn hash_value() -> anyhow::Result<u8> {
 }
 
 fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
-    let mut store = Store::open(&config.output)?;
+    // Listing only reads; a restore writes, and may be the store's first use.
+    let mut store = match cmd {
+        QuarantineCommand::List => Store::open_existing(&config.output)?,
+        QuarantineCommand::Restore { .. } => Store::open(&config.output)?,
+    };
     let q = crate::quarantine::Quarantine::new(
         config.remediation.quarantine_dir(&config.output),
         config.remediation.stub,
@@ -343,7 +348,16 @@ fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
 }
 
 fn status(config: &Config) -> anyhow::Result<u8> {
-    let store = Store::open(&config.output)?;
+    let store = match Store::open_existing(&config.output) {
+        Err(crate::store::StoreError::Missing { path }) => {
+            println!(
+                "daemon:     not running (no store yet at {})",
+                path.display()
+            );
+            return Ok(EXIT_CLEAN);
+        }
+        other => other?,
+    };
     let st = store.status()?;
     let pid: Option<i32> = store.meta("daemon.pid")?.and_then(|p| p.parse().ok());
     // kill(pid, 0) only asks whether the process exists.
@@ -366,6 +380,11 @@ fn status(config: &Config) -> anyhow::Result<u8> {
         .meta("daemon.last_error")?
         .unwrap_or_else(|| "none".into());
     println!("daemon:     {daemon}");
+    if alive.is_some() {
+        // Written by the running daemon: stuck threads, unwatched directories.
+        let health = store.meta("daemon.health")?;
+        println!("health:     {}", health.as_deref().unwrap_or("ok"));
+    }
     println!(
         "queue:      {} queued ({} retrying), {} in flight ({} awaiting Nightfall results)",
         st.queue.queued, st.retrying, st.queue.running, st.queue.awaiting
@@ -421,7 +440,7 @@ fn failed_files(store: &Store, format: Format) -> anyhow::Result<u8> {
 }
 
 fn findings(config: &Config, args: FindingsArgs) -> anyhow::Result<u8> {
-    let store = Store::open(&config.output)?;
+    let store = Store::open_existing(&config.output)?;
     if args.failed {
         return failed_files(&store, args.format.unwrap_or_else(default_format));
     }

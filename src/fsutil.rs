@@ -83,15 +83,18 @@ pub fn file_kind(ft: &FileType) -> &'static str {
     }
 }
 
+/// Why a file could not be read for lack of permission. The store finds
+/// such files by this text, to try them again once they can be read.
+pub const PERMISSION_DENIED: &str =
+    "permission denied: run dlpd as a user that can read it, or exclude it";
+
 /// An I/O error as a person should read it: what happened and what to do.
 pub fn describe_io_error(e: &io::Error) -> String {
     match (e.kind(), e.raw_os_error()) {
         (io::ErrorKind::NotFound, _) => {
             "vanished before it could be scanned (no such file or directory)".into()
         }
-        (io::ErrorKind::PermissionDenied, _) => {
-            "permission denied: run dlpd as a user that can read it, or exclude it".into()
-        }
+        (io::ErrorKind::PermissionDenied, _) => PERMISSION_DENIED.into(),
         (_, Some(libc::ELOOP)) => "symlink loop (too many levels of symbolic links)".into(),
         _ => e.to_string(),
     }
@@ -124,6 +127,19 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
         }
     }
     Ok(hex(ctx.finish().as_ref()))
+}
+
+/// A SHA-256 digest from its hex form; `None` if it is not one.
+pub fn digest_from_hex(s: &str) -> Option<[u8; 32]> {
+    let s = s.as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Lowercase hex, for digests.

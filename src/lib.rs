@@ -24,6 +24,7 @@ pub mod fsutil;
 pub(crate) mod http;
 pub(crate) mod httpclient;
 pub(crate) mod listener;
+pub mod liveness;
 pub(crate) mod logging;
 pub(crate) mod mask;
 pub mod nightfall;

@@ -120,13 +120,22 @@ impl Listener {
         let (tx, rx) = oneshot::channel();
         let _ = self.keeper.send(Message::Health { reply: tx });
         match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-            Ok(Ok(q)) => json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "status": "ok",
-                    "queue": {"queued": q.queued, "running": q.running, "awaiting_results": q.awaiting},
-                }),
-            ),
+            Ok(Ok(h)) => {
+                let q = h.queue;
+                let (status, word) = match h.problems.is_empty() {
+                    true => (StatusCode::OK, "ok"),
+                    false => (StatusCode::SERVICE_UNAVAILABLE, "failing"),
+                };
+                json(
+                    status,
+                    &serde_json::json!({
+                        "status": word,
+                        "problems": h.problems,
+                        "unwatched": h.unwatched,
+                        "queue": {"queued": q.queued, "running": q.running, "awaiting_results": q.awaiting},
+                    }),
+                )
+            }
             _ => text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
         }
     }

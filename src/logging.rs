@@ -2,14 +2,24 @@
 //! for people, JSON when asked. Logs go to stderr (where journald and
 //! launchd pick them up), never stdout, which belongs to results; or to
 //! `log.file`, reopened on SIGHUP so logrotate can move it away.
+//!
+//! Field values come from outside (file and member names, rule names), so
+//! text logs escape control and bidi characters in every field: a file
+//! name cannot end the line and forge the next one. JSON escapes them by
+//! its own rules.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tracing_subscriber::fmt::MakeWriter;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
@@ -65,7 +75,7 @@ pub fn init(cfg: &LogConfig) -> io::Result<LogHandle> {
         .with_ansi(ansi);
     let fmt = match cfg.format {
         LogFormat::Json => fmt.json().boxed(),
-        LogFormat::Text => fmt.boxed(),
+        LogFormat::Text => fmt.fmt_fields(EscapedFields).boxed(),
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -88,6 +98,64 @@ fn filter(cfg: &LogConfig) -> EnvFilter {
         }
     }
     filter
+}
+
+/// `text` with control characters (and the bidi controls that reorder what
+/// a terminal shows) written as escapes.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Text-log fields as `name=value`, the message bare, each value escaped.
+struct EscapedFields;
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for EscapingVisitor<'_, '_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        let text = format!("{value:?}");
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        let value = escape_controls(&text);
+        self.result = match field.name() {
+            "message" => write!(self.writer, "{sep}{value}"),
+            name => write!(self.writer, "{sep}{name}={value}"),
+        };
+    }
 }
 
 /// Opens the log file for appending, creating it 0600.
@@ -146,5 +214,20 @@ impl Write for TargetWriter<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(escape_controls("plain/path.txt"), "plain/path.txt");
+        assert_eq!(
+            escape_controls("a\n2026-01-01 WARN forged\r\u{1b}[2J"),
+            "a\\n2026-01-01 WARN forged\\r\\u{1b}[2J"
+        );
+        assert_eq!(escape_controls("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
     }
 }

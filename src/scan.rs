@@ -86,7 +86,7 @@ pub fn scan_paths<E: Engine + 'static>(
     let work = move |path: PathBuf| {
         (!worker_stop.load(Ordering::Relaxed)).then(|| engine.scan_path(&path, opts.scan))
     };
-    if let Err(e) = pool::spawn(threads, "dlpd-scan", job_rx, res_tx.clone(), work) {
+    if let Err(e) = pool::spawn(threads, "dlpd-scan", job_rx, res_tx.clone(), None, work) {
         let _ = on_report(failed_report(
             Path::new("."),
             name,

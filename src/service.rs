@@ -95,6 +95,10 @@ pub fn run(config: Config, log: LogHandle, opts: &RunOptions) -> anyhow::Result<
         }
     })?;
     drop(pidfile);
+    if let Err(e) = &result {
+        // Under --daemonize stderr is gone: the log is where this is read.
+        tracing::error!("dlpd stopped: {e}");
+    }
     Ok(result?)
 }
 

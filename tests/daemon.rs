@@ -19,8 +19,14 @@ fn a_new_file_lands_in_sqlite_and_the_csv() {
         std::fs::read_to_string(d.csv())
             .is_ok_and(|c| c.matches(file.to_str().unwrap()).count() == 10)
     }));
+    assert!(
+        wait_for(DEADLINE, || d
+            .log()
+            .contains("findings=CREDIT_CARD_NUMBER=10")),
+        "{}",
+        d.log()
+    );
     let log = d.log();
-    assert!(log.contains("findings=CREDIT_CARD_NUMBER=10"), "{log}");
     assert!(
         !log.contains("5433-9502"),
         "a value leaked into the log:\n{log}"
@@ -43,8 +49,8 @@ fn a_file_written_in_100_appends_over_2s_is_scanned_once_with_its_final_content(
     }
     drop(f);
     assert_eq!(d.wait_recorded(&file), (1, 100));
-    // Long past the debounce: still one scan.
-    std::thread::sleep(Duration::from_millis(1200));
+    // Everything written before has been handled: still one scan.
+    d.settle();
     assert_eq!(d.file(&file), Some((1, 100)));
     let stored: String = d.query("SELECT sha256 FROM files WHERE path LIKE '%growing.csv'");
     assert_eq!(stored, dlpd::fsutil::sha256_file(&file).unwrap());
@@ -58,7 +64,6 @@ fn excluded_paths_and_dlpds_own_files_are_never_scanned() {
     std::fs::write(d.root().join("repo/.git/secrets"), SAMPLE_PCI).unwrap();
     std::fs::write(d.root().join("partial.crdownload"), SAMPLE_PCI).unwrap();
     let marker = d.root().join("zz-marker.csv");
-    std::thread::sleep(Duration::from_millis(100));
     std::fs::write(&marker, SAMPLE_PCI).unwrap();
     d.wait_recorded(&marker);
     // A second file after the CSV was written: the CSV and the database
@@ -66,8 +71,8 @@ fn excluded_paths_and_dlpds_own_files_are_never_scanned() {
     let marker2 = d.root().join("zz-marker2.csv");
     std::fs::write(&marker2, SAMPLE_PCI).unwrap();
     d.wait_recorded(&marker2);
-    std::thread::sleep(Duration::from_millis(800));
-    let paths: i64 = d.query("SELECT count(*) FROM files");
+    d.settle();
+    let paths: i64 = d.query("SELECT count(*) FROM files WHERE path NOT LIKE '%zz-settle%'");
     assert_eq!(paths, 2, "only the two markers: {}", d.log());
 }
 
@@ -77,7 +82,6 @@ fn a_new_subdirectory_created_then_filled_is_scanned() {
     d.start();
     let sub = d.root().join("a/b/c");
     std::fs::create_dir_all(&sub).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let file = sub.join("cards.csv");
     std::fs::write(&file, SAMPLE_PCI).unwrap();
     assert_eq!(d.wait_recorded(&file), (1, 10));
@@ -118,7 +122,7 @@ fn existing_files_are_scanned_at_start_and_a_restart_over_an_unchanged_tree_scan
         "{}",
         d.log()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    d.settle();
     let rescanned: i64 = d.query("SELECT count(*) FROM files WHERE scans > 1");
     assert_eq!(rescanned, 0, "{}", d.log());
     let last = d
@@ -317,12 +321,105 @@ fn a_file_closed_after_writing_nothing_is_not_rescanned() {
     // Open for writing and close: inotify reports a close-write, so the
     // file settles and is queued, but size, mtime and sha256 are unchanged.
     drop(std::fs::OpenOptions::new().write(true).open(&file).unwrap());
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(d.count("SELECT count(*) FROM jobs"), 0);
+    d.settle();
     assert_eq!(d.file(&file), Some((1, 10)));
     // A real change is scanned.
     std::fs::write(&file, format!("{SAMPLE_PCI}extra,4111 1111 1111 1111\n")).unwrap();
     assert!(wait_for(DEADLINE, || d
         .file(&file)
         .is_some_and(|f| f.0 == 2)));
+}
+
+/// (byte_start, byte_end, line_start) of each finding stored for `path`.
+fn ranges(d: &Daemon, path: &std::path::Path) -> Vec<(i64, i64, i64)> {
+    let conn = rusqlite::Connection::open(d.db()).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT byte_start, byte_end, line_start FROM findings x JOIN files f ON f.id = x.file_id
+             WHERE f.path = ?1 ORDER BY byte_start",
+        )
+        .unwrap();
+    stmt.query_map([path.to_str().unwrap().as_bytes()], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn a_log_that_only_grows_has_its_new_bytes_scanned_and_its_new_rows_written() {
+    use std::io::Write;
+    let mut d = Daemon::new("");
+    d.start();
+    let log = d.root().join("app.log");
+    let mut body = String::new();
+    for i in 0..4000 {
+        body.push_str(&format!("2026-12-01T10:00:00Z INFO request {i} ok\n"));
+        if i == 2000 {
+            body.push_str("card on file 5433-9502-3725-7862\n");
+        }
+    }
+    std::fs::write(&log, &body).unwrap();
+    assert_eq!(d.wait_recorded(&log), (1, 1));
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let expect = |body: &str, card: &str| {
+        let start = body.rfind(card).unwrap();
+        let line = body[..start].matches('\n').count() + 1;
+        (start as i64, (start + card.len()) as i64, line as i64)
+    };
+
+    // A new card after the old end: found at its exact place.
+    let added = "2026-12-01T10:00:01Z WARN refund to 3457-389808-83234\n";
+    append(added);
+    body.push_str(added);
+    assert!(
+        wait_for(DEADLINE, || d.file(&log) == Some((2, 2))),
+        "{:?}\n{}",
+        d.file(&log),
+        d.log()
+    );
+    assert_eq!(ranges(&d, &log)[1], expect(&body, "3457-389808-83234"));
+
+    // A card cut by the end of the file at one scan, completed by the next.
+    append("split 5487-1115-");
+    body.push_str("split 5487-1115-");
+    assert!(wait_for(DEADLINE, || d.file(&log) == Some((3, 2))));
+    append("9020-1188 end\n");
+    body.push_str("9020-1188 end\n");
+    assert!(
+        wait_for(DEADLINE, || d.file(&log) == Some((4, 3))),
+        "{:?}",
+        d.file(&log)
+    );
+    assert_eq!(ranges(&d, &log)[2], expect(&body, "5487-1115-9020-1188"));
+    let stored: String = d.query("SELECT sha256 FROM files WHERE path LIKE '%app.log'");
+    assert_eq!(stored, dlpd::fsutil::sha256_file(&log).unwrap());
+    // Each scan wrote only its new rows: three in all, not 1 + 2 + 2 + 3.
+    assert!(wait_for(DEADLINE, || {
+        std::fs::read_to_string(d.csv())
+            .is_ok_and(|c| c.matches(log.to_str().unwrap()).count() == 3)
+    }));
+
+    // The old part rewritten (the first card gone), then grown: the whole
+    // file is scanned again and its findings replaced.
+    let mut edited = body.replace("5433-9502-3725-7862", "XXXX-XXXX-XXXX-XXXX");
+    edited.push_str("tail line\n");
+    std::fs::write(&log, &edited).unwrap();
+    assert!(
+        wait_for(DEADLINE, || d.file(&log) == Some((5, 2))),
+        "{:?}",
+        d.file(&log)
+    );
+    assert_eq!(
+        ranges(&d, &log),
+        [
+            expect(&edited, "3457-389808-83234"),
+            expect(&edited, "5487-1115-9020-1188")
+        ]
+    );
 }

@@ -431,7 +431,10 @@ fn utf16_text_with_a_bom_is_decoded_and_its_hash_is_of_the_bytes_on_disk() {
         let report = dlpd::engine::Engine::scan_path(
             &LocalEngine::new(&ScannerConfig::default()),
             &path,
-            dlpd::engine::ScanOptions { hash: true },
+            dlpd::engine::ScanOptions {
+                hash: true,
+                prior: None,
+            },
         );
         let found = report.findings();
         assert_eq!(found.len(), 1, "{name}: {:?}", report.outcome);

@@ -318,3 +318,71 @@ proptest! {
         prop_assert_eq!(small, whole);
     }
 }
+
+/// A file scanned whole, and the same file scanned at a shorter length and
+/// then by its grown part only, give the same findings, wherever the old
+/// end falls: inside a card, inside its context, or between two.
+#[test]
+fn a_grown_file_scanned_by_its_new_bytes_gives_the_findings_of_a_whole_scan() {
+    use dlpd::engine::{Engine, Outcome, Prior, ScanOptions};
+    let engine = engine_at(Confidence::Possible);
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 200 * 1024 {
+        text.push_str(&format!("line {i} nothing here\n"));
+        i += 1;
+    }
+    let cut_zone = text.len();
+    for line in SAMPLE_PCI.lines().skip(1) {
+        text.push_str(&format!(
+            "card {line} ssn 536-90-4399 token ghp_{}\n",
+            "a1B2".repeat(9)
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grown.log");
+    std::fs::write(&path, &text).unwrap();
+    let whole = engine.scan_path(
+        &path,
+        ScanOptions {
+            hash: true,
+            prior: None,
+        },
+    );
+    let expected = ranges(whole.findings());
+    assert!(expected.len() >= 20, "{expected:?}");
+    for cut in (cut_zone..text.len()).step_by(7) {
+        std::fs::write(&path, &text[..cut]).unwrap();
+        let first = engine.scan_path(
+            &path,
+            ScanOptions {
+                hash: true,
+                prior: None,
+            },
+        );
+        let prior = Prior {
+            size: cut as u64,
+            sha256: dlpd::fsutil::digest_from_hex(first.sha256.as_deref().unwrap()).unwrap(),
+        };
+        std::fs::write(&path, &text).unwrap();
+        let grown = engine.scan_path(
+            &path,
+            ScanOptions {
+                hash: true,
+                prior: Some(prior),
+            },
+        );
+        assert_eq!(grown.grown_from, Some(cut as u64), "cut at {cut}");
+        assert_eq!(grown.sha256, whole.sha256);
+        let mut got = ranges(first.findings());
+        got.extend(ranges(grown.findings()));
+        assert_eq!(got, expected, "cut at {cut}");
+        let lines = |r: &dlpd::engine::FileReport| -> Vec<u64> {
+            r.findings().iter().map(|f| f.line_start).collect()
+        };
+        let mut got_lines = lines(&first);
+        got_lines.extend(lines(&grown));
+        assert_eq!(got_lines, lines(&whole), "cut at {cut}");
+        assert!(matches!(grown.outcome, Outcome::Scanned { .. }));
+    }
+}

@@ -70,8 +70,7 @@ fn quarantine_moves_the_file_leaves_a_stub_and_restore_brings_it_back() {
     assert_eq!(mode(&file), 0o640);
     assert!(!stored.exists());
     // Restored by hand: not quarantined again.
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(wait_for(DEADLINE, || d.count("SELECT count(*) FROM jobs") == 0));
+    d.settle();
     assert_eq!(std::fs::read_to_string(&file).unwrap(), SAMPLE_PCI);
     assert_eq!(d.count(quarantined), 0);
     let again = support::dlpd(&d.config, &["quarantine", "restore", "1"]);
@@ -241,7 +240,7 @@ fn alerts_are_deduped_kept_while_the_sink_is_down_and_masked() {
     let b = d.root().join("b.csv");
     std::fs::write(&b, support::SAMPLE_PCI.replace("Name", "Who")).unwrap();
     assert!(wait_for(DEADLINE, || sink.received().len() == 2));
-    std::thread::sleep(Duration::from_millis(500));
+    d.settle();
     let paths: Vec<String> = sink
         .received()
         .iter()
@@ -288,6 +287,6 @@ fn a_slack_429_with_retry_after_is_honoured() {
     assert!(!got[1].body.contains("5433"));
     // The webhook URL is a secret: never in the log.
     assert!(!d.log().contains("/services/T000"), "{}", d.log());
-    std::thread::sleep(Duration::from_millis(300));
+    d.settle();
     assert_eq!(sink.received().len(), 2);
 }

@@ -47,9 +47,13 @@ impl Scanned {
 
     fn rescan(&self, store: &mut Store) {
         store
-            .record(&[self
-                .engine
-                .scan_path(&self.file, ScanOptions { hash: true })])
+            .record(&[self.engine.scan_path(
+                &self.file,
+                ScanOptions {
+                    hash: true,
+                    prior: None,
+                },
+            )])
             .unwrap();
     }
 }
@@ -70,7 +74,13 @@ fn rescan_replaces_a_files_findings() {
     let engine = LocalEngine::new(&ScannerConfig::default());
     let mut store = Store::open(&cfg).unwrap();
     store
-        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+        .record(&[engine.scan_path(
+            &file,
+            ScanOptions {
+                hash: true,
+                prior: None,
+            },
+        )])
         .unwrap();
     assert_eq!(store.findings(&FindingQuery::default()).unwrap().len(), 10);
     // The file loses all but its first three lines.
@@ -81,7 +91,13 @@ fn rescan_replaces_a_files_findings() {
         .collect();
     std::fs::write(&file, short).unwrap();
     store
-        .record(&[engine.scan_path(&file, ScanOptions { hash: true })])
+        .record(&[engine.scan_path(
+            &file,
+            ScanOptions {
+                hash: true,
+                prior: None,
+            },
+        )])
         .unwrap();
     assert_eq!(store.findings(&FindingQuery::default()).unwrap().len(), 2);
 }
@@ -167,7 +183,7 @@ fn a_version_1_store_is_migrated_in_place() {
     // Wind the schema back to version 1, as the first release wrote it.
     let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
     conn.execute_batch(
-        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         PRAGMA user_version = 1;",
+        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
@@ -177,5 +193,5 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }

@@ -1,11 +1,13 @@
 //! The watcher on real inotify in temp dirs: debounce, excludes, new
-//! directories, renames, dlpd's own files, deletes and late roots.
+//! directories, renames, dlpd's own files, deletes, late roots, files that
+//! never settle, and trees large enough to flood the event queue.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use dlpd::liveness::Liveness;
 use dlpd::watch::{WatchEvent, WatchSettings, Watcher, spawn};
 use regex::Regex;
 
@@ -21,13 +23,30 @@ fn settings(root: &Path) -> WatchSettings {
         ],
         ignore: vec![root.join("state")],
         debounce: DEBOUNCE,
+        max_wait: Duration::from_secs(10),
         follow_symlinks: false,
     }
 }
 
+/// Starts a watcher and waits until its watches are in place.
 fn start(s: WatchSettings) -> (Watcher, Receiver<WatchEvent>) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    (spawn(s, tx).unwrap(), rx)
+    let w = spawn(s, tx, &Liveness::new()).unwrap();
+    assert!(
+        w.wait_ready(Duration::from_secs(60)),
+        "watches not in place within 60 s"
+    );
+    (w, rx)
+}
+
+/// Whether `path` was reported: settled itself, or inside a directory the
+/// daemon is asked to walk (one that appeared before its watch was in place).
+fn covered(events: &[WatchEvent], path: &Path) -> bool {
+    events.iter().any(|e| match e {
+        WatchEvent::Settled(p) => p == path,
+        WatchEvent::Rescan(dir) => path.starts_with(dir),
+        WatchEvent::Removed(_) => false,
+    })
 }
 
 /// Collects events until `deadline` passes, or until `done` holds.
@@ -106,12 +125,13 @@ fn a_new_subdirectory_is_watched_and_its_files_reported() {
     std::thread::sleep(DEBOUNCE);
     let late = sub.join("late.txt");
     std::fs::write(&late, "y").unwrap();
-    let events = collect(&rx, Duration::from_secs(5), |e| {
-        let s = settled(e);
-        s.contains(&early) && s.contains(&late)
+    let events = collect(&rx, Duration::from_secs(10), |e| {
+        covered(e, &early) && covered(e, &late)
     });
-    let s = settled(&events);
-    assert!(s.contains(&early) && s.contains(&late), "{events:?}");
+    assert!(
+        covered(&events, &early) && covered(&events, &late),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -129,12 +149,18 @@ fn files_renamed_or_moved_in_are_reported() {
     std::fs::write(full.join("deep/inner.txt"), "z").unwrap();
     std::fs::rename(&full, dir.path().join("full")).unwrap();
     let inner = dir.path().join("full/deep/inner.txt");
-    let events = collect(&rx, Duration::from_secs(5), |e| {
-        let s = settled(e);
-        s.contains(&moved) && s.contains(&inner)
+    let events = collect(&rx, Duration::from_secs(10), |e| {
+        settled(e).contains(&moved) && covered(e, &inner)
     });
-    let s = settled(&events);
-    assert!(s.contains(&moved) && s.contains(&inner), "{events:?}");
+    assert!(settled(&events).contains(&moved), "{events:?}");
+    assert!(covered(&events, &inner), "{events:?}");
+    // The moved-in directory is watched: a file written there later settles.
+    let later = dir.path().join("full/deep/later.txt");
+    std::fs::write(&later, "w").unwrap();
+    let events = collect(&rx, Duration::from_secs(10), |e| {
+        settled(e).contains(&later)
+    });
+    assert!(settled(&events).contains(&later), "{events:?}");
 }
 
 #[test]
@@ -187,4 +213,84 @@ fn a_file_moved_between_roots_is_removed_from_one_and_settles_in_the_other() {
     let events = collect(&rx, Duration::from_secs(5), |e| settled(e).contains(&to));
     assert!(events.contains(&WatchEvent::Removed(from)), "{events:?}");
     assert_eq!(settled(&events), vec![to]);
+}
+
+#[test]
+fn a_file_that_never_settles_is_reported_while_it_is_still_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.max_wait = Duration::from_millis(1000);
+    let (_w, rx) = start(s);
+    let path = dir.path().join("app.log");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::create(&path).unwrap();
+            // Appends every 50 ms, well inside the debounce, for up to 30 s.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                writeln!(f, "GET /index.html 200").unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Instant::now() < deadline
+        })
+    };
+    let events = collect(&rx, Duration::from_secs(25), |e| settled(e).contains(&path));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let still_writing = writer.join().unwrap();
+    assert!(
+        settled(&events).contains(&path),
+        "never reported: {events:?}"
+    );
+    assert!(still_writing, "reported only after the writes stopped");
+    // And once it stops, it settles (again) with its final content.
+    let events = collect(&rx, Duration::from_secs(10), |e| settled(e).contains(&path));
+    assert!(settled(&events).contains(&path), "{events:?}");
+}
+
+/// Walking a tree opens every directory, and each open is an event on its
+/// parent's watch: with thousands of directories the event queue filled
+/// while the only thread draining it waited on notify, and start-up hung.
+#[test]
+fn a_root_with_thousands_of_directories_starts_and_sees_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..60 {
+        for j in 0..100 {
+            std::fs::create_dir_all(dir.path().join(format!("n{i}/m{j}"))).unwrap();
+        }
+    }
+    let root = dir.path().to_path_buf();
+    // Writes during setup too.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (root, writing) = (root.clone(), writing.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(
+                    root.join(format!("n{}/m{}/w.txt", i % 60, i % 100)),
+                    i.to_string(),
+                )
+                .unwrap();
+                i += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let w = spawn(settings(&root), tx, &Liveness::new()).unwrap();
+    let ready = w.wait_ready(Duration::from_secs(60));
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        ready,
+        "the watches on 6,000 directories were not in place within 60 s"
+    );
+    let canary = root.join("n59/m99/canary.txt");
+    std::fs::write(&canary, "4916-6734-7572-5015").unwrap();
+    let events = collect(&rx, Duration::from_secs(30), |e| {
+        settled(e).contains(&canary)
+    });
+    assert!(settled(&events).contains(&canary), "canary not seen");
 }

@@ -92,6 +92,9 @@ pub enum ConfigError {
     },
 }
 
+/// Kernel pseudo filesystems: never watched or walked.
+pub const PSEUDO_FILESYSTEMS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
 impl Config {
     /// Parses and validates config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
@@ -130,7 +133,64 @@ impl Config {
                 ));
             }
         }
+        if cfg.watch.max_wait_ms < cfg.watch.debounce_ms {
+            let span = text.find("max_wait_ms").map(|at| at..at);
+            return Err(located(
+                span,
+                format!(
+                    "key `watch.max_wait_ms`: {} is less than watch.debounce_ms ({}); a file cannot be due before it could settle",
+                    cfg.watch.max_wait_ms, cfg.watch.debounce_ms
+                ),
+            ));
+        }
+        if let Some((key, what)) = cfg.overlap() {
+            let span = text
+                .find(key.rsplit('.').next().unwrap_or(key))
+                .map(|at| at..at);
+            return Err(located(span, format!("key `{key}`: {what}")));
+        }
         Ok(cfg)
+    }
+
+    /// A root dlpd would never see into: inside its own state (every
+    /// event there is ignored as dlpd's own), or a kernel pseudo
+    /// filesystem (endless, and reading it can block). Returns the key to
+    /// blame and why.
+    fn overlap(&self) -> Option<(&'static str, String)> {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let own = [
+            ("output.state_dir", absolute(&self.output.state_dir)),
+            (
+                "remediation.quarantine_dir",
+                absolute(&self.remediation.quarantine_dir(&self.output)),
+            ),
+        ];
+        for root in &self.watch.paths {
+            let root = absolute(root);
+            if let Some(pseudo) = PSEUDO_FILESYSTEMS.iter().find(|p| root.starts_with(p)) {
+                return Some((
+                    "watch.paths",
+                    format!(
+                        "{} is under {pseudo}, a kernel pseudo filesystem with no user files; remove it from the list",
+                        root.display()
+                    ),
+                ));
+            }
+            for (key, dir) in &own {
+                if root.starts_with(dir) {
+                    return Some((
+                        key,
+                        format!(
+                            "{} contains the watch root {} (watch.paths), and dlpd ignores its own files, so nothing there would be watched; \
+                             put dlpd's state outside the roots, e.g. state_dir = \"~/.local/state/dlpd\"",
+                            dir.display(),
+                            root.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// Loads the config: `explicit` if given, else the first file found in
@@ -331,6 +391,38 @@ mod tests {
         assert_eq!(expand_path("$HOME").unwrap(), PathBuf::from(&home));
         assert_eq!(expand_path("/a$/b").unwrap(), PathBuf::from("/a$/b"));
         assert!(expand_path("~bob/x").is_err());
+    }
+
+    #[test]
+    fn a_root_inside_dlpds_own_state_or_a_pseudo_filesystem_is_refused() {
+        for (text, key, names) in [
+            (
+                "[watch]\npaths = [\"/tmp/x/watched\"]\n[output]\nstate_dir = \"/tmp/x\"\n",
+                "output.state_dir",
+                "/tmp/x/watched",
+            ),
+            (
+                "[watch]\npaths = [\"/srv/a\"]\n[output]\nstate_dir = \"/\"\n",
+                "output.state_dir",
+                "/srv/a",
+            ),
+            ("[watch]\npaths = [\"/proc\"]\n", "watch.paths", "/proc"),
+            (
+                "[watch]\npaths = [\"/sys/kernel\"]\n",
+                "watch.paths",
+                "/sys/kernel",
+            ),
+        ] {
+            let e = Config::parse(text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("key `{key}`")), "{e}");
+            assert!(e.contains(names), "{e}");
+        }
+        // dlpd's state inside a root is the normal case: only its own files are ignored.
+        Config::parse(
+            "[watch]\npaths = [\"/home/a\"]\n[output]\nstate_dir = \"/home/a/.local/state/dlpd\"\n",
+            "t.toml",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -229,6 +229,10 @@ pub struct WatchConfig {
     /// Quiet time before a changed file counts as settled.
     #[serde(deserialize_with = "positive_u64")]
     pub debounce_ms: u64,
+    /// Longest a file that keeps changing goes unscanned: it is scanned at
+    /// least this often while it changes, and again once it settles.
+    #[serde(deserialize_with = "positive_u64")]
+    pub max_wait_ms: u64,
     /// Scan what is already in the roots (and changed since its last scan) at start.
     pub scan_existing: bool,
     /// Follow symlinked directories and files.
@@ -258,6 +262,7 @@ impl Default for WatchConfig {
             .map(|p| pattern(p))
             .collect(),
             debounce_ms: 500,
+            max_wait_ms: 10_000,
             scan_existing: true,
             follow_symlinks: false,
         }

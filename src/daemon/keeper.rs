@@ -4,6 +4,12 @@
 //! a few transactions, and hands due jobs to idle workers. The decisions
 //! about Nightfall results are made in `crate::nightfall::results`; the
 //! keeper only carries them out.
+//!
+//! A store that refuses a write (a full disk, a read-only or failing
+//! filesystem) is not fatal: what arrived stays in the keeper's backlog,
+//! each piece removed only once the store took it; intake and dispatch
+//! pause; the keeper tries again with backoff, logs and counts each
+//! failure, reports it on `/healthz`, and resumes by itself.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -15,11 +21,13 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 
 use super::Control;
 use super::GRACE;
+use super::health::{Recheck, Trouble};
 use super::snapshot::Shared;
 use super::walk::{Seen, Walk};
 use super::worker::Done;
 use crate::finding::{FileReport, Outcome};
-use crate::nightfall::{Decision, Message, RegisterError, Results};
+use crate::liveness::{Beat, Liveness};
+use crate::nightfall::{Decision, Health, Message, RegisterError, Results};
 use crate::readiness::Watchdog;
 use crate::remediation::{Remediator, summary};
 use crate::store::{Job, JobId, Store, StoreError};
@@ -79,54 +87,88 @@ pub(super) struct Keeper {
     pub watchdog: Watchdog,
     /// Notes (`daemon.last_error`) the store could not take.
     pub notes_lost: u64,
+    /// Every thread's heartbeat; the keeper's own is `beat`.
+    pub liveness: Liveness,
+    pub beat: Beat,
+    /// What arrived and is not yet applied; kept across store failures.
+    pub backlog: Batch,
+    /// Set while the store refuses writes.
+    pub trouble: Option<Trouble>,
+    /// Files given up for lack of permission: when last tried again.
+    pub unreadable: Recheck,
+    /// Rows stored in SQLite and not yet appended to the CSV.
+    pub csv_behind: bool,
+    /// The health last written for `dlpd status`, and when it was checked.
+    pub health_noted: (String, Instant),
 }
 
-/// What arrived since the last batch.
+/// What arrived and is not yet applied.
 #[derive(Default)]
-struct Batch {
-    done: Vec<Done>,
-    msgs: Vec<Message>,
-    watch: Vec<WatchEvent>,
-    seen: Vec<Seen>,
+pub(super) struct Batch {
+    done: VecDeque<Done>,
+    msgs: VecDeque<Message>,
+    pub(super) watch: VecDeque<WatchEvent>,
+    seen: VecDeque<Seen>,
+    /// Nightfall decisions not yet carried out.
+    decisions: VecDeque<Decision>,
 }
 
 impl Keeper {
-    /// Runs until `control` says stop. A store error ends it: the caller
-    /// stops the daemon with the work still queued.
+    /// Runs until `control` says stop. A store error does not end it (see
+    /// the module header).
     pub fn serve(&mut self, control: &Receiver<Control>) -> Result<(), StoreError> {
         let mut last_progress = Instant::now();
         loop {
-            self.watchdog.tick();
-            self.dispatch()?;
-            // A full queue stops intake: the watcher and walker wait.
-            let accepting = self.deferred.is_empty();
+            self.beat.beat();
+            self.check_health();
+            if self.trouble.is_none()
+                && let Err(e) = self.dispatch()
+            {
+                self.store_failed(e);
+            }
+            // A full queue, or a failing store, stops intake: the watcher
+            // and walker wait.
+            let accepting = self.deferred.is_empty() && self.trouble.is_none();
             let (w, s) = if accepting {
                 (self.watch_rx.clone(), self.seen_rx.clone())
             } else {
                 (never(), never())
             };
-            let timeout = self.next_wakeup()?;
-            let mut batch = Batch::default();
+            let timeout = self.next_wakeup();
             let m = self.msg_rx.clone();
+            let backlog = &mut self.backlog;
             select! {
                 recv(control) -> c => match c {
                     Ok(Control::Reload(config)) => self.reload(*config),
                     Ok(Control::Stop) | Err(_) => return Ok(()),
                 },
-                recv(m) -> msg => if let Ok(msg) = msg { batch.msgs.push(msg) },
-                recv(self.done_rx) -> d => if let Ok(d) = d { batch.done.push(d) },
-                recv(w) -> e => if let Ok(e) = e { batch.watch.push(e) },
-                recv(s) -> x => if let Ok(x) = x { batch.seen.push(x) },
+                recv(m) -> msg => if let Ok(msg) = msg { backlog.msgs.push_back(msg) },
+                recv(self.done_rx) -> d => if let Ok(d) = d { backlog.done.push_back(d) },
+                recv(w) -> e => if let Ok(e) = e { backlog.watch.push_back(e) },
+                recv(s) -> x => if let Ok(x) = x { backlog.seen.push_back(x) },
                 default(timeout) => {}
             }
-            batch.done.extend(self.done_rx.try_iter());
-            batch.msgs.extend(self.msg_rx.try_iter());
+            self.backlog.done.extend(self.done_rx.try_iter());
+            self.backlog.msgs.extend(self.msg_rx.try_iter());
             if accepting {
-                batch.watch.extend(self.watch_rx.try_iter().take(BATCH));
-                batch.seen.extend(self.seen_rx.try_iter().take(BATCH));
+                self.backlog
+                    .watch
+                    .extend(self.watch_rx.try_iter().take(BATCH));
+                self.backlog
+                    .seen
+                    .extend(self.seen_rx.try_iter().take(BATCH));
             }
-            self.apply(batch)?;
-            self.resubmit_overdue()?;
+            if self
+                .trouble
+                .as_ref()
+                .is_none_or(|t| Instant::now() >= t.retry_at)
+            {
+                match self.apply().and_then(|()| self.resubmit_overdue()) {
+                    Ok(()) => self.store_recovered(),
+                    Err(e) => self.store_failed(e),
+                }
+            }
+            self.recheck_unreadable(false);
             if self.progress.walks_pending > 0 && last_progress.elapsed() >= PROGRESS_EVERY {
                 last_progress = Instant::now();
                 tracing::info!(
@@ -139,16 +181,23 @@ impl Keeper {
         }
     }
 
-    /// How long to wait for messages: until the next backed-off job is due.
-    fn next_wakeup(&self) -> Result<Duration, StoreError> {
+    /// How long to wait for messages: until the next backed-off job is due,
+    /// or the next try on a failing store.
+    fn next_wakeup(&self) -> Duration {
         let idle = Duration::from_secs(1);
-        Ok(match self.store.next_due()? {
-            Some(due) => due
+        if let Some(t) = &self.trouble {
+            return t
+                .retry_at
+                .saturating_duration_since(Instant::now())
+                .min(idle);
+        }
+        match self.store.next_due() {
+            Ok(Some(due)) => due
                 .duration_since(SystemTime::now())
                 .unwrap_or_default()
                 .min(idle),
-            None => idle,
-        })
+            _ => idle,
+        }
     }
 
     /// Hands due jobs to idle workers.
@@ -166,23 +215,27 @@ impl Keeper {
         Ok(())
     }
 
-    fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
+    /// Applies the backlog in order; each piece leaves it only once the
+    /// store took it, so a failure part-way loses nothing and repeats
+    /// nothing.
+    fn apply(&mut self) -> Result<(), StoreError> {
         let capacity = self.snapshot.load().config.queue.capacity;
-        let mut wanted: Vec<PathBuf> = self.deferred.drain(..).collect();
-        for event in batch.watch {
+        while let Some(event) = self.backlog.watch.pop_front() {
             match event {
-                WatchEvent::Settled(p) => wanted.push(p),
+                WatchEvent::Settled(p) => self.deferred.push_back(p),
                 WatchEvent::Removed(p) => {
-                    wanted.retain(|w| *w != p);
-                    self.store.cancel(&p)?;
+                    self.deferred.retain(|w| *w != p);
+                    if let Err(e) = self.store.cancel(&p) {
+                        self.backlog.watch.push_front(WatchEvent::Removed(p));
+                        return Err(e);
+                    }
                 }
                 WatchEvent::Rescan(dir) => {
                     let _ = self.walk_tx.send((dir, self.settings.clone()));
                 }
             }
         }
-        let mut walked = Vec::new();
-        for seen in batch.seen {
+        while let Some(seen) = self.backlog.seen.front() {
             match seen {
                 // Unchanged since its last recorded scan: nothing to do.
                 Seen::File {
@@ -190,63 +243,114 @@ impl Keeper {
                     size,
                     mtime_ns,
                 } => {
-                    if !self.store.is_current(&path, size, mtime_ns)? {
-                        wanted.push(path);
+                    if !self.store.is_current(path, *size, *mtime_ns)? {
+                        self.deferred.push_back(path.clone());
                     }
                 }
-                Seen::Walked(root) => walked.push(root),
+                Seen::Walked(root) => {
+                    if self.progress.walks_pending > 0 {
+                        self.progress.walks_pending -= 1;
+                        tracing::info!(root = %root.display(), queued = self.progress.queued, "walk complete");
+                    } else {
+                        tracing::debug!(dir = %root.display(), "rescan complete");
+                    }
+                }
             }
+            self.backlog.seen.pop_front();
         }
-        if !wanted.is_empty() {
-            let taken = self.store.enqueue_many(&wanted, capacity)?;
+        if !self.deferred.is_empty() {
+            let taken = self
+                .store
+                .enqueue_many(self.deferred.make_contiguous(), capacity)?;
             self.progress.queued += taken as u64;
-            self.deferred.extend(wanted.drain(taken..));
+            self.deferred.drain(..taken);
         }
-        for root in walked {
-            self.progress.walks_pending = self.progress.walks_pending.saturating_sub(1);
-            tracing::info!(root = %root.display(), queued = self.progress.queued, "walk complete");
+        self.apply_done()?;
+        while let Some(msg) = self.backlog.msgs.pop_front() {
+            self.handle(msg)?;
         }
-        let mut reports = Vec::new();
-        let mut finished = Vec::new();
-        for done in batch.done {
-            self.in_flight -= 1;
-            match done {
-                Done::Finished(job, report) => {
-                    finished.push(job.id);
-                    reports.extend(report);
-                }
-                Done::Failed(job, error) => {
-                    self.fail(&job, &error.to_string(), error.is_permanent())?
-                }
-                Done::Submitted => {}
-                Done::Changed(job) => {
-                    tracing::debug!(path = %job.path.display(), "changed while uploading; queued again");
-                    self.store.requeue(&job)?;
-                }
+        while let Some(decision) = self.backlog.decisions.pop_front() {
+            let result = match &decision {
+                Decision::Finish(job, report) => self.finish(std::slice::from_ref(report), &[*job]),
+                Decision::Retry(job, why) => self.fail(job, why, false),
+            };
+            if let Err(e) = result {
+                self.backlog.decisions.push_front(decision);
+                return Err(e);
             }
         }
-        if !finished.is_empty() {
-            self.finish(&reports, &finished)?;
-        }
-        for msg in batch.msgs {
-            self.handle(msg)?;
+        if self.csv_behind {
+            self.store.flush_csv()?;
+            self.csv_behind = false;
         }
         Ok(())
     }
 
-    /// Stores reports, finishes their jobs, and logs what was found.
-    /// Remedies are planned first and stored with the findings; files are
-    /// moved into quarantine only once that is committed.
+    /// Applies the workers' results: all finished scans in one
+    /// transaction, then each failure or requeue.
+    fn apply_done(&mut self) -> Result<(), StoreError> {
+        let (finished, rest): (VecDeque<Done>, VecDeque<Done>) =
+            std::mem::take(&mut self.backlog.done)
+                .into_iter()
+                .partition(|d| matches!(d, Done::Finished(..)));
+        let mut reports = Vec::new();
+        let mut jobs = Vec::new();
+        for d in &finished {
+            if let Done::Finished(job, report) = d {
+                jobs.push(job.id);
+                reports.extend(report.iter().cloned());
+            }
+        }
+        if !jobs.is_empty()
+            && let Err(e) = self.finish(&reports, &jobs)
+        {
+            self.backlog.done = finished.into_iter().chain(rest).collect();
+            return Err(e);
+        }
+        self.in_flight -= finished.len();
+        self.backlog.done = rest;
+        while let Some(done) = self.backlog.done.pop_front() {
+            let result = match &done {
+                Done::Failed(job, error) => {
+                    self.fail(job, &error.to_string(), error.is_permanent())
+                }
+                Done::Changed(job) => {
+                    tracing::debug!(path = %job.path.display(), "changed while uploading; queued again");
+                    self.store.requeue(job)
+                }
+                Done::Submitted | Done::Finished(..) => Ok(()),
+            };
+            if let Err(e) = result {
+                self.backlog.done.push_front(done);
+                return Err(e);
+            }
+            self.in_flight -= 1;
+        }
+        Ok(())
+    }
+
+    /// Stores reports and finishes their jobs in one transaction, the
+    /// point after which they are never applied again; then logs what was
+    /// found and moves files into quarantine (remedies are planned first
+    /// and stored with the findings). The CSV follows at the end of the
+    /// batch.
     fn finish(&mut self, reports: &[FileReport], jobs: &[JobId]) -> Result<(), StoreError> {
         let mut plan = self.remediator.plan(&self.store, reports)?;
         self.store
             .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines)?;
+        self.csv_behind = true;
         self.progress.stored += reports.len() as u64;
         for r in reports {
             log_report(r);
         }
-        self.remediator
+        // Recorded as moving: the next start finishes what this leaves.
+        if let Err(e) = self
+            .remediator
             .carry_out(&mut self.store, &plan.quarantines)
+        {
+            tracing::error!("quarantine not finished; it is completed at the next start: {e}");
+        }
+        Ok(())
     }
 
     /// Records a failed attempt; a permanent failure gives up at once.
@@ -284,17 +388,29 @@ impl Keeper {
         }
     }
 
-    /// Handles one message from the network side.
+    /// Handles one message from the network side. On a store failure a
+    /// message that can be tried again (its sender has not been answered)
+    /// goes back to the front of the backlog.
     fn handle(&mut self, msg: Message) -> Result<(), StoreError> {
         match msg {
             Message::Register { job, upload, reply } => {
+                // The worker fails the job on an error, and it is retried.
                 let result = self.store.register_upload(job, &upload);
                 let answer = result.as_ref().map(|_| ());
                 let _ = reply.send(answer.map_err(|e| RegisterError(e.to_string())));
                 result?;
             }
             Message::Health { reply } => {
-                let _ = reply.send(self.store.queue_counts()?);
+                let queue = self.store.queue_counts();
+                let mut problems = self.problems();
+                if let Err(e) = &queue {
+                    problems.push(format!("the store cannot be read: {e}"));
+                }
+                let _ = reply.send(Health {
+                    queue: queue.unwrap_or_default(),
+                    problems,
+                    unwatched: self.watcher.as_ref().and_then(|w| w.health().summary()),
+                });
             }
             Message::Notified { note, reply } => {
                 // Only the Nightfall engine has a webhook to send these.
@@ -302,33 +418,38 @@ impl Keeper {
                     let _ = reply.send(crate::nightfall::Verdict::Unknown);
                     return Ok(());
                 };
-                let pending = self.store.pending_upload(&note.upload_id)?;
+                let pending = match self.store.pending_upload(&note.upload_id) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.backlog
+                            .msgs
+                            .push_front(Message::Notified { note, reply });
+                        return Err(e);
+                    }
+                };
                 let (verdict, decision) = results.notified(pending, note);
                 let _ = reply.send(verdict);
-                if let Some(decision) = decision {
-                    self.decide(decision)?;
-                }
+                self.backlog.decisions.extend(decision);
             }
             Message::Fetched { upload_id, result } => {
                 let Some(results) = self.results.as_mut() else {
                     return Ok(());
                 };
-                let pending = self.store.pending_upload(&upload_id)?;
+                let pending = match self.store.pending_upload(&upload_id) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.backlog
+                            .msgs
+                            .push_front(Message::Fetched { upload_id, result });
+                        return Err(e);
+                    }
+                };
                 let policy = &self.snapshot.load().policy;
-                if let Some(decision) = results.fetched(&upload_id, pending, result, policy) {
-                    self.decide(decision)?;
-                }
+                let decision = results.fetched(&upload_id, pending, result, policy);
+                self.backlog.decisions.extend(decision);
             }
         }
         Ok(())
-    }
-
-    /// Carries out a decision about a Nightfall result.
-    fn decide(&mut self, decision: Decision) -> Result<(), StoreError> {
-        match decision {
-            Decision::Finish(job, report) => self.finish(&[report], &[job]),
-            Decision::Retry(job, why) => self.fail(&job, &why, false),
-        }
     }
 
     /// Submits again every file whose result is later than
@@ -343,9 +464,8 @@ impl Keeper {
         self.overdue_checked = Instant::now();
         let timeout = Duration::from_secs(self.snapshot.load().config.nightfall.result_timeout_s);
         let late = self.store.overdue_uploads(SystemTime::now() - timeout)?;
-        for decision in results.overdue(late, timeout) {
-            self.decide(decision)?;
-        }
+        let decisions = results.overdue(late, timeout);
+        self.backlog.decisions.extend(decisions);
         Ok(())
     }
 
@@ -356,17 +476,20 @@ impl Keeper {
         let deadline = Instant::now() + GRACE;
         // Labelled: a bare `break` inside `select!` would only leave the macro.
         'drain: while self.in_flight > 0 {
-            let mut batch = Batch::default();
             // Uploads in flight may still need to register with the store.
+            let backlog = &mut self.backlog;
             select! {
                 recv(self.done_rx) -> d => match d {
-                    Ok(d) => batch.done.push(d),
+                    Ok(d) => backlog.done.push_back(d),
                     Err(_) => break 'drain,
                 },
-                recv(self.msg_rx) -> m => if let Ok(m) = m { batch.msgs.push(m) },
+                recv(self.msg_rx) -> m => if let Ok(m) = m { backlog.msgs.push_back(m) },
                 default(deadline.saturating_duration_since(Instant::now())) => break 'drain,
             }
-            self.apply(batch)?;
+            // Nothing new is watched or walked now: results only.
+            self.backlog.watch.clear();
+            self.backlog.seen.clear();
+            self.apply()?;
         }
         self.msg_rx = never();
         Ok(())

@@ -16,6 +16,7 @@
 //! Every thread reads the config through one shared snapshot
 //! ([`snapshot`]), which a reload ([`reload`]) swaps whole.
 
+mod health;
 mod keeper;
 mod network;
 mod reload;
@@ -38,6 +39,7 @@ use self::snapshot::Snapshot;
 use self::walk::{Seen, Walk, walker};
 use self::worker::{Done, Scanner};
 use crate::config::{Config, EngineKind};
+use crate::liveness::Liveness;
 use crate::nightfall::{self, Message, Results};
 use crate::readiness::Watchdog;
 use crate::remediation::Remediator;
@@ -129,7 +131,15 @@ fn serve(
     };
     let name = scanner.name();
     let mut store = Store::open(&config.output)?;
-    let recovered = store.recover_running()?;
+    let recovered = store.recover_running(config.queue.max_attempts, name)?;
+    for path in &recovered.given_up {
+        tracing::error!(
+            path = %path.display(),
+            attempts = config.queue.max_attempts,
+            "giving up: the scan did not finish (the process ended during it)"
+        );
+    }
+    let recovered = recovered.requeued;
     let sinks = crate::alerts::Sinks::load(&config.alerts)?;
     let remediator = Remediator::new(config, sinks.names());
     let finished = remediator.quarantine.recover(&mut store)?;
@@ -149,9 +159,10 @@ fn serve(
         Some(&unix_secs(SystemTime::now()).to_string()),
     )?;
 
+    let liveness = Liveness::new();
     let settings = Arc::new(watch_settings(config));
     let (watch_tx, watch_rx) = bounded(BATCH);
-    let watcher = watch::spawn((*settings).clone(), watch_tx.clone())?;
+    let watcher = watch::spawn((*settings).clone(), watch_tx.clone(), &liveness)?;
 
     let (walk_tx, walk_rx) = unbounded::<Walk>();
     let (seen_tx, seen_rx) = bounded::<Seen>(BATCH);
@@ -182,7 +193,9 @@ fn serve(
         let scanner = scanner.clone();
         move |job| scanner.work(job)
     };
-    crate::pool::spawn(workers, "dlpd-scan", job_rx, done_tx, work)?;
+    crate::pool::spawn(workers, "dlpd-scan", job_rx, done_tx, Some(&liveness), work)?;
+    // Events are drained while the watches go in; a stop is heard too.
+    let (stopped, early_reload) = wait_for_watches(&watcher, control);
 
     tracing::info!(
         roots = ?settings.roots,
@@ -192,7 +205,9 @@ fn serve(
         state = %config.output.state_dir.display(),
         "dlpd started"
     );
-    ready();
+    if !stopped {
+        ready();
+    }
 
     let mut keeper = Keeper {
         store,
@@ -220,12 +235,27 @@ fn serve(
         watch_tx,
         watchdog: Watchdog::from_env(),
         notes_lost: 0,
+        beat: liveness.looping("keeper"),
+        liveness,
+        backlog: Default::default(),
+        trouble: None,
+        unreadable: Default::default(),
+        csv_behind: false,
+        health_noted: (String::new(), Instant::now()),
     };
-    let result = keeper.serve(control);
+    if let Some(config) = early_reload {
+        keeper.reload(*config);
+    }
+    let result = match stopped {
+        true => Ok(()),
+        false => keeper.serve(control),
+    };
     // Stop taking work: the watcher goes, workers finish what they hold.
     keeper.watcher = None;
     keeper.job_tx = None;
     let settled = result.and_then(|()| keeper.drain());
+    // Scans cut off by the stop were interrupted, not failed.
+    let _ = keeper.store.release_interrupted();
     let left = keeper.store.queue_counts().map(|c| c.total()).unwrap_or(0);
     let _ = keeper.store.set_meta("daemon.pid", None);
     tracing::info!(
@@ -236,6 +266,32 @@ fn serve(
     Ok(settled?)
 }
 
+/// Waits until the watches on the roots are in place (a large tree takes
+/// a while), unless told to stop first. Returns whether a stop came, and
+/// a reload that came meanwhile, to apply once running.
+fn wait_for_watches(
+    watcher: &watch::Watcher,
+    control: &Receiver<Control>,
+) -> (bool, Option<Box<Config>>) {
+    let mut reload = None;
+    let started = Instant::now();
+    let mut told = false;
+    while !watcher.wait_ready(Duration::from_millis(100)) {
+        match control.try_recv() {
+            Ok(Control::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return (true, reload);
+            }
+            Ok(Control::Reload(config)) => reload = Some(config),
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        if !told && started.elapsed() >= Duration::from_secs(5) {
+            told = true;
+            tracing::info!("adding watches to a large tree; events are already being taken");
+        }
+    }
+    (false, reload)
+}
+
 /// The watcher's view of the config, with dlpd's own files ignored.
 pub fn watch_settings(config: &Config) -> WatchSettings {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -243,12 +299,16 @@ pub fn watch_settings(config: &Config) -> WatchSettings {
         roots: config.watch.paths.iter().map(|p| absolute(p)).collect(),
         include: config.watch.include.iter().map(|p| p.0.clone()).collect(),
         exclude: config.watch.exclude.iter().map(|p| p.0.clone()).collect(),
-        ignore: vec![
+        ignore: [
             absolute(&config.output.state_dir),
             absolute(&config.output.csv_path()),
             absolute(&config.remediation.quarantine_dir(&config.output)),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::config::PSEUDO_FILESYSTEMS.map(PathBuf::from))
+        .collect(),
         debounce: Duration::from_millis(config.watch.debounce_ms),
+        max_wait: Duration::from_millis(config.watch.max_wait_ms),
         follow_symlinks: config.watch.follow_symlinks,
     }
 }

@@ -83,7 +83,7 @@ impl Keeper {
             let settings = Arc::new(watch_settings(&snapshot.config));
             // The old watcher goes first: two would report every change twice.
             self.watcher = None;
-            match watch::spawn((*settings).clone(), self.watch_tx.clone()) {
+            match watch::spawn((*settings).clone(), self.watch_tx.clone(), &self.liveness) {
                 Ok(w) => self.watcher = Some(w),
                 Err(e) => tracing::error!(
                     "reload: cannot start the watcher: {e}; no roots are watched until the next reload or restart"
@@ -94,7 +94,13 @@ impl Keeper {
                 let _ = self.walk_tx.send((root.clone(), settings.clone()));
             }
             self.settings = settings;
+        } else if let Some(w) = &self.watcher {
+            // A SIGHUP is also the way to say "try the unwatched
+            // directories again now".
+            w.retry();
         }
+        // And the files that could not be read.
+        self.recheck_unreadable(true);
         if !restart.is_empty() {
             tracing::warn!(
                 "reload: {} changed; these keep their running values until dlpd restarts",

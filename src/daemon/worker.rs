@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Sender, bounded};
 
 use super::snapshot::{Shared, Snapshot};
-use crate::engine::{Engine, ScanOptions};
+use crate::engine::{Engine, Prior, ScanOptions};
 use crate::finding::{FileReport, Outcome, SkipReason};
 use crate::fsutil::{mtime_ns, sha256_file};
 use crate::nightfall::{self, Message, NightfallError, RegisterError, Uploaded};
@@ -105,7 +105,16 @@ impl Scanner {
             (Some(remote), _) => remote.submit(job, &snapshot),
             (None, None) => Done::Failed(job, JobError::NoEngine),
             (None, Some(engine)) => {
-                let report = engine.scan_path(&job.path, ScanOptions { hash: true });
+                // A file that only grew has only its new bytes scanned.
+                let prior = job.last.as_ref().and_then(|l| {
+                    let sha256 = crate::fsutil::digest_from_hex(l.sha256.as_deref()?)?;
+                    Some(Prior {
+                        size: l.size,
+                        sha256,
+                    })
+                });
+                let opts = ScanOptions { hash: true, prior };
+                let report = engine.scan_path(&job.path, opts);
                 match &report.outcome {
                     Outcome::Failed(_) if !job.path.exists() => Done::Finished(job, None),
                     Outcome::Failed(msg) => Done::Failed(job, JobError::Read(msg.clone())),

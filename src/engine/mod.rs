@@ -29,6 +29,17 @@ pub use policy::Policy;
 pub struct ScanOptions {
     /// Compute the SHA-256 of the content in the same pass (the store needs it).
     pub hash: bool,
+    /// The file as last scanned. A text file that has only grown since
+    /// (its first `size` bytes still hash to `sha256`) has only its new
+    /// bytes scanned: see [`FileReport::grown_from`].
+    pub prior: Option<Prior>,
+}
+
+/// A file's size and SHA-256 at its last scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prior {
+    pub size: u64,
+    pub sha256: [u8; 32],
 }
 
 /// What `dlpd scan`, the daemon's workers and the benches need from an

@@ -390,6 +390,10 @@ pub struct FileReport {
     pub upload_id: Option<String>,
     /// The result.
     pub outcome: Outcome,
+    /// Set when only the bytes past this offset were scanned (the file had
+    /// only grown): the findings are those ending past it, and the earlier
+    /// ones stored for the file still stand.
+    pub grown_from: Option<u64>,
 }
 
 impl FileReport {
@@ -404,6 +408,7 @@ impl FileReport {
             engine,
             upload_id: None,
             outcome,
+            grown_from: None,
         }
     }
 

@@ -87,10 +87,21 @@ pub enum Message {
         upload_id: String,
         result: Result<Vec<crate::finding::Finding>, NightfallError>,
     },
-    /// `GET /healthz` wants the queue's depth.
+    /// `GET /healthz` wants the queue's depth and what is wrong.
     Health {
-        reply: tokio::sync::oneshot::Sender<crate::store::QueueCounts>,
+        reply: tokio::sync::oneshot::Sender<Health>,
     },
+}
+
+/// What `GET /healthz` reports.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub queue: crate::store::QueueCounts,
+    /// Why the daemon is not fully working (a stuck thread, a store that
+    /// refuses writes); empty when healthy.
+    pub problems: Vec<String>,
+    /// Directories not watched, and why (healthy, but worth knowing).
+    pub unwatched: Option<String>,
 }
 
 /// The store could not record an upload, so its scan is not requested.

@@ -64,7 +64,8 @@ impl Store {
             csv_row(&mut buf, &CSV_HEADER);
         }
         for &id in &pending {
-            for rec in self.records_where("f.id = ?1", &[&id])? {
+            // A file that only grew: the rows past where it was last written.
+            for rec in self.records_where("f.id = ?1 AND x.byte_end > f.csv_after", &[&id])? {
                 csv_row(&mut buf, &rec.csv_cells());
             }
         }

@@ -16,13 +16,13 @@ mod schema;
 mod uploads;
 
 pub use query::{FailedFile, FindingQuery, StoreStatus};
-pub use queue::{Job, JobId, LastScan, QueueCounts};
+pub use queue::{Job, JobId, LastScan, QueueCounts, Recovered};
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -31,7 +31,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::config::{OutputConfig, Redact};
 use crate::finding::{FileReport, Outcome};
 use crate::fsutil::hex;
-use crate::fsutil::{ensure_private_dir, open_private_rw, write_private_atomic};
+use crate::fsutil::{ensure_private_dir, open_private_rw};
 
 /// Why the store failed; every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,18 @@ pub enum StoreError {
         "store {path} has schema version {found}, newer than this dlpd knows ({known}); upgrade dlpd"
     )]
     TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "no store at {path} yet: the daemon has not run with this config (start it with `dlpd run`)"
+    )]
+    Missing { path: PathBuf },
+    #[error(
+        "store {path} has schema version {found}, older than this dlpd's ({known}); start the daemon (`dlpd run`) once to upgrade it"
+    )]
+    TooOld {
         path: PathBuf,
         found: i64,
         known: i64,
@@ -80,7 +92,76 @@ pub struct Store {
     redact: Redact,
 }
 
+/// Switches to WAL. That takes an exclusive lock SQLite does not wait for
+/// (waiting could deadlock), and a second process creating the same new
+/// store holds it briefly: so busy is retried here, for a while.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Store {
+    /// Opens an existing store to read it (`status`, `findings`, `quarantine
+    /// list`): nothing is created, migrated or appended, so a command run
+    /// beside a starting daemon cannot race it.
+    pub fn open_existing(cfg: &OutputConfig) -> Result<Store, StoreError> {
+        let db_path = cfg.db_path();
+        let open_err = |source| StoreError::Open {
+            path: db_path.clone(),
+            source,
+        };
+        if !db_path.exists() {
+            return Err(StoreError::Missing { path: db_path });
+        }
+        let conn = Connection::open_with_flags(
+            &db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        let known = schema::MIGRATIONS.len() as i64;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: db_path,
+                found,
+                known,
+            });
+        }
+        if found < known {
+            return Err(StoreError::TooOld {
+                path: db_path,
+                found,
+                known,
+            });
+        }
+        // Only keyed hashes need the key; a reader that finds none gets a
+        // throwaway one rather than creating the install's key.
+        let key = match std::fs::read(cfg.state_dir.join("hmac.key")) {
+            Ok(b) if b.len() == 32 => b,
+            _ => vec![0u8; 32],
+        };
+        Ok(Store {
+            conn,
+            hmac_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            db_path,
+            csv_path: cfg.csv_path(),
+            redact: cfg.redact,
+        })
+    }
+
     /// Opens (creating if needed) the store described by `[output]`, brings
     /// its schema up to date, and finishes any CSV append a crash cut short.
     pub fn open(cfg: &OutputConfig) -> Result<Store, StoreError> {
@@ -105,8 +186,7 @@ impl Store {
         let conn = Connection::open(&db_path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        use_wal(&conn).map_err(open_err)?;
         // WAL with NORMAL: a commit survives a killed process (it is in the
         // OS's cache) without an fsync per commit; a power cut may lose the
         // last commits, and the baseline scan at the next start re-queues
@@ -134,12 +214,23 @@ impl Store {
         }
     }
 
+    /// Brings the schema up to date. The version is read inside an
+    /// immediate (write-locked) transaction, so a second process opening a
+    /// new store at the same moment waits, then finds the work done.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let known = schema::MIGRATIONS.len() as i64;
-        let found: i64 = self
+        let path = self.db_path.clone();
+        let err = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
             .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let found: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(self.sql_err())?;
+            .map_err(err)?;
         if found > known {
             return Err(StoreError::TooNew {
                 path: self.db_path.clone(),
@@ -147,19 +238,11 @@ impl Store {
                 known,
             });
         }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let path = self.db_path.clone();
-            let err = |source| StoreError::Sql {
-                path: path.clone(),
-                source,
-            };
-            let tx = self.conn.transaction().map_err(err)?;
+        for sql in schema::MIGRATIONS.iter().skip(found as usize) {
             tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .map_err(err)?;
-            tx.commit().map_err(err)?;
         }
-        Ok(())
+        tx.pragma_update(None, "user_version", known).map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     /// The keyed hash of a raw value: finds repeats of a value across files
@@ -182,14 +265,17 @@ impl Store {
         reports: &[FileReport],
         done: &[JobId],
     ) -> Result<(), StoreError> {
-        self.record_remedied(reports, done, &[], &mut [])
+        self.record_remedied(reports, done, &[], &mut [])?;
+        self.flush_csv()
     }
 
     /// [`Store::record_finishing`], with the remedies for those findings in
     /// the same transaction: `alerts` are queued (a repeated one is dropped
     /// by its dedupe key) and `quarantines` recorded as `moving`, their ids
     /// filled in. A crash after the commit loses neither; one before it
-    /// leaves the jobs queued, to be decided again.
+    /// leaves the jobs queued, to be decided again. The CSV is not
+    /// appended here: call [`Store::flush_csv`] (a failure there loses
+    /// nothing; the rows stay pending).
     pub fn record_remedied(
         &mut self,
         reports: &[FileReport],
@@ -222,7 +308,8 @@ impl Store {
                     "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
-                       engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10
+                       engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10,
+                       csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
                      RETURNING id",
                 )
                 .map_err(err)?;
@@ -256,11 +343,15 @@ impl Store {
                             error,
                             report.upload_id,
                             !report.findings().is_empty(),
+                            report.grown_from.map(|n| n as i64),
                         ],
                         |r| r.get(0),
                     )
                     .map_err(err)?;
-                clear.execute([id]).map_err(err)?;
+                // A file that only grew keeps its earlier findings.
+                if report.grown_from.is_none() {
+                    clear.execute([id]).map_err(err)?;
+                }
                 for (f, mac) in report.findings().iter().zip(hmacs) {
                     insert
                         .execute(params![
@@ -319,8 +410,7 @@ impl Store {
                 q.id = remediation::insert_quarantine(&tx, q).map_err(err)?;
             }
         }
-        tx.commit().map_err(err)?;
-        self.flush_csv()
+        tx.commit().map_err(err)
     }
 
     /// Sets a small piece of daemon state (`daemon.pid`, `daemon.last_error`).
@@ -371,22 +461,41 @@ fn load_or_create_key(path: &Path) -> Result<hmac::Key, StoreError> {
         source,
     };
     let bytes = match std::fs::read(path) {
-        Ok(b) if b.len() == 32 => b,
-        Ok(_) => {
-            return Err(err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "not 32 bytes; delete it to make a new key (stored value hashes will no longer match)",
-            )));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut b = vec![0u8; 32];
-            SystemRandom::new()
-                .fill(&mut b)
-                .map_err(|_| err(std::io::Error::other("no system randomness")))?;
-            write_private_atomic(path, &b).map_err(err)?;
-            b
-        }
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path).map_err(err)?,
         Err(e) => return Err(err(e)),
     };
+    if bytes.len() != 32 {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not 32 bytes; delete it to make a new key (stored value hashes will no longer match)",
+        )));
+    }
     Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+}
+
+/// Makes a new key and publishes it without ever replacing one: the bytes
+/// go to a temp file named for this process, then `link` gives it the real
+/// name only if nobody has. When two processes open a new store at once,
+/// the loser reads the winner's key, so both hash values the same way.
+fn create_key(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut b = vec![0u8; 32];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| std::io::Error::other("no system randomness"))?;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        let mut f = open_private_rw(&tmp)?;
+        f.write_all(&b)?;
+        f.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path),
+        Err(e) => Err(e),
+    }
 }

@@ -165,4 +165,32 @@ impl Store {
         .and_then(|rows| rows.collect())
         .map_err(self.sql_err())
     }
+
+    /// Up to `limit` files given up on for lack of permission, after row
+    /// `after` in row order: the ones to try again once they can be read.
+    pub fn unreadable_files(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, PathBuf)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, path FROM files WHERE status = 'failed' AND id > ?1 \
+                 AND instr(error, ?2) > 0 ORDER BY id LIMIT ?3",
+            )
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params![after, crate::fsutil::PERMISSION_DENIED, limit as i64],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
+                    ))
+                },
+            )
+            .map_err(self.sql_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql_err())
+    }
 }

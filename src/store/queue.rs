@@ -7,7 +7,10 @@
 //! so the last change is never lost.
 //! Failed jobs come back after an exponential backoff with jitter, until
 //! `max_attempts`; then the file is recorded as failed with the reason.
-//! Jobs a crash left running are queued again at start.
+//! An attempt is counted when the job is claimed, before the scan starts,
+//! so a file whose scan kills the process is given up after `max_attempts`
+//! starts instead of looping; a clean stop gives back the attempts of the
+//! jobs it interrupted. Jobs a crash left running are queued again at start.
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -46,6 +49,18 @@ pub struct QueueCounts {
     /// Of the running jobs, those uploaded and awaiting their result.
     pub awaiting: u64,
 }
+
+/// What [`Store::recover_running`] did with the jobs a crash left running.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Queued again.
+    pub requeued: u64,
+    /// Given up: their scans ended the process `max_attempts` times.
+    pub given_up: Vec<PathBuf>,
+}
+
+/// Why a job a crash left running was retried or given up.
+const UNFINISHED: &str = "the scan did not finish (the process ended during it)";
 
 /// First retry delay; doubles each attempt up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
@@ -122,7 +137,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "UPDATE jobs SET running = 1 WHERE id IN (
+                "UPDATE jobs SET running = 1, attempts = attempts + 1 WHERE id IN (
                    SELECT id FROM jobs WHERE running = 0 AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2)
                  RETURNING id, path, attempts,
                    (SELECT size FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
@@ -138,7 +153,7 @@ impl Store {
                 Ok(Job {
                     id: JobId(r.get(0)?),
                     path: PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
-                    attempts: r.get(2)?,
+                    attempts: r.get::<_, u32>(2)?.saturating_sub(1),
                     last: size.map(|size| LastScan {
                         size: size as u64,
                         mtime_ns: r.get(4).ok().flatten(),
@@ -215,11 +230,17 @@ impl Store {
         }
         let attempts = job.attempts + 1;
         if attempts >= max_attempts {
-            let report = FileReport::new(
+            let mut report = FileReport::new(
                 &job.path,
                 engine,
                 Outcome::Failed(format!("gave up after {attempts} attempts: {error}")),
             );
+            // Recorded as it is now, so that no walk queues it again (a
+            // poison file would loop across restarts) until it changes.
+            if let Ok(meta) = std::fs::symlink_metadata(&job.path) {
+                report.size = meta.len();
+                report.mtime_ns = Some(crate::fsutil::mtime_ns(&meta));
+            }
             self.record_finishing(&[report], &[job.id])?;
             return Ok(true);
         }
@@ -272,13 +293,59 @@ impl Store {
     }
 
     /// Puts jobs a crash left running back in the queue; returns how many.
+    /// Their attempt stays counted: a job whose scan ended the process
+    /// `max_attempts` times is given up and its file recorded as failed.
     /// Jobs waiting for a Nightfall result keep waiting: the result may
     /// still come, and `result_timeout_s` covers the case where it does not.
-    pub fn recover_running(&mut self) -> Result<u64, StoreError> {
+    pub fn recover_running(
+        &mut self,
+        max_attempts: u32,
+        engine: &'static str,
+    ) -> Result<Recovered, StoreError> {
+        let crashed: Vec<(JobId, PathBuf, u32)> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT id, path, attempts FROM jobs
+                     WHERE running = 1 AND id NOT IN (SELECT job_id FROM uploads)",
+                )
+                .map_err(self.sql_err())?;
+            stmt.query_map([], |r| {
+                Ok((
+                    JobId(r.get(0)?),
+                    PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
+                    r.get(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(self.sql_err())?
+        };
+        let mut recovered = Recovered::default();
+        for (id, path, attempts) in crashed {
+            let job = Job {
+                id,
+                path,
+                attempts: attempts.saturating_sub(1),
+                last: None,
+                stub: None,
+            };
+            if self.fail(&job, UNFINISHED, max_attempts, engine)? {
+                recovered.given_up.push(job.path);
+            } else {
+                recovered.requeued += 1;
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// After a clean stop: jobs still running were interrupted, not
+    /// failed, so they go back with their attempt uncounted.
+    pub fn release_interrupted(&mut self) -> Result<u64, StoreError> {
         let n = self
             .conn
             .execute(
-                "UPDATE jobs SET running = 0 WHERE running = 1 AND id NOT IN (SELECT job_id FROM uploads)",
+                "UPDATE jobs SET running = 0, attempts = max(attempts - 1, 0)
+                 WHERE running = 1 AND id NOT IN (SELECT job_id FROM uploads)",
                 [],
             )
             .map_err(self.sql_err())?;
@@ -396,11 +463,51 @@ mod tests {
             s.claim(SystemTime::now()).unwrap().unwrap();
         }
         let mut s = store(dir.path());
-        assert_eq!(s.recover_running().unwrap(), 1);
-        assert_eq!(
-            s.claim(SystemTime::now()).unwrap().unwrap().path,
-            PathBuf::from("/a")
-        );
+        assert_eq!(s.recover_running(3, "local").unwrap().requeued, 1);
+        let job = s.claim(SystemTime::now() + MAX_BACKOFF).unwrap().unwrap();
+        assert_eq!(job.path, PathBuf::from("/a"));
+        assert_eq!(job.attempts, 1, "the crashed attempt counts");
+    }
+
+    #[test]
+    fn a_job_whose_scan_ends_the_process_is_given_up_after_max_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        for start in 1..=3 {
+            let mut s = store(dir.path());
+            let r = s.recover_running(3, "local").unwrap();
+            if start == 1 {
+                s.enqueue(Path::new("/poison"), 10).unwrap();
+            }
+            if start == 3 {
+                // Third start: two crashed attempts, the third was claimed.
+                assert!(r.given_up.is_empty());
+            }
+            // The scan "kills the process": the claimed job is never finished.
+            s.claim(SystemTime::now() + MAX_BACKOFF).unwrap().unwrap();
+        }
+        let mut s = store(dir.path());
+        let r = s.recover_running(3, "local").unwrap();
+        assert_eq!(r.given_up, vec![PathBuf::from("/poison")]);
+        assert_eq!(s.queue_counts().unwrap().total(), 0);
+        let error: String = s
+            .conn
+            .query_row(
+                "SELECT error FROM files WHERE path = ?1",
+                [b"/poison".as_slice()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(error, format!("gave up after 3 attempts: {UNFINISHED}"));
+    }
+
+    #[test]
+    fn a_clean_stop_gives_back_the_interrupted_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        s.claim(SystemTime::now()).unwrap().unwrap();
+        assert_eq!(s.release_interrupted().unwrap(), 1);
+        assert_eq!(s.claim(SystemTime::now()).unwrap().unwrap().attempts, 0);
     }
 
     #[test]

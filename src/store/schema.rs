@@ -1,6 +1,7 @@
 //! The SQLite schema, as an ordered list of migrations. `PRAGMA
-//! user_version` records how many have run; each runs in its own
-//! transaction, so a crash mid-migration leaves the previous version.
+//! user_version` records how many have run; those still to run run in one
+//! write-locked transaction, so a crash mid-migration leaves the previous
+//! version and a second process waits instead of racing.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -126,5 +127,10 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE findings ADD COLUMN row_end INTEGER;
     ALTER TABLE findings ADD COLUMN column_start INTEGER;
     ALTER TABLE findings ADD COLUMN column_end INTEGER;
+    "#,
+    // v7: a file that only grew appends only its new findings to the CSV:
+    // those ending past this offset (-1: all of them).
+    r#"
+    ALTER TABLE files ADD COLUMN csv_after INTEGER NOT NULL DEFAULT -1;
     "#,
 ];

@@ -17,6 +17,8 @@ pub struct Daemon {
     pub config: PathBuf,
     pub child: Option<Child>,
     pub log: Arc<Mutex<String>>,
+    /// The thread copying the daemon's stderr into `log`.
+    reader: Option<std::thread::JoinHandle<()>>,
     /// A command the daemon runs under (e.g. setpriv), if any.
     pub wrapper: Vec<String>,
     /// Environment variables the daemon gets (e.g. Nightfall secrets).
@@ -45,6 +47,7 @@ impl Daemon {
             config,
             child: None,
             log: Arc::new(Mutex::new(String::new())),
+            reader: None,
             wrapper: Vec::new(),
             env: Vec::new(),
         }
@@ -86,13 +89,13 @@ impl Daemon {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = self.log.clone();
-        std::thread::spawn(move || {
+        self.reader = Some(std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut l = log.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
             }
-        });
+        }));
         let starts = self.log().matches("dlpd started").count() + 1;
         let mut exited = None;
         let started = wait_for(DEADLINE, || {
@@ -114,7 +117,12 @@ impl Daemon {
     pub fn signal(&mut self, sig: i32) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         unsafe { libc::kill(child.id() as i32, sig) };
-        child.wait().unwrap()
+        let status = child.wait().unwrap();
+        // The log is complete once the reader has seen end of file.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        status
     }
 
     pub fn query<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
@@ -155,6 +163,24 @@ impl Daemon {
             self.log()
         );
         self.file(path).unwrap()
+    }
+
+    /// Waits until every change made before this call has been handled:
+    /// writes a clean marker file (named `zz-settle-N.txt`), waits for its
+    /// row, then for an empty queue. A change made earlier settles earlier,
+    /// so once the marker is stored the earlier one has been queued too.
+    /// Replaces "sleep and hope" before asserting that nothing happened.
+    pub fn settle(&self) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let marker = self.root().join(format!("zz-settle-{n}.txt"));
+        std::fs::write(&marker, "nothing to see\n").unwrap();
+        self.wait_recorded(&marker);
+        assert!(
+            wait_for(DEADLINE, || self.count("SELECT count(*) FROM jobs") == 0),
+            "the queue never drained:\n{}",
+            self.log()
+        );
     }
 }
 

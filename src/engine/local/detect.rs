@@ -24,6 +24,7 @@ impl LocalEngine {
         let stream = Stream {
             name: text.name,
             delimiter: text.delimiter,
+            resume: None,
         };
         let mut verdict = self.scan_stream(text.reader, |_| {}, stream)?;
         if let StreamVerdict::Text { findings, .. } = &mut verdict {
@@ -54,13 +55,15 @@ impl LocalEngine {
         let cap = self.block.max(4 * margin);
         let mut buf = vec![0u8; cap];
         let mut len = 0usize;
-        let mut base = 0u64; // file offset of buf[0]
-        let mut owned_from = 0u64;
-        let mut lines = 0u64; // newlines before owned_from
+        let resume = stream.resume.unwrap_or_default();
+        let mut base = resume.base; // file offset of buf[0]
+        let mut owned_from = resume.owned_from;
+        let mut lines = resume.lines; // newlines before owned_from
         let mut findings = Vec::new();
         let mut tagged = Vec::new();
         let mut utf8 = true;
-        let mut first = true;
+        // A resumed stream was found to be text when it was read whole.
+        let mut first = stream.resume.is_none();
         // Cells found in the first pass hold while no field is quoted.
         let mut quoted = false;
         loop {
@@ -316,6 +319,19 @@ pub(super) struct Stream<'a> {
     pub name: Option<&'a [u8]>,
     /// A CSV or TSV file's delimiter: findings get their row and column.
     pub delimiter: Option<u8>,
+    /// Set when the reader starts part way into the stream.
+    pub resume: Option<Resume>,
+}
+
+/// Where a stream read from part way picks up: the reader's first byte is
+/// at offset `base`, matches are reported from `owned_from` on (at least a
+/// margin after `base`, so what comes before a match is in view), and
+/// `lines` newlines come before `owned_from`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Resume {
+    pub base: u64,
+    pub owned_from: u64,
+    pub lines: u64,
 }
 
 /// One block of a stream being scanned.

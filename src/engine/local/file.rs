@@ -10,12 +10,17 @@ use std::time::SystemTime;
 
 use ring::digest;
 
+use super::detect::{Resume, Stream};
 use super::{LocalEngine, StreamVerdict};
 use crate::engine::extract::archive::{self, ArchiveError};
 use crate::engine::extract::{Format, Place, Text, delimiter_of, pdf, tabular, utf16};
-use crate::engine::{Engine, ScanOptions, open_regular};
+use crate::engine::{Engine, Prior, ScanOptions, open_regular};
 use crate::finding::{FileReport, Finding, Outcome, SkipReason};
 use crate::fsutil::{describe_io_error, hex};
+
+/// Smallest file worth scanning by its new bytes only; below it, a whole
+/// scan costs about as much as hashing the prefix.
+const GROWN_MIN: u64 = 64 * 1024;
 
 impl Engine for LocalEngine {
     fn name(&self) -> &'static str {
@@ -60,7 +65,22 @@ impl Engine for LocalEngine {
                 return report;
             }
         };
-        match Format::sniff(&head[..got], self.archives.depth > 0) {
+        let format = Format::sniff(&head[..got], self.archives.depth > 0);
+        if let (Format::Text { utf16: None }, Some(prior)) = (&format, opts.prior) {
+            match self.scan_grown(&mut report, &mut file, prior, opts) {
+                Ok(true) => return report,
+                Ok(false) => {}
+                Err(e) => {
+                    report.outcome = failed(&e);
+                    return report;
+                }
+            }
+            if let Err(e) = file.seek(io::SeekFrom::Start(0)) {
+                report.outcome = failed(&e);
+                return report;
+            }
+        }
+        match format {
             Format::Archive(kind) => self.scan_archive(report, file, kind, opts),
             Format::Pdf => self.scan_pdf(report, file, opts),
             Format::Text { utf16 } => self.scan_plain(report, file, utf16, opts),
@@ -69,6 +89,82 @@ impl Engine for LocalEngine {
 }
 
 impl LocalEngine {
+    /// Scans only what was appended to a text file since its last scan,
+    /// when its first `prior.size` bytes are unchanged: the prefix is
+    /// hashed (far cheaper than scanning it), and the scan starts a margin
+    /// before the old end, as a block boundary would, so a match that
+    /// spans the old end is found whole. Findings ending by the old end
+    /// were found last time and are left out. False when this does not
+    /// apply (the file changed, is small, is a CSV, or custom rules count
+    /// matches over the whole file): the caller scans it whole.
+    fn scan_grown(
+        &self,
+        report: &mut FileReport,
+        file: &mut File,
+        prior: Prior,
+        opts: ScanOptions,
+    ) -> io::Result<bool> {
+        let margin = self.margin() as u64;
+        let applies = prior.size >= GROWN_MIN.max(2 * margin)
+            && prior.size < report.size
+            && self.rules.is_empty()
+            && delimiter_of(&report.path.to_string_lossy()).is_none();
+        if !applies {
+            return Ok(false);
+        }
+        let owned_from = prior.size - margin;
+        let base = owned_from - margin;
+        file.seek(io::SeekFrom::Start(0))?;
+        let mut hasher = digest::Context::new(&digest::SHA256);
+        let mut lines = 0u64;
+        let mut tail = Vec::with_capacity((prior.size - base) as usize);
+        let mut pos = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut prefix = file.by_ref().take(prior.size);
+        loop {
+            let n = match prefix.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = &buf[..n];
+            hasher.update(chunk);
+            let before_owned = owned_from.saturating_sub(pos).min(n as u64) as usize;
+            lines += bytecount::count(&chunk[..before_owned], b'\n') as u64;
+            tail.extend_from_slice(&chunk[base.saturating_sub(pos).min(n as u64) as usize..]);
+            pos += n as u64;
+        }
+        if pos != prior.size || hasher.clone().finish().as_ref() != prior.sha256 {
+            return Ok(false);
+        }
+        let rest = HashTee {
+            inner: file.by_ref().take(self.max_file_bytes - prior.size),
+            hasher: Some(&mut hasher),
+        };
+        let stream = Stream {
+            resume: Some(Resume {
+                base,
+                owned_from,
+                lines,
+            }),
+            ..Stream::default()
+        };
+        let findings = match self.scan_stream(io::Cursor::new(tail).chain(rest), |_| {}, stream)? {
+            StreamVerdict::Text { mut findings, .. } => {
+                findings.retain(|f| f.byte_end > prior.size);
+                findings
+            }
+            StreamVerdict::Binary => return Ok(false),
+        };
+        tracing::debug!(path = %report.path.display(), from = prior.size, "grown since its last scan: scanned the new bytes only");
+        report.sha256 = opts.hash.then(|| hex(hasher.finish().as_ref()));
+        report.scanned_at = SystemTime::now();
+        report.grown_from = Some(prior.size);
+        report.outcome = Outcome::Scanned { findings };
+        Ok(true)
+    }
+
     /// Scans a text file (UTF-16 decoded first), hashing its bytes as
     /// stored in the same pass.
     fn scan_plain(
