@@ -11,6 +11,10 @@
 //! - idle: the daemon watching a tree of 100,000 files after its baseline
 //!   scan, its RSS and CPU use over 10 s, and how long a restart over the
 //!   unchanged tree takes to confirm there is nothing to scan.
+//!
+//! With `DLPD_BASELINE_BIN=/path/to/an/older/dlpd`, each part runs again
+//! with that binary, and the ratios are printed: the way to compare two
+//! builds in one run on one machine.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,12 +29,12 @@ struct Run {
 }
 
 impl Run {
-    fn start(dir: &Path, scan_existing: bool) -> Run {
-        Run::start_with(dir, &format!("scan_existing = {scan_existing}\n"))
+    fn start(bin: &Path, dir: &Path, scan_existing: bool) -> Run {
+        Run::start_with(bin, dir, &format!("scan_existing = {scan_existing}\n"))
     }
 
     /// Starts with `watch` added to the `[watch]` section.
-    fn start_with(dir: &Path, watch: &str) -> Run {
+    fn start_with(bin: &Path, dir: &Path, watch: &str) -> Run {
         let config = dir.join("dlpd.toml");
         std::fs::write(
             &config,
@@ -42,7 +46,7 @@ impl Run {
         )
         .unwrap();
         let log = dir.join("daemon.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_dlpd"))
+        let child = Command::new(bin)
             .args(["--config", config.to_str().unwrap(), "run"])
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -115,10 +119,11 @@ impl Run {
     }
 }
 
-fn burst() {
+/// Returns files/s end to end.
+fn burst(who: &str, bin: &Path) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("root")).unwrap();
-    let run = Run::start(dir.path(), true);
+    let run = Run::start(bin, dir.path(), true);
     let n = 10_000;
     let start = Instant::now();
     for i in 0..n {
@@ -136,25 +141,26 @@ fn burst() {
     let secs = start.elapsed().as_secs_f64();
     let findings = run.count("SELECT count(*) FROM findings");
     println!(
-        "burst: {n} files created in {created:.2} s, all recorded after {secs:.2} s: {:.0} files/s end to end{} ({findings} findings)",
+        "{who} burst: {n} files created in {created:.2} s, all recorded after {secs:.2} s: {:.0} files/s end to end{} ({findings} findings)",
         n as f64 / secs,
         if ok { "" } else { " (TIMED OUT)" }
     );
     println!(
-        "burst: daemon peak RSS {:.1} MiB",
+        "{who} burst: daemon peak RSS {:.1} MiB",
         run.status_kib("VmHWM:") as f64 / 1024.0
     );
     run.stop();
+    n as f64 / secs
 }
 
-/// Event to finding under a steady background load.
-fn latency() {
+/// Event to finding under a steady background load; returns p95 in ms.
+fn latency(who: &str, bin: &Path) -> f64 {
     const DEBOUNCE_MS: u64 = 100;
     const RATE: u64 = 1_000;
     const PROBES: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("root/load")).unwrap();
-    let run = Run::start_with(dir.path(), &format!("debounce_ms = {DEBOUNCE_MS}\n"));
+    let run = Run::start_with(bin, dir.path(), &format!("debounce_ms = {DEBOUNCE_MS}\n"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (stop, root) = (stop.clone(), dir.path().join("root/load"));
@@ -205,9 +211,14 @@ fn latency() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (written, over) = writer.join().unwrap();
     took.sort();
+    if took.is_empty() {
+        println!("{who} latency: no probe was recorded within 10 s");
+        run.stop();
+        return f64::NAN;
+    }
     let pct = |p: f64| took[((took.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
     println!(
-        "latency: event to finding less debounce_ms ({DEBOUNCE_MS} ms), {} probes under {:.0} files/s of load: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
+        "{who} latency: event to finding less debounce_ms ({DEBOUNCE_MS} ms), {} probes under {:.0} files/s of load: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
         took.len(),
         written as f64 / over.as_secs_f64(),
         pct(0.50),
@@ -220,13 +231,14 @@ fn latency() {
         }
     );
     println!(
-        "latency: daemon peak RSS {:.1} MiB",
+        "{who} latency: daemon peak RSS {:.1} MiB",
         run.status_kib("VmHWM:") as f64 / 1024.0
     );
     run.stop();
+    pct(0.95)
 }
 
-fn idle() {
+fn idle(who: &str, bin: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let (dirs, per) = (100, 1000);
     for d in 0..dirs {
@@ -238,12 +250,12 @@ fn idle() {
     }
     let total = (dirs * per) as i64;
     let start = Instant::now();
-    let run = Run::start(dir.path(), true);
+    let run = Run::start(bin, dir.path(), true);
     run.wait(Duration::from_secs(600), || {
         run.count("SELECT count(*) FROM files") == total
     });
     println!(
-        "idle: baseline scan of {total} files took {:.1} s",
+        "{who} idle: baseline scan of {total} files took {:.1} s",
         start.elapsed().as_secs_f64()
     );
     std::thread::sleep(Duration::from_secs(2));
@@ -253,21 +265,21 @@ fn idle() {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let cpu = (run.cpu_ticks() - ticks) as f64 / hz / window.as_secs_f64() * 100.0;
     println!(
-        "idle: watching {total} files: RSS {:.1} MiB, CPU {cpu:.2}% over {} s",
+        "{who} idle: watching {total} files: RSS {:.1} MiB, CPU {cpu:.2}% over {} s",
         run.status_kib("VmRSS:") as f64 / 1024.0,
         window.as_secs()
     );
     run.stop();
     std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
     let start = Instant::now();
-    let run = Run::start(dir.path(), true);
+    let run = Run::start(bin, dir.path(), true);
     run.wait(Duration::from_secs(120), || run.logged("walk complete"));
     let walked = start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(1));
     let rescans = run.count("SELECT count(*) FROM files WHERE scans > 1");
     run.stop();
     println!(
-        "idle: restart over the unchanged tree: walked in {walked:.1} s, {rescans} files rescanned"
+        "{who} idle: restart over the unchanged tree: walked in {walked:.1} s, {rescans} files rescanned"
     );
 }
 
@@ -276,7 +288,23 @@ fn main() {
         "dlpd daemon benchmark ({} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    burst();
-    latency();
-    idle();
+    let ours = Path::new(env!("CARGO_BIN_EXE_dlpd"));
+    let baseline = std::env::var_os("DLPD_BASELINE_BIN").map(PathBuf::from);
+    let rate = burst("dlpd", ours);
+    if let Some(old) = &baseline {
+        let old_rate = burst("baseline", old);
+        println!(
+            "burst: dlpd / baseline = {:.2}x the files/s",
+            rate / old_rate
+        );
+    }
+    let p95 = latency("dlpd", ours);
+    if let Some(old) = &baseline {
+        let old_p95 = latency("baseline", old);
+        println!("latency: baseline p95 / dlpd p95 = {:.2}x", old_p95 / p95);
+    }
+    idle("dlpd", ours);
+    if let Some(old) = &baseline {
+        idle("baseline", old);
+    }
 }
