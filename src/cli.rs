@@ -23,6 +23,9 @@ pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 /// Exit code: an error.
 pub const EXIT_ERROR: u8 = 2;
+/// Exit code: nothing found, but a file or an archive member was skipped
+/// for a limit or damage, so something went unseen. A CI gate fails closed.
+pub const EXIT_UNSEEN: u8 = 3;
 
 /// dlpd finds card numbers, social security numbers and API keys in files.
 #[derive(Debug, Parser)]
@@ -233,6 +236,9 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             Outcome::Failed(msg) => {
                 tracing::warn!(path = %report.path.display(), "cannot scan: {msg}")
             }
+            Outcome::Scanned { .. } if !report.partial.is_empty() => {
+                tracing::warn!(path = %report.path.display(), "partly scanned: {}", report.partial.join("; "))
+            }
             Outcome::Scanned { .. } => {}
         }
         for f in report.findings() {
@@ -272,6 +278,7 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         skipped = summary.skipped,
         failed = summary.failed,
         findings = summary.findings,
+        unseen = summary.unseen,
         bytes = summary.bytes,
         secs = format!("{:.2}", started.elapsed().as_secs_f64()),
         "scan complete"
@@ -281,6 +288,8 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             EXIT_ERROR
         } else if summary.findings > 0 {
             EXIT_FINDINGS
+        } else if summary.unseen > 0 {
+            EXIT_UNSEEN
         } else {
             EXIT_CLEAN
         },

@@ -64,6 +64,70 @@ pub fn write_private_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens `path` to read without following a symlink anywhere below
+/// `root`: not the file itself, not a directory on the way. On Linux 5.6
+/// and later this is one `openat2` call (`RESOLVE_BENEATH` and
+/// `RESOLVE_NO_SYMLINKS`) from a descriptor of the root, so a directory
+/// swapped for a symlink between a check and the open cannot redirect it.
+/// Elsewhere, or where `openat2` is not allowed, only the last component
+/// is protected (`O_NOFOLLOW`). A symlink met on the way is `ELOOP` (or
+/// `EXDEV` for a way out of the root): see [`is_symlink_refusal`]. The
+/// open never blocks, so a FIFO swapped in cannot hang the reader.
+pub fn open_no_symlinks(root: Option<&Path>, path: &Path) -> io::Result<File> {
+    #[cfg(target_os = "linux")]
+    if let Some(rel) = root.and_then(|r| Some((r, path.strip_prefix(r).ok()?))) {
+        match openat2_beneath(rel.0, rel.1) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {}
+            other => return other,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// Whether an open failed because it met a symlink it may not follow.
+pub fn is_symlink_refusal(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ELOOP | libc::EXDEV))
+}
+
+#[cfg(target_os = "linux")]
+fn openat2_beneath(root: &Path, rel: &Path) -> io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_PATH)
+        .open(root)?;
+    let rel = std::ffi::CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: open_how is plain integers; all zero is its "nothing set".
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags =
+        (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: the pointers are valid for the call, and the size is the
+    // struct's; a non-negative result is a new descriptor we now own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: see above.
+    Ok(unsafe { File::from_raw_fd(fd as i32) })
+}
+
 /// A short name for a non-regular file type.
 pub fn file_kind(ft: &FileType) -> &'static str {
     if ft.is_dir() {
@@ -114,8 +178,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The hex SHA-256 of a file's content, read in 64 KiB pieces.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut file = File::open(path)?;
+    sha256_reader(File::open(path)?)
+}
+
+/// The hex SHA-256 of an opened file's content from its start (the file
+/// may be a duplicate of a descriptor already read from).
+pub fn sha256_opened(file: &File) -> io::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut again = file.try_clone()?;
+    again.seek(SeekFrom::Start(0))?;
+    sha256_reader(again)
+}
+
+/// The hex SHA-256 of what `reader` yields, read in 64 KiB pieces.
+pub fn sha256_reader(mut file: impl io::Read) -> io::Result<String> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -13,6 +13,9 @@ use hyper::{Request, Response, StatusCode};
 
 /// How long a handler waits for the daemon's reply before answering 503.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a whole request body: a client
+/// that trickles it cannot hold a connection slot longer.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a body was not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +24,13 @@ pub enum BodyError {
     TooLarge,
     /// The client stopped sending.
     Incomplete,
+    /// Not all there within [`BODY_TIMEOUT`].
+    Slow,
 }
 
-/// Reads a request body of at most `max` bytes: a larger declared length
-/// is refused before reading, a larger body as soon as it passes `max`.
+/// Reads a request body of at most `max` bytes within [`BODY_TIMEOUT`]: a
+/// larger declared length is refused before reading, a larger body as soon
+/// as it passes `max`.
 pub async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, BodyError> {
     let declared = req
         .headers()
@@ -34,10 +40,12 @@ pub async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, BodyEr
     if declared.is_some_and(|n| n > max) {
         return Err(BodyError::TooLarge);
     }
-    match Limited::new(req.into_body(), max as usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Incomplete),
+    let read = Limited::new(req.into_body(), max as usize).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Err(_) => Err(BodyError::Slow),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Incomplete),
     }
 }
 
@@ -65,6 +73,9 @@ fn with_type(status: StatusCode, body: String, kind: &'static str) -> Response<F
     resp
 }
 
+/// Why a slow body was refused.
+pub const SLOW_BODY: &str = "the body did not arrive within 10 s";
+
 /// The plain-text refusal of a body that could not be read.
 pub fn body_refusal(e: BodyError, max: u64) -> Response<Full<Bytes>> {
     match e {
@@ -73,6 +84,7 @@ pub fn body_refusal(e: BodyError, max: u64) -> Response<Full<Bytes>> {
             &format!("body is over webhook.max_body_bytes ({max})"),
         ),
         BodyError::Incomplete => text(StatusCode::BAD_REQUEST, "incomplete body"),
+        BodyError::Slow => text(StatusCode::REQUEST_TIMEOUT, SLOW_BODY),
     }
 }
 

@@ -7,8 +7,12 @@
 //!   `[api] enabled`;
 //! - `GET /ping` and `GET /healthz` (the queue's depth), always.
 //!
-//! Connections are capped, headers must arrive within 10 s, and bodies are
-//! capped before they are read.
+//! Connections are capped, headers must arrive within 10 s, bodies within
+//! 10 s and under their cap. When every slot is taken, spare ones (one
+//! request each, 2 s for headers, taken in turn) still answer `/ping` and
+//! `/healthz` and refuse the rest with 503, so slow or silent clients
+//! cannot hide the daemon's health; past the connections waiting for a
+//! spare, new ones are closed at once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +26,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::http::{REPLY_TIMEOUT, api_error, json, text};
 use crate::nightfall::Message;
@@ -30,10 +34,18 @@ use crate::nightfall::webhook::Webhook;
 use crate::shutdown::Shutdown;
 use crate::textscan::TextScan;
 
-/// Most connections served at once; more wait to be accepted.
+/// Most connections served at once.
 const MAX_CONNECTIONS: usize = 64;
+/// Connections beyond those that may still ask for health, one request each.
+const SPARE_CONNECTIONS: usize = 16;
+/// Connections waiting for a spare slot; past these, new ones are closed.
+const MAX_WAITING: usize = 256;
+/// How long a connection waits for a spare slot.
+const SPARE_WAIT: Duration = Duration::from_secs(10);
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same on a spare connection.
+const SPARE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The routes this daemon serves.
 pub struct Listener {
@@ -48,15 +60,10 @@ impl Listener {
     /// it is on (HTTP/1 graceful shutdown).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: Shutdown) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let spares = Arc::new(Semaphore::new(SPARE_CONNECTIONS));
+        let waiting = Arc::new(Semaphore::new(MAX_WAITING));
         let runtime = tokio::runtime::Handle::current();
         loop {
-            let permit = tokio::select! {
-                p = slots.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-                () = shutdown.requested() => return,
-            };
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 () = shutdown.requested() => return,
@@ -69,35 +76,78 @@ impl Listener {
                     continue;
                 }
             };
-            let this = self.clone();
-            let stop = shutdown.clone();
-            shutdown.spawn(&runtime, async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let this = this.clone();
-                    async move { Ok::<_, Infallible>(this.route(req, peer).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let mut conn = std::pin::pin!(conn);
-                let ended = tokio::select! {
-                    r = conn.as_mut() => r,
-                    () = stop.requested() => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
+            let (this, stop) = (self.clone(), shutdown.clone());
+            if let Ok(permit) = slots.clone().try_acquire_owned() {
+                shutdown.spawn(&runtime, this.connection(stream, peer, permit, false, stop));
+            } else if let Ok(waiter) = waiting.clone().try_acquire_owned() {
+                // Every slot is taken: wait (in turn, briefly) for a spare
+                // one. Spares turn over fast: one request, short deadline.
+                let spares = spares.clone();
+                shutdown.spawn(&runtime, async move {
+                    let got = tokio::time::timeout(SPARE_WAIT, spares.acquire_owned()).await;
+                    drop(waiter);
+                    if let Ok(Ok(permit)) = got {
+                        this.connection(stream, peer, permit, true, stop).await;
                     }
-                };
-                if let Err(e) = ended {
-                    tracing::debug!(%peer, "connection ended: {e}");
-                }
-                drop(permit);
-            });
+                });
+            } else {
+                tracing::debug!(%peer, "listener: every connection slot is taken; closed");
+            }
         }
     }
 
-    async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    /// Serves one connection until it ends or a stop is asked for, then
+    /// gives its slot back.
+    async fn connection(
+        self: Arc<Self>,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+        spare: bool,
+        stop: Shutdown,
+    ) {
+        let service = hyper::service::service_fn(move |req| {
+            let this = self.clone();
+            async move { Ok::<_, Infallible>(this.route(req, peer, spare).await) }
+        });
+        let timeout = if spare {
+            SPARE_HEADER_TIMEOUT
+        } else {
+            HEADER_TIMEOUT
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(timeout)
+            .keep_alive(!spare)
+            .serve_connection(TokioIo::new(stream), service);
+        let mut conn = std::pin::pin!(conn);
+        let ended = tokio::select! {
+            r = conn.as_mut() => r,
+            () = stop.requested() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(%peer, "connection ended: {e}");
+        }
+        drop(permit);
+    }
+
+    /// `spare`: a connection past the cap, which gets health and nothing else.
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        spare: bool,
+    ) -> Response<Full<Bytes>> {
         let path = req.uri().path();
+        if spare && !matches!(path, "/ping" | "/healthz") {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy: every connection slot is taken",
+            );
+        }
         match (req.method(), path, &self.ingest, &self.api) {
             (&Method::POST, "/ingest", Some(hook), _) => hook.ingest(req, peer).await,
             (&Method::POST, "/v3/scan", _, Some(api)) => api.handle(req).await,

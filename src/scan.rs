@@ -42,6 +42,9 @@ pub struct Summary {
     pub findings: u64,
     /// Bytes in the files scanned.
     pub bytes: u64,
+    /// Files skipped for a limit or damage, or scanned only in part (an
+    /// archive member over a limit): content went unseen.
+    pub unseen: u64,
 }
 
 impl Summary {
@@ -51,8 +54,12 @@ impl Summary {
                 self.scanned += 1;
                 self.findings += findings.len() as u64;
                 self.bytes += r.size;
+                self.unseen += u64::from(!r.partial.is_empty());
             }
-            Outcome::Skipped(_) => self.skipped += 1,
+            Outcome::Skipped(why) => {
+                self.skipped += 1;
+                self.unseen += u64::from(why.is_limit());
+            }
             Outcome::Failed(_) => self.failed += 1,
         }
     }

@@ -323,3 +323,31 @@ fn damaged_office_documents_are_skipped_with_their_reason() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_member_over_a_limit_is_skipped_alone_and_the_gate_fails_closed() {
+    let env = Env::with_config("[scanner]\narchive_depth = 1\n");
+    let inner = zip_bytes(&[("c.txt", SAMPLE_PCI.as_bytes())]);
+    let bomb = vec![0u8; 20 << 20];
+    // Before: either member below hid the whole archive (0 findings, exit 0).
+    for (name, odd) in [("inner.zip", &inner), ("zeros.txt", &bomb)] {
+        let zip = zip_bytes(&[(name, odd), ("secret.txt", SAMPLE_PCI.as_bytes())]);
+        let path = write(&env, "mixed.zip", &zip);
+        let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+        assert_eq!(run.code(), 1, "{name}: {}", run.stderr());
+        let members: Vec<_> = run.jsonl().iter().map(|v| v["member"].clone()).collect();
+        assert_eq!(members.len(), 10, "{name}: {members:?}");
+        assert!(members.iter().all(|m| m == "secret.txt"), "{members:?}");
+        assert!(run.stderr().contains("partly scanned"), "{}", run.stderr());
+
+        // Nothing found, but something unseen: exit 3, not 0.
+        let zip = zip_bytes(&[(name, odd), ("notes.txt", b"nothing here\n")]);
+        let path = write(&env, "unseen.zip", &zip);
+        let run = env.run(&["scan", path.to_str().unwrap()]);
+        assert_eq!(run.code(), 3, "{name}: {}", run.stderr());
+    }
+    // A file skipped whole for a limit leaves the gate closed too.
+    let env = Env::with_config("[scanner]\nmax_file_bytes = 10\n");
+    let path = write(&env, "big.txt", SAMPLE_PCI.as_bytes());
+    assert_eq!(env.run(&["scan", path.to_str().unwrap()]).code(), 3);
+}

@@ -319,13 +319,19 @@ fn forged_stale_future_and_unsigned_results_get_401_and_change_nothing() {
     assert_eq!(d.file(&file), None, "a refused result was stored");
     assert_eq!(d.count("SELECT count(*) FROM uploads"), 1);
 
-    // Size and shape.
+    // Size and shape. Unsigned, only a challenge is read: anything larger
+    // is refused as unsigned. Signed (a fresh timestamp), a body over the
+    // cap is refused by its size, declared or sent.
+    let signed = format!("X-Nightfall-Timestamp: {now}\r\nX-Nightfall-Signature: 00\r\n");
     let big = format!("POST /ingest HTTP/1.1\r\nContent-Length: {}\r\n", 1 << 20);
-    assert_eq!(http(port, &big, b"").0, 413);
+    assert_eq!(http(port, &big, b"").0, 401);
+    assert_eq!(http(port, &format!("{big}{signed}"), b"").0, 413);
     let chunk = "x".repeat(1500);
     let chunked = format!("{:x}\r\n{chunk}\r\n0\r\n\r\n", chunk.len());
     let head = "POST /ingest HTTP/1.1\r\nTransfer-Encoding: chunked\r\n";
-    assert_eq!(http(port, head, chunked.as_bytes()).0, 413);
+    assert_eq!(http(port, head, chunked.as_bytes()).0, 401);
+    let head = format!("{head}{signed}");
+    assert_eq!(http(port, &head, chunked.as_bytes()).0, 413);
     assert_eq!(ingest(port, "{\"uploadID\": ", None, None), 400);
     let (ts, sig) = sign(now, "[1,2]");
     assert_eq!(ingest(port, "[1,2]", Some(&ts), Some(&sig)), 400);

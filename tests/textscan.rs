@@ -343,3 +343,21 @@ fn the_api_is_off_by_default_and_needs_its_token_when_on() {
     d.start();
     assert!(!d.log().contains("listening"), "{}", d.log());
 }
+
+#[test]
+fn an_item_with_a_nul_or_other_controls_is_scanned_and_redacted_as_text() {
+    let (_d, port) = api();
+    // Before: a NUL anywhere in the first 64 KiB made the item "binary":
+    // no findings and an empty redaction, which a client takes as clean.
+    let item = format!("a\u{0}b\u{1b}[31m card {CARD} and\u{7f} more");
+    let (status, v) = scan(
+        port,
+        json!({"payload": [item], "policy": policy(json!({"substitutionConfig": {"substitutionPhrase": "[card]"}}))}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["findings"][0].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v["redactedPayload"][0],
+        "a\u{0}b\u{1b}[31m card [card] and\u{7f} more"
+    );
+}

@@ -506,4 +506,7 @@ fn log_report(r: &FileReport) {
         Outcome::Skipped(reason) => tracing::debug!(path = %r.path.display(), "skipped: {reason}"),
         _ => {}
     }
+    if !r.partial.is_empty() {
+        tracing::warn!(path = %r.path.display(), "partly scanned: {}", r.partial.join("; "));
+    }
 }

@@ -3,14 +3,17 @@
 //! (and, for Nightfall, ask the keeper to record an upload before its scan
 //! is requested).
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, bounded};
 
 use super::snapshot::{Shared, Snapshot};
-use crate::engine::{Engine, Prior, ScanOptions};
+use crate::engine::{Engine, LocalEngine, Prior, ScanOptions};
 use crate::finding::{FileReport, Outcome, SkipReason};
-use crate::fsutil::{mtime_ns, sha256_file};
+use crate::fsutil::{
+    describe_io_error, is_symlink_refusal, mtime_ns, open_no_symlinks, sha256_file, sha256_opened,
+};
 use crate::nightfall::{self, Message, NightfallError, RegisterError, Uploaded};
 use crate::store::Job;
 
@@ -84,45 +87,99 @@ impl Scanner {
 
     /// Scans (or submits) one job's file, under one snapshot of the config.
     pub fn work(&self, job: Job) -> Done {
-        let meta = match std::fs::metadata(&job.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
-            // Any other error: the scan below fails and says why.
-            other => other.ok(),
-        };
-        if let (Some(last), Some(meta)) = (&job.last, &meta) {
-            let same_stat = last.size == meta.len() && last.mtime_ns == Some(mtime_ns(meta));
-            if same_stat && last.sha256.is_some() && sha256_file(&job.path).ok() == last.sha256 {
-                return Done::Finished(job, None);
-            }
-        }
-        // The stub dlpd left in place of a quarantined file: its findings
-        // stay those of the file it replaced.
-        if job.stub.is_some() && sha256_file(&job.path).ok() == job.stub {
-            return Done::Finished(job, None);
-        }
         let snapshot = self.snapshot.load();
         match (&self.remote, &snapshot.local) {
-            (Some(remote), _) => remote.submit(job, &snapshot),
-            (None, None) => Done::Failed(job, JobError::NoEngine),
-            (None, Some(engine)) => {
-                // A file that only grew has only its new bytes scanned.
-                let prior = job.last.as_ref().and_then(|l| {
-                    let sha256 = crate::fsutil::digest_from_hex(l.sha256.as_deref()?)?;
-                    Some(Prior {
-                        size: l.size,
-                        sha256,
-                    })
-                });
-                let opts = ScanOptions { hash: true, prior };
-                let report = engine.scan_path(&job.path, opts);
-                match &report.outcome {
-                    Outcome::Failed(_) if !job.path.exists() => Done::Finished(job, None),
-                    Outcome::Failed(msg) => Done::Failed(job, JobError::Read(msg.clone())),
-                    _ => Done::Finished(job, Some(report)),
+            (Some(remote), _) => {
+                let meta = match std::fs::metadata(&job.path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Done::Finished(job, None);
+                    }
+                    // Any other error: the upload fails and says why.
+                    other => other.ok(),
+                };
+                let unchanged = || sha256_file(&job.path).ok();
+                if is_known(&job, meta.as_ref(), unchanged) {
+                    return Done::Finished(job, None);
                 }
+                remote.submit(job, &snapshot)
             }
+            (None, None) => Done::Failed(job, JobError::NoEngine),
+            (None, Some(engine)) => scan_local(job, engine, &snapshot),
         }
     }
+}
+
+/// Scans with the local engine through one descriptor, opened without
+/// following a symlink anywhere below the root (unless
+/// `watch.follow_symlinks`): a file swapped for a link after it was queued
+/// is refused, not read.
+fn scan_local(job: Job, engine: &LocalEngine, snapshot: &Snapshot) -> Done {
+    let follow = snapshot.config.watch.follow_symlinks;
+    let opened = if follow {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&job.path)
+    } else {
+        let root = snapshot
+            .config
+            .watch
+            .paths
+            .iter()
+            .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+            .filter(|r| job.path.starts_with(r))
+            .max_by_key(|r| r.as_os_str().len());
+        open_no_symlinks(root.as_deref(), &job.path)
+    };
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
+        Err(e) if !follow && is_symlink_refusal(&e) => {
+            tracing::warn!(path = %job.path.display(), "not read: a symlink is on its way, and watch.follow_symlinks is off");
+            let skipped = Outcome::Skipped(SkipReason::NotRegular("symlink"));
+            let report = FileReport::new(&job.path, engine.name(), skipped);
+            return Done::Finished(job, Some(report));
+        }
+        Err(e) => {
+            let why = format!("read failed: {}", describe_io_error(&e));
+            return Done::Failed(job, JobError::Read(why));
+        }
+    };
+    let meta = file.metadata().ok();
+    if is_known(&job, meta.as_ref(), || sha256_opened(&file).ok()) {
+        return Done::Finished(job, None);
+    }
+    // A file that only grew has only its new bytes scanned.
+    let prior = job.last.as_ref().and_then(|l| {
+        let sha256 = crate::fsutil::digest_from_hex(l.sha256.as_deref()?)?;
+        Some(Prior {
+            size: l.size,
+            sha256,
+        })
+    });
+    let report = engine.scan_opened(&job.path, file, ScanOptions { hash: true, prior });
+    match &report.outcome {
+        Outcome::Failed(msg) => Done::Failed(job, JobError::Read(msg.clone())),
+        _ => Done::Finished(job, Some(report)),
+    }
+}
+
+/// Whether the file is what dlpd already knows: unchanged since its last
+/// scan (same size, mtime and SHA-256), or the stub dlpd left in place of
+/// a quarantined file (its findings stay those of the file it replaced).
+/// `sha256` is asked for only when needed.
+fn is_known(
+    job: &Job,
+    meta: Option<&std::fs::Metadata>,
+    sha256: impl Fn() -> Option<String>,
+) -> bool {
+    if let (Some(last), Some(meta)) = (&job.last, meta) {
+        let same_stat = last.size == meta.len() && last.mtime_ns == Some(mtime_ns(meta));
+        if same_stat && last.sha256.is_some() && sha256() == last.sha256 {
+            return true;
+        }
+    }
+    job.stub.is_some() && sha256() == job.stub
 }
 
 impl Remote {

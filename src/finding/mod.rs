@@ -340,6 +340,18 @@ pub enum SkipReason {
     Document(String),
 }
 
+impl SkipReason {
+    /// Whether a limit (or damage) kept the file from being read: content
+    /// that may hold findings went unseen, so a gate should not call the
+    /// file clean.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            SkipReason::TooLarge { .. } | SkipReason::Archive(_) | SkipReason::Document(_)
+        )
+    }
+}
+
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -394,6 +406,9 @@ pub struct FileReport {
     /// only grown): the findings are those ending past it, and the earlier
     /// ones stored for the file still stand.
     pub grown_from: Option<u64>,
+    /// Parts of a scanned file that were not read (archive members over a
+    /// limit, or damaged), and why: the findings may not be all there are.
+    pub partial: Vec<String>,
 }
 
 impl FileReport {
@@ -409,6 +424,7 @@ impl FileReport {
             upload_id: None,
             outcome,
             grown_from: None,
+            partial: Vec::new(),
         }
     }
 

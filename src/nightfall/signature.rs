@@ -52,7 +52,28 @@ pub fn verify(
     body: &[u8],
     now: u64,
 ) -> Result<(), SignatureError> {
+    check_headers(timestamp, signature, now)?;
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+        return Err(SignatureError::Missing);
+    };
+    let tag = unhex(signature.trim()).ok_or(SignatureError::Mismatch)?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+    let mut msg = Vec::with_capacity(timestamp.len() + 1 + body.len());
+    msg.extend_from_slice(timestamp.trim().as_bytes());
+    msg.push(b':');
+    msg.extend_from_slice(body);
+    hmac::verify(&key, &msg, &tag).map_err(|_| SignatureError::Mismatch)
+}
+
+/// What can be checked before the body is read: both headers are there,
+/// and the timestamp is inside the window. A request that fails here costs
+/// no body read.
+pub fn check_headers(
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    now: u64,
+) -> Result<(), SignatureError> {
+    let (Some(timestamp), Some(_)) = (timestamp, signature) else {
         return Err(SignatureError::Missing);
     };
     let ts: u64 = timestamp
@@ -65,13 +86,7 @@ pub fn verify(
     if ts > now.saturating_add(MAX_SKEW.as_secs()) {
         return Err(SignatureError::Future);
     }
-    let tag = unhex(signature.trim()).ok_or(SignatureError::Mismatch)?;
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
-    let mut msg = Vec::with_capacity(timestamp.len() + 1 + body.len());
-    msg.extend_from_slice(timestamp.trim().as_bytes());
-    msg.push(b':');
-    msg.extend_from_slice(body);
-    hmac::verify(&key, &msg, &tag).map_err(|_| SignatureError::Mismatch)
+    Ok(())
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -18,10 +18,13 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
-use super::signature::verify;
+use super::signature::{check_headers, verify};
+
+/// Largest unsigned body read: a challenge is a few dozen bytes.
+const CHALLENGE_MAX_BYTES: u64 = 1024;
 use super::wire::{Notification, into_findings};
 use super::{Client, Message, Verdict};
-use crate::http::{REPLY_TIMEOUT, body_refusal, read_body, text};
+use crate::http::{BodyError, REPLY_TIMEOUT, body_refusal, read_body, text};
 use crate::secret::Secret;
 use crate::shutdown::Shutdown;
 
@@ -62,9 +65,29 @@ impl Webhook {
         };
         let timestamp = header("X-Nightfall-Timestamp");
         let signature = header("X-Nightfall-Signature");
-        let body = match read_body(req, self.max_body).await {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // Authentication before the body: a signed request's headers and
+        // time window are checked first; an unsigned one can only be a
+        // challenge, and is read under a small cap.
+        let signed = timestamp.is_some() || signature.is_some();
+        if signed && let Err(why) = check_headers(timestamp.as_deref(), signature.as_deref(), now) {
+            tracing::warn!(%peer, "webhook: refused a notification: {why}");
+            return text(StatusCode::UNAUTHORIZED, "invalid signature");
+        }
+        let cap = if signed {
+            self.max_body
+        } else {
+            CHALLENGE_MAX_BYTES
+        };
+        let body = match read_body(req, cap).await {
             Ok(body) => body,
-            Err(e) => return body_refusal(e, self.max_body),
+            Err(BodyError::TooLarge) if !signed => {
+                tracing::warn!(%peer, "webhook: refused an unsigned request larger than a challenge");
+                return text(StatusCode::UNAUTHORIZED, "invalid signature");
+            }
+            Err(e) => return body_refusal(e, cap),
         };
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
@@ -75,9 +98,6 @@ impl Webhook {
         if let Some(challenge) = value.get("challenge").and_then(|c| c.as_str()) {
             return text(StatusCode::OK, challenge);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         if let Err(why) = verify(
             &self.secret,
             timestamp.as_deref(),

@@ -326,6 +326,11 @@ impl Store {
                 .map_err(err)?;
             for (report, hmacs) in reports.iter().zip(&hmacs) {
                 let (status, error) = match &report.outcome {
+                    // What went unseen stays with the file's row.
+                    Outcome::Scanned { .. } if !report.partial.is_empty() => (
+                        "scanned",
+                        Some(format!("partly scanned: {}", report.partial.join("; "))),
+                    ),
                     Outcome::Scanned { .. } => ("scanned", None),
                     Outcome::Skipped(reason) => ("skipped", Some(reason.to_string())),
                     Outcome::Failed(msg) => ("failed", Some(msg.clone())),

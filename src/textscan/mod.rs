@@ -124,6 +124,14 @@ impl TextScan {
                     "incomplete body",
                 );
             }
+            Err(BodyError::Slow) => {
+                return error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    40800,
+                    "Request Timeout",
+                    crate::http::SLOW_BODY,
+                );
+            }
         };
         match self.scan(&body) {
             Ok(answer) => json_reply(StatusCode::OK, &answer),

@@ -32,7 +32,8 @@ pub(super) fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>
         let builtin: Vec<BuiltinMatch> = compiled
             .engine
             .as_ref()
-            .map(|e| e.scan_bytes(hay))
+            // An item is text, NULs and all: never skipped as binary.
+            .map(|e| e.scan_text_bytes(hay))
             .unwrap_or_default()
             .into_iter()
             .filter_map(|f| {

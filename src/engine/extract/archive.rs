@@ -65,19 +65,27 @@ impl Limits {
     }
 }
 
-/// Why an archive was not scanned to the end.
+/// Why an archive, or one of its members, was not scanned to the end.
 #[derive(Debug)]
 pub enum ArchiveError {
-    /// A limit was crossed: the archive is skipped with this reason.
+    /// A limit was crossed.
     Limit(String),
-    /// The archive is damaged or not what it claims.
+    /// The archive, or a member, is damaged or not what it claims.
     Corrupt(String),
+    /// A limit on the whole walk (the number of entries): nothing more is
+    /// read, though what was read still counts.
+    Exhausted(String),
 }
+
+/// Most reasons kept for the members skipped in one file.
+const MAX_SKIP_REASONS: usize = 20;
 
 /// One archive being walked; its text streams go to `sink`.
 pub struct Walk<'s, 'k> {
     sink: &'k mut Sink<'s>,
     limits: Limits,
+    /// Members skipped alone (a limit or damage inside them), and why.
+    pub skipped: Vec<String>,
     entries: u64,
     /// Bytes unpacked so far, across every member and level.
     unpacked: Rc<Cell<u64>>,
@@ -88,6 +96,7 @@ impl<'s, 'k> Walk<'s, 'k> {
         Walk {
             sink,
             limits,
+            skipped: Vec::new(),
             entries: 0,
             unpacked: Rc::default(),
         }
@@ -123,21 +132,23 @@ impl<'s, 'k> Walk<'s, 'k> {
             return self.workbook(&mut zip, prefix, depth);
         }
         for i in 0..zip.len() {
-            let Some((name, r)) = self.zip_entry(&mut zip, i, prefix)? else {
-                continue;
-            };
-            let part = &name[prefix.len()..];
-            match doc {
-                None => self.member(r, &name, depth)?,
-                Some(d) if d.text_part(part) => {
-                    let text = ooxml::paragraphs(io::BufReader::new(r))
-                        .map_err(|e| self.part_error(d, &name, e))?;
-                    self.text(Cursor::new(text), &name, Place::Plain)?;
+            let result = match self.zip_entry(&mut zip, i, prefix) {
+                Ok(None) => continue,
+                Err(e) => Err(e),
+                Ok(Some((name, r))) => {
+                    let part = &name[prefix.len()..];
+                    match doc {
+                        None => self.member(r, &name, depth),
+                        Some(d) if d.text_part(part) => ooxml::paragraphs(io::BufReader::new(r))
+                            .map_err(|e| self.part_error(d, &name, e))
+                            .and_then(|text| self.text(Cursor::new(text), &name, Place::Plain)),
+                        // Documents embedded in a document are scanned as files.
+                        Some(_) if part.contains("/embeddings/") => self.member(r, &name, depth),
+                        Some(_) => Ok(()),
+                    }
                 }
-                // Documents embedded in a document are scanned as files.
-                Some(_) if part.contains("/embeddings/") => self.member(r, &name, depth)?,
-                Some(_) => {}
-            }
+            };
+            self.each(result)?;
         }
         Ok(())
     }
@@ -179,9 +190,11 @@ impl<'s, 'k> Walk<'s, 'k> {
             .map(|(i, _)| i)
             .collect();
         for i in embedded {
-            if let Some((name, r)) = self.zip_entry(zip, i, prefix)? {
-                self.member(r, &name, depth)?;
-            }
+            let result = match self.zip_entry(zip, i, prefix) {
+                Ok(Some((name, r))) => self.member(r, &name, depth),
+                other => other.map(|_| ()),
+            };
+            self.each(result)?;
         }
         Ok(())
     }
@@ -251,7 +264,8 @@ impl<'s, 'k> Walk<'s, 'k> {
             }
             let name = format!("{prefix}{}", String::from_utf8_lossy(&entry.path_bytes()));
             let counted = Counted::new(Box::new(entry) as Box<dyn Read + '_>, self.budget(), &name);
-            self.member(counted, &name, depth)?;
+            let result = self.member(counted, &name, depth);
+            self.each(result)?;
         }
         Ok(())
     }
@@ -285,7 +299,25 @@ impl<'s, 'k> Walk<'s, 'k> {
             self.budget(),
             &member,
         );
-        self.member(counted, &member, depth)
+        let result = self.member(counted, &member, depth);
+        self.each(result)
+    }
+
+    /// A member's outcome: a limit or damage met inside one member skips
+    /// that member alone (noted in `skipped`), and the walk goes on with
+    /// the others. Only a limit on the whole walk ends it.
+    fn each(&mut self, result: Result<(), ArchiveError>) -> Result<(), ArchiveError> {
+        match result {
+            Err(ArchiveError::Limit(why)) => {
+                self.note_skipped(why);
+                Ok(())
+            }
+            Err(ArchiveError::Corrupt(why)) => {
+                self.note_skipped(format!("cannot read it: {why}"));
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Scans one member, or opens it when it is itself an archive.
@@ -368,10 +400,16 @@ impl<'s, 'k> Walk<'s, 'k> {
         (self.sink)(text).map_err(|e| self.read_error(name, e))
     }
 
+    fn note_skipped(&mut self, why: String) {
+        if self.skipped.len() < MAX_SKIP_REASONS && !self.skipped.contains(&why) {
+            self.skipped.push(why);
+        }
+    }
+
     fn count_entry(&mut self) -> Result<(), ArchiveError> {
         self.entries += 1;
         if self.entries > self.limits.entries {
-            return Err(ArchiveError::Limit(format!(
+            return Err(ArchiveError::Exhausted(format!(
                 "more than scanner.archive_max_entries ({}) entries",
                 self.limits.entries
             )));

@@ -24,7 +24,7 @@ impl LocalEngine {
         let stream = Stream {
             name: text.name,
             delimiter: text.delimiter,
-            resume: None,
+            ..Stream::default()
         };
         let mut verdict = self.scan_stream(text.reader, |_| {}, stream)?;
         if let StreamVerdict::Text { findings, .. } = &mut verdict {
@@ -63,7 +63,7 @@ impl LocalEngine {
         let mut tagged = Vec::new();
         let mut utf8 = true;
         // A resumed stream was found to be text when it was read whole.
-        let mut first = stream.resume.is_none();
+        let mut first = stream.resume.is_none() && !stream.text;
         // Cells found in the first pass hold while no field is quoted.
         let mut quoted = false;
         loop {
@@ -321,6 +321,9 @@ pub(super) struct Stream<'a> {
     pub delimiter: Option<u8>,
     /// Set when the reader starts part way into the stream.
     pub resume: Option<Resume>,
+    /// Known to be text (an API item): NUL bytes are not a sign of a
+    /// binary file, and the stream is scanned whatever it holds.
+    pub text: bool,
 }
 
 /// Where a stream read from part way picks up: the reader's first byte is

@@ -33,17 +33,52 @@ impl Engine for LocalEngine {
             report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
             return report;
         }
-        let mut file = match open_regular(path) {
-            Ok((file, meta)) => {
-                report.size = meta.len();
-                report.mtime_ns = Some(crate::fsutil::mtime_ns(&meta));
-                file
-            }
+        match open_regular(path) {
+            Ok((file, meta)) => self.scan_file(report, file, &meta, opts),
             Err(outcome) => {
                 report.outcome = outcome;
-                return report;
+                report
             }
-        };
+        }
+    }
+}
+
+impl LocalEngine {
+    /// Scans a file the caller opened (the daemon opens without following
+    /// symlinks); `path` is what it is reported as. Nothing is read by
+    /// path again, so what is scanned is what was opened.
+    pub fn scan_opened(&self, path: &Path, file: File, opts: ScanOptions) -> FileReport {
+        let mut report = FileReport::new(path, self.name(), Outcome::Skipped(SkipReason::Empty));
+        if self.allow.path(path) {
+            report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
+            return report;
+        }
+        match file.metadata() {
+            Ok(meta) if meta.is_file() => self.scan_file(report, file, &meta, opts),
+            Ok(meta) => {
+                report.outcome = Outcome::Skipped(SkipReason::NotRegular(
+                    crate::fsutil::file_kind(&meta.file_type()),
+                ));
+                report
+            }
+            Err(e) => {
+                report.outcome = failed(&e);
+                report
+            }
+        }
+    }
+
+    /// An opened regular file, through the limits, the format stage and
+    /// detection.
+    fn scan_file(
+        &self,
+        mut report: FileReport,
+        mut file: File,
+        meta: &std::fs::Metadata,
+        opts: ScanOptions,
+    ) -> FileReport {
+        report.size = meta.len();
+        report.mtime_ns = Some(crate::fsutil::mtime_ns(meta));
         if report.size > self.max_file_bytes {
             report.outcome = Outcome::Skipped(SkipReason::TooLarge {
                 size: report.size,
@@ -86,9 +121,7 @@ impl Engine for LocalEngine {
             Format::Text { utf16 } => self.scan_plain(report, file, utf16, opts),
         }
     }
-}
 
-impl LocalEngine {
     /// Scans only what was appended to a text file since its last scan,
     /// when its first `prior.size` bytes are unchanged: the prefix is
     /// hashed (far cheaper than scanning it), and the scan starts a margin
@@ -175,6 +208,9 @@ impl LocalEngine {
         opts: ScanOptions,
     ) -> FileReport {
         let path = report.path.clone();
+        let delimiter = delimiter_of(&path.to_string_lossy());
+        // The same file for the second pass over a CSV, never the path again.
+        let again = delimiter.and_then(|_| file.try_clone().ok());
         let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
         // Never read past the limit, even if the file grows while we read.
         let mut reader = HashTee {
@@ -193,7 +229,6 @@ impl LocalEngine {
             }
             None => Box::new(reader),
         };
-        let delimiter = delimiter_of(&path.to_string_lossy());
         let text = Text {
             reader,
             name: path.file_name().map(|n| n.as_bytes()),
@@ -214,10 +249,10 @@ impl LocalEngine {
                 }
                 report.sha256 = hasher.map(|h| hex(h.finish().as_ref()));
                 // Quoted fields: a second pass over the file finds the cells.
-                if let Some(delim) = delimiter
+                if let (Some(delim), Some(again)) = (delimiter, again)
                     && utf16.is_none()
                 {
-                    self.locate_cells(&path, delim, &mut findings);
+                    self.locate_cells(&path, again, delim, &mut findings);
                 }
                 Outcome::Scanned { findings }
             }
@@ -228,12 +263,12 @@ impl LocalEngine {
 
     /// Rows and columns for findings in a CSV whose quoted fields the
     /// first pass could not place.
-    fn locate_cells(&self, path: &Path, delim: u8, findings: &mut [Finding]) {
+    fn locate_cells(&self, path: &Path, mut file: File, delim: u8, findings: &mut [Finding]) {
         if findings
             .iter()
             .any(|f| f.line_start > 0 && f.table.is_none())
-            && let Ok(f) = File::open(path)
-            && let Err(e) = tabular::locate(f.take(self.max_file_bytes), delim, findings)
+            && file.seek(io::SeekFrom::Start(0)).is_ok()
+            && let Err(e) = tabular::locate(file.take(self.max_file_bytes), delim, findings)
         {
             tracing::debug!(path = %path.display(), "no rows and columns: {e}");
         }
@@ -289,28 +324,35 @@ impl LocalEngine {
             findings = self.scan_file_name(own.as_bytes());
         }
         let mut members = Vec::new();
+        let streams = std::cell::Cell::new(0usize);
         let mut sink = |text: Text<'_>| {
+            streams.set(streams.get() + 1);
             if let StreamVerdict::Text { findings, .. } = self.scan_text(text)? {
                 members.extend(findings);
             }
             Ok(())
         };
+        // Hashed through the same descriptor once the walk is done.
+        let again = opts.hash.then(|| file.try_clone().ok()).flatten();
         let mut walk = archive::Walk::new(&mut sink, self.archives);
         let result = walk.archive(kind, io::BufReader::new(file), &name, "", 0);
+        let mut partial = std::mem::take(&mut walk.skipped);
         report.scanned_at = SystemTime::now();
-        report.outcome = match result {
-            Ok(()) => {
-                if opts.hash {
-                    report.sha256 = crate::fsutil::sha256_file(&report.path).ok();
-                }
-                findings.extend(members);
-                Outcome::Scanned { findings }
-            }
-            Err(ArchiveError::Limit(why)) => Outcome::Skipped(SkipReason::Archive(why)),
-            Err(ArchiveError::Corrupt(why)) => {
-                Outcome::Skipped(SkipReason::Archive(format!("cannot read it: {why}")))
-            }
-        };
+        match result {
+            Ok(()) => {}
+            Err(ArchiveError::Limit(why) | ArchiveError::Exhausted(why)) => partial.push(why),
+            Err(ArchiveError::Corrupt(why)) => partial.push(format!("cannot read it: {why}")),
+        }
+        // Nothing read at all: the archive is skipped, with why.
+        if streams.get() == 0 && !partial.is_empty() {
+            report.outcome = Outcome::Skipped(SkipReason::Archive(partial.join("; ")));
+            return report;
+        }
+        // What was read is reported, and what was not is named with it.
+        report.sha256 = again.and_then(|f| crate::fsutil::sha256_opened(&f).ok());
+        findings.extend(members);
+        report.partial = partial;
+        report.outcome = Outcome::Scanned { findings };
         report
     }
 }

@@ -125,6 +125,22 @@ impl LocalEngine {
         }
     }
 
+    /// Scans text that is known to be text, whatever bytes it holds: a
+    /// NUL does not make it "binary" and hide what follows. For callers
+    /// that must never report "nothing found" for text they did not scan
+    /// (the text-scan API).
+    pub fn scan_text_bytes(&self, data: &[u8]) -> Vec<Finding> {
+        let stream = Stream {
+            text: true,
+            ..Stream::default()
+        };
+        match self.scan_stream(data, |_| {}, stream) {
+            Ok(StreamVerdict::Text { findings, .. }) => findings,
+            // Reading a slice cannot fail, and text is never binary.
+            Ok(StreamVerdict::Binary) | Err(_) => Vec::new(),
+        }
+    }
+
     /// Scans a stream in bounded blocks; memory does not grow with its size.
     /// `on_bytes` sees every byte once, in order (for hashing).
     pub fn scan_reader<R: Read>(
