@@ -57,6 +57,9 @@ pub enum Command {
     Quarantine(QuarantineCommand),
     /// Print the scanner.allow_values entry for a value read from stdin.
     HashValue,
+    /// dlpd's own: parse a PDF from stdin in a limited child process.
+    #[command(hide = true)]
+    PdfText,
 }
 
 /// `dlpd quarantine`
@@ -136,6 +139,13 @@ fn parse_since(s: &str) -> Result<SystemTime, String> {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    if let Command::PdfText = cli.command {
+        return crate::engine::extract::pdf::child_main();
+    }
+    // PDFs are parsed in children of this binary, under limits.
+    if let Ok(exe) = std::env::current_exe() {
+        crate::engine::extract::pdf::isolate_with(exe);
+    }
     let (config, source) = match Config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -166,6 +176,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Findings(args) => findings(&config, args),
         Command::Quarantine(cmd) => quarantine(&config, cmd),
         Command::HashValue => hash_value(),
+        Command::PdfText => Ok(crate::engine::extract::pdf::child_main()),
     };
     result.unwrap_or_else(|e| {
         eprintln!("dlpd: {e:#}");
@@ -324,6 +335,7 @@ fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
     let q = crate::quarantine::Quarantine::new(
         config.remediation.quarantine_dir(&config.output),
         config.remediation.stub,
+        config.watch.paths.clone(),
     );
     match cmd {
         QuarantineCommand::List => {

@@ -18,6 +18,7 @@ pub(crate) mod backoff;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub(crate) mod dirfd;
 pub mod engine;
 pub mod finding;
 pub mod fsutil;

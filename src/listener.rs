@@ -50,7 +50,7 @@ const SPARE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The routes this daemon serves.
 pub struct Listener {
     pub ingest: Option<Webhook>,
-    pub api: Option<TextScan>,
+    pub api: Option<Arc<TextScan>>,
     pub keeper: Sender<Message>,
 }
 
@@ -150,7 +150,7 @@ impl Listener {
         }
         match (req.method(), path, &self.ingest, &self.api) {
             (&Method::POST, "/ingest", Some(hook), _) => hook.ingest(req, peer).await,
-            (&Method::POST, "/v3/scan", _, Some(api)) => api.handle(req).await,
+            (&Method::POST, "/v3/scan", _, Some(api)) => api.clone().handle(req).await,
             (&Method::GET, "/ping", _, _) => text(StatusCode::OK, "ok"),
             (&Method::GET, "/healthz", _, _) => self.health().await,
             (_, "/ingest", Some(_), _) | (_, "/ping" | "/healthz", _, _) => {

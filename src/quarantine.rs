@@ -11,14 +11,24 @@
 //! 4. the record becomes `quarantined`.
 //!
 //! [`Quarantine::restore`] puts the file back with its mode and times.
+//!
+//! The paths are the users': every step goes through directory
+//! descriptors ([`crate::dirfd`]) opened below a watch root without
+//! following symlinks; the file is hashed, checked (one link only) and
+//! re-moded through its own descriptor; a move is a link plus an unlink,
+//! checked to have moved the very file that was hashed; nothing replaces
+//! a name that exists. A swapped file or directory makes the step fail,
+//! never redirects it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{self, Seek, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::fsutil::{FILE_MODE, describe_io_error, ensure_private_dir, sha256_file};
+use crate::dirfd::{Dir, identity_of};
+use crate::fsutil::{FILE_MODE, describe_io_error, ensure_private_dir, sha256_opened};
 use crate::store::{QuarantineRecord, QuarantineState, Store, StoreError};
 
 /// Why a quarantine step failed.
@@ -40,6 +50,10 @@ pub enum QuarantineError {
     NotQuarantined { id: i64, state: QuarantineState },
     #[error("{0} exists and is not dlpd's stub; move it away, then restore again")]
     Occupied(PathBuf),
+    #[error(
+        "{path}: has {links} hard links; quarantine would leave it readable through the others, so it is left where it is"
+    )]
+    Linked { path: PathBuf, links: u64 },
 }
 
 fn io_err<'a>(
@@ -58,11 +72,19 @@ fn io_err<'a>(
 pub struct Quarantine {
     dir: PathBuf,
     stub: bool,
+    /// The watch roots: directories are opened from these down without
+    /// following symlinks.
+    roots: Vec<PathBuf>,
 }
 
 impl Quarantine {
-    pub fn new(dir: PathBuf, stub: bool) -> Quarantine {
-        Quarantine { dir, stub }
+    pub fn new(dir: PathBuf, stub: bool, roots: Vec<PathBuf>) -> Quarantine {
+        let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+        Quarantine {
+            dir: absolute(dir),
+            stub,
+            roots: roots.into_iter().map(absolute).collect(),
+        }
     }
 
     /// Where quarantine record `id` keeps its file.
@@ -78,8 +100,10 @@ impl Quarantine {
         sha256: &str,
         detectors: String,
     ) -> Result<QuarantineRecord, QuarantineError> {
-        let meta = fs::symlink_metadata(path).map_err(io_err("cannot stat", path))?;
-        if !meta.is_file() || sha256_file(path).ok().as_deref() != Some(sha256) {
+        let (home, name) = self.home(path, false)?;
+        let file = home.open_file(name).map_err(io_err("cannot open", path))?;
+        let meta = file.metadata().map_err(io_err("cannot stat", path))?;
+        if !meta.is_file() || sha256_opened(&file).ok().as_deref() != Some(sha256) {
             return Err(QuarantineError::Changed {
                 path: path.to_path_buf(),
             });
@@ -131,29 +155,97 @@ impl Quarantine {
         }
     }
 
-    fn move_in(&self, rec: &QuarantineRecord) -> Result<Option<String>, QuarantineError> {
+    /// The directory holding `path`, opened from its watch root without
+    /// following symlinks, and the file's name in it.
+    fn home<'p>(&self, path: &'p Path, create: bool) -> Result<(Dir, &'p OsStr), QuarantineError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(QuarantineError::Io {
+                what: "cannot use",
+                path: path.to_path_buf(),
+                reason: "not a file path".into(),
+            });
+        };
+        let dir = Dir::open(&self.roots, parent, create).map_err(|e| QuarantineError::Io {
+            what: "cannot open the directory of",
+            path: path.to_path_buf(),
+            reason: match e.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR) => {
+                    "a directory on its way is a symlink (or was replaced by one); refused".into()
+                }
+                _ => describe_io_error(&e),
+            },
+        })?;
+        Ok((dir, name))
+    }
+
+    /// dlpd's own quarantine directory.
+    fn own_dir(&self) -> Result<Dir, QuarantineError> {
         ensure_private_dir(&self.dir)
             .map_err(io_err("cannot create quarantine directory", &self.dir))?;
-        let stored = self.stored_path(rec.id);
-        let _ = fs::remove_file(tmp_path(&stored));
-        let here = sha256_file(&rec.path).ok();
-        if !stored.exists() {
-            if here.as_deref() != Some(rec.sha256.as_str()) {
-                return Err(QuarantineError::Changed {
+        Dir::open(std::slice::from_ref(&self.dir), &self.dir, false)
+            .map_err(io_err("cannot open quarantine directory", &self.dir))
+    }
+
+    fn move_in(&self, rec: &QuarantineRecord) -> Result<Option<String>, QuarantineError> {
+        let qdir = self.own_dir()?;
+        let stored = stored_name(rec.id);
+        let tmp = tmp_name(&stored);
+        let _ = qdir.unlink(&tmp);
+        let (home, name) = self.home(&rec.path, false)?;
+        let changed = || QuarantineError::Changed {
+            path: rec.path.clone(),
+        };
+        // The file as it is now, opened once, never through a link.
+        let file = match home.open_file(name) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(changed()),
+            Err(e) => return Err(io_err("cannot open", &rec.path)(e)),
+        };
+        let same = |f: &File| sha256_opened(f).ok().as_deref() == Some(rec.sha256.as_str());
+        let here = file.as_ref().filter(|f| same(f));
+        if qdir
+            .identity(&stored)
+            .map_err(io_err("cannot stat", &self.dir))?
+            .is_none()
+        {
+            let file = here.ok_or_else(changed)?;
+            let meta = file.metadata().map_err(io_err("cannot stat", &rec.path))?;
+            if !meta.is_file() {
+                return Err(changed());
+            }
+            if meta.nlink() > 1 {
+                return Err(QuarantineError::Linked {
                     path: rec.path.clone(),
+                    links: meta.nlink(),
                 });
             }
-            move_file(&rec.path, &stored, true).map_err(io_err("cannot move", &rec.path))?;
-            // A rename keeps the file's mode; in quarantine only dlpd reads it
-            // (restore puts the recorded mode back).
-            fs::set_permissions(&stored, fs::Permissions::from_mode(FILE_MODE))
-                .map_err(io_err("cannot set the mode of", &stored))?;
-        } else if here.as_deref() == Some(rec.sha256.as_str()) {
+            let id = identity_of(file).map_err(io_err("cannot stat", &rec.path))?;
+            match home.link(name, &qdir, &stored) {
+                // Linked: but was it the file hashed, or one swapped in?
+                Ok(()) if qdir.identity(&stored).ok().flatten() == Some(id) => {}
+                Ok(()) => {
+                    let _ = qdir.unlink(&stored);
+                    return Err(changed());
+                }
+                // Another filesystem, or links refused: copy what was hashed.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EPERM)) => {
+                    copy_into(file, &qdir, &tmp, &stored)
+                        .map_err(io_err("cannot copy into quarantine", &rec.path))?;
+                }
+                Err(e) => return Err(io_err("cannot move", &rec.path)(e)),
+            }
+            // In quarantine only dlpd reads it; restore puts the mode back.
+            file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+                .map_err(io_err("cannot set the mode of", &rec.path))?;
+            qdir.sync();
+            unlink_if_same(&home, name, id).map_err(io_err("cannot remove", &rec.path))?;
+        } else if let Some(file) = here {
             // Copied into quarantine before a crash; the unlink is left.
-            fs::remove_file(&rec.path).map_err(io_err("cannot remove", &rec.path))?;
-            sync_parent(&rec.path);
+            let id = identity_of(file).map_err(io_err("cannot stat", &rec.path))?;
+            unlink_if_same(&home, name, id).map_err(io_err("cannot remove", &rec.path))?;
         }
-        if !self.stub || rec.path.exists() {
+        if !self.stub || home.identity(name).ok().flatten().is_some() {
             return Ok(None);
         }
         let text = format!(
@@ -164,20 +256,18 @@ impl Quarantine {
             rec.id,
             rec.id
         );
-        let tmp = tmp_path(&rec.path);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)
-            .map_err(io_err("cannot write stub", &tmp))?;
+        let tmp = tmp_name(name);
+        let _ = home.unlink(&tmp);
+        let mut f = home
+            .create_file(&tmp, FILE_MODE)
+            .map_err(io_err("cannot write stub", &rec.path))?;
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
-            .map_err(io_err("cannot write stub", &tmp))?;
-        // A hard link never replaces a file someone put there meanwhile.
-        let linked = fs::hard_link(&tmp, &rec.path);
-        let _ = fs::remove_file(&tmp);
-        sync_parent(&rec.path);
+            .map_err(io_err("cannot write stub", &rec.path))?;
+        // A link never replaces a file someone put there meanwhile.
+        let linked = home.link(&tmp, &home, name);
+        let _ = home.unlink(&tmp);
+        home.sync();
         Ok(linked
             .ok()
             .map(|()| crate::fsutil::sha256_hex(text.as_bytes())))
@@ -207,79 +297,106 @@ impl Quarantine {
             });
         }
         let path = &rec.path;
-        if fs::symlink_metadata(path).is_ok() {
-            let is_stub = rec.stub_sha256.is_some() && sha256_file(path).ok() == rec.stub_sha256;
+        let (home, name) = self.home(path, true)?;
+        if home
+            .identity(name)
+            .map_err(io_err("cannot stat", path))?
+            .is_some()
+        {
+            let stub = home.open_file(name).ok();
+            let is_stub = rec.stub_sha256.is_some()
+                && stub.and_then(|f| sha256_opened(&f).ok()) == rec.stub_sha256;
             if !is_stub {
                 return Err(QuarantineError::Occupied(path.clone()));
             }
-            fs::remove_file(path).map_err(io_err("cannot remove the stub", path))?;
+            home.unlink(name)
+                .map_err(io_err("cannot remove the stub", path))?;
         }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_err("cannot create", parent))?;
-        }
-        let stored = self.stored_path(id);
-        move_file(&stored, path, true).map_err(io_err("cannot move back", &stored))?;
-        let file = File::open(path).map_err(io_err("cannot open", path))?;
-        // Only root may give a file away; others keep it as their own.
+        let qdir = self.own_dir()?;
+        let stored = stored_name(id);
+        let file = qdir
+            .open_file(&stored)
+            .map_err(io_err("cannot open", &self.stored_path(id)))?;
+        // Owner, mode and time are set on the descriptor, in dlpd's own
+        // directory, before the file is given its name back. Only root may
+        // give a file away; others keep it as their own.
         // SAFETY: fchown on an owned, open descriptor.
         unsafe {
             libc::fchown(std::os::fd::AsRawFd::as_raw_fd(&file), rec.uid, rec.gid);
         }
-        fs::set_permissions(path, fs::Permissions::from_mode(rec.mode))
+        file.set_permissions(fs::Permissions::from_mode(rec.mode))
             .map_err(io_err("cannot set the mode of", path))?;
         let mtime = SystemTime::UNIX_EPOCH + Duration::from_nanos(rec.mtime_ns.max(0) as u64);
         let _ = file.set_times(fs::FileTimes::new().set_modified(mtime));
+        let occupied = |e: io::Error| match e.kind() {
+            io::ErrorKind::AlreadyExists => QuarantineError::Occupied(path.clone()),
+            _ => io_err("cannot move back", path)(e),
+        };
+        match qdir.link(&stored, &home, name) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EPERM)) => {
+                let tmp = tmp_name(name);
+                let _ = home.unlink(&tmp);
+                let mut to = home
+                    .create_file(&tmp, FILE_MODE)
+                    .map_err(io_err("cannot write", path))?;
+                let copied = copy_to(&file, &mut to).and_then(|()| {
+                    // SAFETY: as above.
+                    unsafe { libc::fchown(std::os::fd::AsRawFd::as_raw_fd(&to), rec.uid, rec.gid) };
+                    to.set_permissions(fs::Permissions::from_mode(rec.mode))?;
+                    to.set_times(fs::FileTimes::new().set_modified(mtime))
+                });
+                let linked = copied.and_then(|()| home.link(&tmp, &home, name));
+                let _ = home.unlink(&tmp);
+                linked.map_err(occupied)?;
+            }
+            Err(e) => return Err(occupied(e)),
+        }
+        home.sync();
+        qdir.unlink(&stored)
+            .map_err(io_err("cannot remove", &self.stored_path(id)))?;
+        qdir.sync();
         store.quarantine_set(id, QuarantineState::Restored, None, None)?;
         Ok(path.clone())
     }
 }
 
-/// Moves `src` to `dst` durably: a rename when both are on one filesystem
-/// (and `allow_rename`), else copy to a temporary name, fsync, rename into
-/// place, fsync the directory, and only then unlink `src`. At every moment
-/// at least one whole copy exists.
-pub fn move_file(src: &Path, dst: &Path, allow_rename: bool) -> io::Result<()> {
-    if allow_rename {
-        match fs::rename(src, dst) {
-            Ok(()) => {
-                sync_parent(dst);
-                sync_parent(src);
-                return Ok(());
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let tmp = tmp_path(dst);
-    let _ = fs::remove_file(&tmp);
-    {
-        let mut from = File::open(src)?;
-        let mut to = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        io::copy(&mut from, &mut to)?;
-        to.sync_all()?;
-    }
-    fs::rename(&tmp, dst)?;
-    sync_parent(dst);
-    fs::remove_file(src)?;
-    sync_parent(src);
+/// The name of quarantine record `id`'s file in the quarantine directory.
+fn stored_name(id: i64) -> OsString {
+    format!("{id}.quarantined").into()
+}
+
+/// A temporary name beside `name`.
+fn tmp_name(name: &OsStr) -> OsString {
+    let mut tmp = name.to_os_string();
+    tmp.push(".dlpd-tmp");
+    tmp
+}
+
+/// Copies an open file into `dir` as `name`, durably: a new temp file,
+/// fsync, then a rename into place (both names are dlpd's own).
+fn copy_into(from: &File, dir: &Dir, tmp: &OsStr, name: &OsStr) -> io::Result<()> {
+    let mut to = dir.create_file(tmp, FILE_MODE)?;
+    copy_to(from, &mut to)?;
+    dir.rename(tmp, dir, name)?;
+    dir.sync();
     Ok(())
 }
 
-fn tmp_path(p: &Path) -> PathBuf {
-    let mut name = p.file_name().unwrap_or_default().to_os_string();
-    name.push(".dlpd-tmp");
-    p.with_file_name(name)
+/// Copies all of `from` (from its start) into `to`, and syncs `to`.
+fn copy_to(from: &File, to: &mut File) -> io::Result<()> {
+    let mut from = from.try_clone()?;
+    from.seek(io::SeekFrom::Start(0))?;
+    io::copy(&mut from, to)?;
+    to.sync_all()
 }
 
-/// Makes a rename or unlink in `p`'s directory durable.
-fn sync_parent(p: &Path) {
-    if let Some(dir) = p.parent()
-        && let Ok(d) = File::open(dir)
-    {
-        let _ = d.sync_all();
+/// Removes `name` from `dir` only if it is still the file `id` (what was
+/// put in quarantine); anything put there since is left alone.
+fn unlink_if_same(dir: &Dir, name: &OsStr, id: (u64, u64)) -> io::Result<()> {
+    if dir.identity(name)? == Some(id) {
+        dir.unlink(name)?;
+        dir.sync();
     }
+    Ok(())
 }

@@ -32,7 +32,11 @@ impl Remediator {
         let rem = &config.remediation;
         Remediator {
             rules: rem.rules.clone(),
-            quarantine: Quarantine::new(rem.quarantine_dir(&config.output), rem.stub),
+            quarantine: Quarantine::new(
+                rem.quarantine_dir(&config.output),
+                rem.stub,
+                config.watch.paths.clone(),
+            ),
             sinks,
             host: alerts::hostname(),
         }

@@ -351,3 +351,45 @@ fn a_member_over_a_limit_is_skipped_alone_and_the_gate_fails_closed() {
     let path = write(&env, "big.txt", SAMPLE_PCI.as_bytes());
     assert_eq!(env.run(&["scan", path.to_str().unwrap()]).code(), 3);
 }
+
+#[test]
+fn a_workbook_whose_cells_repeat_a_huge_shared_string_is_bounded() {
+    // One shared string of 1 MB, used by 1,000 cells: a gigabyte of text
+    // from a zip of a few KB (before: every cell held its own copy).
+    // Letters from a fixed LCG: they do not compress past the ratio limit.
+    let mut x = 12345u32;
+    let noise: String = (0..1 << 20)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (b'a' + (x >> 16) as u8 % 26) as char
+        })
+        .collect();
+    let big = format!("<sst><si><t>{noise}</t></si><si><t>ssn 536-22-1234</t></si></sst>");
+    let cells: String = (1..=1000)
+        .map(|r| format!("<row r=\"{r}\"><c r=\"A{r}\" t=\"s\"><v>0</v></c></row>"))
+        .collect();
+    let sheet = format!("<worksheet><sheetData>{cells}</sheetData></worksheet>");
+    let sheet2 = r#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>1</v></c></row></sheetData></worksheet>"#;
+    let xlsx = zip_bytes(&[
+        CT,
+        (
+            "xl/workbook.xml",
+            br#"<workbook xmlns:r="r"><sheets><sheet name="Big" sheetId="1" r:id="rId1"/><sheet name="Small" sheetId="2" r:id="rId2"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            br#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Target="worksheets/sheet2.xml"/></Relationships>"#,
+        ),
+        ("xl/sharedStrings.xml", big.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+        ("xl/worksheets/sheet2.xml", sheet2.as_bytes()),
+    ]);
+    let env = Env::new();
+    let path = write(&env, "bomb.xlsx", &xlsx);
+    // dlpd held to 768 MiB of address space: before, it aborted.
+    let run = env.run_in(768 << 20, &["scan", path.to_str().unwrap()]);
+    let stderr = run.stderr();
+    // The small sheet is still scanned; the big one is named as unseen.
+    assert_eq!(run.code(), 1, "{stderr}");
+    assert!(stderr.contains("MiB of text in one part"), "{stderr}");
+}

@@ -112,3 +112,131 @@ fn slow_and_silent_clients_cannot_hide_health_or_hold_a_slot_for_ever() {
     }));
     drop((stalled, silent));
 }
+
+mod quarantine_moves {
+    use std::os::unix::fs::PermissionsExt;
+
+    use dlpd::quarantine::Quarantine;
+    use dlpd::store::QuarantineState;
+
+    use super::SAMPLE_PCI;
+    use super::support::quarantine::{mode, open_store, planned};
+
+    /// A root with a victim file outside it: the same content, mode 0644,
+    /// the kind of file an attacker would like dlpd to chmod or overwrite.
+    fn setup() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        std::path::PathBuf,
+        Quarantine,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let victim = dir.path().join("victim.csv");
+        std::fs::write(&victim, SAMPLE_PCI).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let q = Quarantine::new(dir.path().join("q"), true, vec![root.clone()]);
+        (dir, root, victim, q)
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_before_the_move_is_not_followed() {
+        let (dir, root, victim, q) = setup();
+        let file = root.join("x.csv");
+        std::fs::write(&file, SAMPLE_PCI).unwrap();
+        let (mut store, id) = planned(dir.path(), &file, &q);
+        // Between the hash check and the move, the path becomes a link.
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&victim, &file).unwrap();
+        drop(store);
+        store = open_store(dir.path());
+        q.recover(&mut store).unwrap();
+        let rec = store.quarantine_get(id).unwrap().unwrap();
+        assert_eq!(rec.state, QuarantineState::Failed, "{rec:?}");
+        assert_eq!(mode(&victim), 0o644, "the victim was chmod-ed");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), SAMPLE_PCI);
+        assert!(std::fs::symlink_metadata(&file).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn a_file_with_another_hard_link_is_refused_and_its_other_link_untouched() {
+        let (dir, root, victim, q) = setup();
+        let file = root.join("linked.csv");
+        std::fs::hard_link(&victim, &file).unwrap();
+        let (mut store, id) = planned(dir.path(), &file, &q);
+        let rec = store.quarantine_get(id).unwrap().unwrap();
+        let err = q.carry_out(&mut store, &rec).unwrap_err().to_string();
+        assert!(err.contains("2 hard links"), "{err}");
+        assert_eq!(mode(&victim), 0o644, "the other link was chmod-ed");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), SAMPLE_PCI);
+        assert!(!q.stored_path(id).exists());
+    }
+
+    #[test]
+    fn restore_through_a_directory_swapped_for_a_symlink_is_refused() {
+        let (dir, root, _victim, q) = setup();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let file = root.join("sub/a.csv");
+        std::fs::write(&file, SAMPLE_PCI).unwrap();
+        let (mut store, id) = planned(dir.path(), &file, &q);
+        let rec = store.quarantine_get(id).unwrap().unwrap();
+        q.carry_out(&mut store, &rec).unwrap();
+        // The directory is replaced by a link to somewhere else.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::rename(root.join("sub"), root.join("sub.old")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("sub")).unwrap();
+        let err = q.restore(&mut store, id).unwrap_err().to_string();
+        assert!(err.contains("symlink"), "{err}");
+        assert!(
+            !elsewhere.join("a.csv").exists(),
+            "restored through the link"
+        );
+        assert!(q.stored_path(id).exists(), "the quarantined copy is kept");
+    }
+}
+
+/// A one-page PDF whose content stream is `inflated` spaces and a card
+/// number, deflated: a few hundred KB on disk.
+fn pdf_bomb(inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..inflated >> 20 {
+        z.write_all(&chunk).unwrap();
+    }
+    z.write_all(b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj ET")
+        .unwrap();
+    let stream = z.finish().unwrap();
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        [
+            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", stream.len()).into_bytes(),
+            stream,
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    support::pdf::assemble(&objects)
+}
+
+#[test]
+fn a_pdf_that_inflates_past_the_parsers_memory_limit_is_skipped_not_fatal() {
+    let env = support::Env::new();
+    let small = env.write("small.pdf", pdf_bomb(1 << 20));
+    let bomb = env.write("bomb.pdf", pdf_bomb(512 << 20));
+    // The same content, small: parsed and found (the child works).
+    let run = env.run(&["scan", small.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    // Inflating to 512 MiB: the child runs out of its address space; dlpd
+    // itself, held to 768 MiB (before: it inflated the stream itself, and
+    // aborted), carries on and says why.
+    let run = env.run_in(768 << 20, &["scan", bomb.to_str().unwrap()]);
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 3, "{stderr}");
+    assert!(stderr.contains("memory"), "{stderr}");
+}

@@ -8,18 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use dlpd::config::OutputConfig;
-use dlpd::engine::{FileReport, Outcome};
-use dlpd::quarantine::{Quarantine, move_file};
-use dlpd::store::{QuarantineState, Store};
+use dlpd::quarantine::Quarantine;
+use dlpd::store::QuarantineState;
 use support::daemon::{DEADLINE, Daemon};
 use support::nightfall::free_port;
+use support::quarantine::{mode, open_store, planned};
 use support::sink::Sink;
 use support::{SAMPLE_PCI, wait_for};
-
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
 
 #[test]
 fn quarantine_moves_the_file_leaves_a_stub_and_restore_brings_it_back() {
@@ -82,60 +77,46 @@ fn quarantine_moves_the_file_leaves_a_stub_and_restore_brings_it_back() {
     );
 }
 
-/// The store under `dir`, opened as dlpd does at start.
-fn open_store(dir: &Path) -> Store {
-    Store::open(&OutputConfig {
-        state_dir: dir.join("state"),
-        ..OutputConfig::default()
-    })
-    .unwrap()
-}
-
-/// A store in `dir` with one scanned report for `path`, recorded with a
-/// quarantine planned for it (state `moving`), as the keeper does.
-fn planned(dir: &Path, path: &Path, q: &Quarantine) -> (Store, i64) {
-    let mut store = open_store(dir);
-    let sha = dlpd::fsutil::sha256_file(path).unwrap();
-    let mut report = FileReport::new(path, "local", Outcome::Scanned { findings: vec![] });
-    report.sha256 = Some(sha.clone());
-    let mut recs = vec![
-        q.prepare(path, &sha, "CREDIT_CARD_NUMBER=10".into())
-            .unwrap(),
-    ];
-    store
-        .record_remedied(&[report], &[], &[], &mut recs)
-        .unwrap();
-    (store, recs[0].id)
-}
-
 #[test]
 fn moves_work_across_filesystems_and_a_crash_mid_move_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let qdir = dir.path().join("q");
     std::fs::create_dir(&qdir).unwrap();
-    let q = Quarantine::new(qdir.clone(), true);
+    let q = Quarantine::new(qdir.clone(), true, vec![dir.path().to_path_buf()]);
 
-    // The copy path (what happens when rename fails with EXDEV).
-    let src = dir.path().join("a.csv");
-    std::fs::write(&src, SAMPLE_PCI).unwrap();
-    let dst = qdir.join("a.copy");
-    move_file(&src, &dst, false).unwrap();
-    assert!(!src.exists());
-    assert_eq!(std::fs::read_to_string(&dst).unwrap(), SAMPLE_PCI);
-    assert_eq!(mode(&dst), 0o600);
-    // A real second filesystem, where the machine has one (/dev/shm).
+    // A real second filesystem, where the machine has one (/dev/shm): the
+    // file is copied into quarantine, then removed; and copied back.
     use std::os::unix::fs::MetadataExt;
     let shm = Path::new("/dev/shm");
     if shm.is_dir()
         && std::fs::metadata(shm).unwrap().dev() != std::fs::metadata(dir.path()).unwrap().dev()
     {
         let other = tempfile::tempdir_in(shm).unwrap();
+        let q = Quarantine::new(
+            qdir.clone(),
+            true,
+            vec![dir.path().to_path_buf(), other.path().to_path_buf()],
+        );
         let src = other.path().join("b.csv");
         std::fs::write(&src, SAMPLE_PCI).unwrap();
-        let dst = qdir.join("b.moved");
-        move_file(&src, &dst, true).unwrap();
-        assert!(!src.exists());
-        assert_eq!(std::fs::read_to_string(&dst).unwrap(), SAMPLE_PCI);
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let (mut store, id) = planned(dir.path(), &src, &q);
+        let rec = store.quarantine_get(id).unwrap().unwrap();
+        q.carry_out(&mut store, &rec).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(q.stored_path(id)).unwrap(),
+            SAMPLE_PCI
+        );
+        assert_eq!(mode(&q.stored_path(id)), 0o600);
+        assert!(
+            std::fs::read_to_string(&src)
+                .unwrap()
+                .contains("moved to quarantine")
+        );
+        assert_eq!(q.restore(&mut store, id).unwrap(), src);
+        assert_eq!(std::fs::read_to_string(&src).unwrap(), SAMPLE_PCI);
+        assert_eq!(mode(&src), 0o640);
+        assert!(!q.stored_path(id).exists());
     }
 
     // Crash after the copy into quarantine, before the unlink.

@@ -361,3 +361,33 @@ fn an_item_with_a_nul_or_other_controls_is_scanned_and_redacted_as_text() {
         "a\u{0}b\u{1b}[31m card [card] and\u{7f} more"
     );
 }
+
+#[test]
+fn a_request_that_would_cost_minutes_is_refused_and_the_listener_stays_up() {
+    let (_d, port) = api();
+    // Every digit matches: 10 rules over 200 KB would be two million
+    // findings (before: minutes of CPU on the listener, then 100s of MB).
+    let rules: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({"name": format!("digits {i}"), "detectors": [
+                {"detectorType": "REGEX", "regex": {"pattern": "[0-9]"}, "displayName": "Digit"}]})
+        })
+        .collect();
+    let body =
+        json!({"payload": ["0123456789".repeat(20_000)], "policy": {"detectionRules": rules}});
+    let big = std::thread::spawn(move || scan(port, body));
+    // The listener answers while that request is being worked on.
+    assert_eq!(
+        http(port, "GET /ping HTTP/1.1\r\n", b""),
+        (200, "ok".into())
+    );
+    let (status, v) = big.join().unwrap();
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["description"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10000 findings"),
+        "{v}"
+    );
+}

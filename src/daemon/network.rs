@@ -29,12 +29,14 @@ pub(super) fn start_listener(
         return Ok(None);
     }
     let api = match config.api.enabled {
-        true => Some(crate::textscan::TextScan::new(&crate::secret::load(
-            "text-scan API token",
-            &config.api.token_env,
-            config.api.token_file.as_deref(),
-            "api.token_file",
-        )?)),
+        true => Some(Arc::new(crate::textscan::TextScan::new(
+            &crate::secret::load(
+                "text-scan API token",
+                &config.api.token_env,
+                config.api.token_file.as_deref(),
+                "api.token_file",
+            )?,
+        ))),
         false => None,
     };
     let (ingest, remote) = match nightfall_on {

@@ -12,7 +12,9 @@
 //! error body. Nothing from a payload is logged.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,6 +23,7 @@ use hyper::{Request, Response, StatusCode};
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 mod redact;
 mod render;
@@ -46,6 +49,59 @@ const MAX_RULES: usize = 10;
 const MAX_CONTEXT: u32 = 4096;
 /// Compiled engines kept for repeated policies.
 const ENGINE_CACHE: usize = 32;
+/// Most findings one request may produce: past it the request is refused
+/// (422) rather than answered with megabytes.
+pub const MAX_FINDINGS: usize = 10_000;
+/// How long one request may scan.
+const SCAN_DEADLINE: Duration = Duration::from_secs(10);
+/// Requests scanned at once, each on a blocking thread of its own; more
+/// are refused at once (429), never queued behind a slow one.
+const MAX_SCANS: usize = 2;
+
+/// What bounds one request's work: a deadline, a findings cap, and a flag
+/// set when the client is gone. Checked between items and between rules.
+pub(super) struct Bounds {
+    deadline: Instant,
+    cancelled: Arc<AtomicBool>,
+    found: usize,
+}
+
+impl Bounds {
+    /// Whether the work may go on.
+    fn check(&self) -> Result<(), Refusal> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(unprocessable("the client went away"));
+        }
+        if Instant::now() > self.deadline {
+            return Err(unprocessable(&format!(
+                "the scan took longer than {} s; send fewer or smaller items, or fewer rules",
+                SCAN_DEADLINE.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more findings against [`MAX_FINDINGS`].
+    fn count(&mut self, n: usize) -> Result<(), Refusal> {
+        self.found += n;
+        if self.found > MAX_FINDINGS {
+            return Err(unprocessable(&format!(
+                "more than {MAX_FINDINGS} findings; send smaller payloads or narrower rules"
+            )));
+        }
+        self.check()
+    }
+}
+
+/// Sets its flag when dropped: the handler's future is dropped when the
+/// client goes away, and the blocking scan then stops at its next check.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Compiled engines by (detectors, lowest confidence, context bytes).
 type EngineCache = HashMap<(Vec<DetectorId>, Confidence, u32), Arc<LocalEngine>>;
@@ -78,6 +134,7 @@ pub struct TextScan {
     key: hmac::Key,
     token_tag: hmac::Tag,
     engines: Mutex<EngineCache>,
+    scans: Arc<Semaphore>,
 }
 
 impl TextScan {
@@ -91,11 +148,12 @@ impl TextScan {
             key,
             token_tag,
             engines: Mutex::new(HashMap::new()),
+            scans: Arc::new(Semaphore::new(MAX_SCANS)),
         }
     }
 
     /// `POST /v3/scan`.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let presented = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
@@ -133,14 +191,42 @@ impl TextScan {
                 );
             }
         };
-        match self.scan(&body) {
-            Ok(answer) => json_reply(StatusCode::OK, &answer),
-            Err(refusal) => refusal.response(),
+        let Ok(permit) = self.scans.clone().try_acquire_owned() else {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                42900,
+                "Too Many Requests",
+                &format!("dlpd is already scanning {MAX_SCANS} requests; retry shortly"),
+            );
+        };
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _cancel = CancelOnDrop(cancelled.clone());
+        let this = self.clone();
+        let scanned = tokio::task::spawn_blocking(move || {
+            // Held until the scan really ends, even if the client left.
+            let _permit = permit;
+            let mut bounds = Bounds {
+                deadline: Instant::now() + SCAN_DEADLINE,
+                cancelled,
+                found: 0,
+            };
+            this.scan(&body, &mut bounds)
+        })
+        .await;
+        match scanned {
+            Ok(Ok(answer)) => json_reply(StatusCode::OK, &answer),
+            Ok(Err(refusal)) => refusal.response(),
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                50000,
+                "Internal Server Error",
+                &format!("the scan did not finish: {e}"),
+            ),
         }
     }
 
-    /// Scans a request body; errors are ready responses.
-    pub fn scan(&self, body: &[u8]) -> Result<ScanResponse, Refusal> {
+    /// Scans a request body within `bounds`; errors are ready responses.
+    fn scan(&self, body: &[u8], bounds: &mut Bounds) -> Result<ScanResponse, Refusal> {
         let req: ScanRequest = serde_json::from_slice(body).map_err(|e| Refusal {
             status: StatusCode::BAD_REQUEST,
             code: 40000,
@@ -204,7 +290,8 @@ impl TextScan {
         let mut findings = Vec::with_capacity(payload.len());
         let mut redacted = Vec::with_capacity(payload.len());
         for item in &payload {
-            let found = detect(item, &rules);
+            bounds.check()?;
+            let found = detect(item, &rules, bounds)?;
             let (items, text) = render(item, &found, default_redaction.as_ref(), context as usize);
             findings.push(items);
             redacted.push(text);

@@ -4,8 +4,8 @@
 
 use std::ops::Range;
 
-use super::CompiledRule;
 use super::redact::Redaction;
+use super::{Bounds, CompiledRule, Refusal};
 use crate::finding::Confidence;
 use crate::finding::DetectorId;
 use crate::finding::json::{
@@ -24,10 +24,19 @@ pub(super) struct Found<'r> {
 }
 
 /// Runs every rule over one item; applies minNumFindings and logicalOp.
-pub(super) fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>> {
+/// Stops with a refusal when `bounds` are crossed.
+pub(super) fn detect<'r>(
+    item: &str,
+    rules: &'r [CompiledRule],
+    bounds: &mut Bounds,
+) -> Result<Vec<Found<'r>>, Refusal> {
     let hay = item.as_bytes();
     let mut out: Vec<Found<'r>> = Vec::new();
+    // Where each (span, detector) already is in `out`.
+    let mut seen: std::collections::HashMap<(usize, usize, &'r str), usize> =
+        std::collections::HashMap::new();
     for compiled in rules {
+        bounds.check()?;
         let rule = &compiled.rule;
         let builtin: Vec<BuiltinMatch> = compiled
             .engine
@@ -53,7 +62,9 @@ pub(super) fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>
             .filter(|h| item.is_char_boundary(h.range.start) && item.is_char_boundary(h.range.end))
             .map(|h| (h.detector, h))
             .collect();
-        for (d, hit) in rule.settle(hits) {
+        let settled = rule.settle(hits);
+        bounds.count(settled.len())?;
+        for (d, hit) in settled {
             let f = Found {
                 range: hit.range,
                 confidence: hit.confidence,
@@ -63,17 +74,18 @@ pub(super) fn detect<'r>(item: &str, rules: &'r [CompiledRule]) -> Vec<Found<'r>
                 kind: hit.kind,
             };
             // The same span from the same detector under two rules is one finding.
-            match out
-                .iter_mut()
-                .find(|o| o.range == f.range && o.detector.display == f.detector.display)
-            {
-                Some(o) => o.rules.push(rule.name.as_str()),
-                None => out.push(f),
+            let key = (f.range.start, f.range.end, f.detector.display.as_str());
+            match seen.get(&key) {
+                Some(&i) => out[i].rules.push(rule.name.as_str()),
+                None => {
+                    seen.insert(key, out.len());
+                    out.push(f);
+                }
             }
         }
     }
     out.sort_by_key(|f| (f.range.start, std::cmp::Reverse(f.range.end)));
-    out
+    Ok(out)
 }
 
 /// Each finding in Nightfall's shape, and the redacted item ("" when

@@ -5,6 +5,8 @@
 
 pub mod daemon;
 pub mod nightfall;
+pub mod pdf;
+pub mod quarantine;
 pub mod sink;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +61,29 @@ impl Env {
     /// Runs dlpd with `args` and returns its output.
     pub fn run(&self, args: &[&str]) -> Run {
         dlpd(&self.config, args)
+    }
+
+    /// The same, with dlpd's address space held to `bytes` (a machine
+    /// with less memory): a hostile file that makes dlpd itself allocate
+    /// past it aborts the process.
+    pub fn run_in(&self, bytes: u64, args: &[&str]) -> Run {
+        use std::os::unix::process::CommandExt;
+        let mut c = cmd(&self.config);
+        c.args(args);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+        unsafe {
+            c.pre_exec(move || {
+                let r = libc::rlimit {
+                    rlim_cur: bytes as libc::rlim_t,
+                    rlim_max: bytes as libc::rlim_t,
+                };
+                match libc::setrlimit(libc::RLIMIT_AS, &r) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        Run(c.output().unwrap())
     }
 
     /// `dlpd scan --format jsonl` of one file: each finding's (member,

@@ -175,15 +175,16 @@ impl<'s, 'k> Walk<'s, 'k> {
             .unwrap_or_default();
         for (sheet_name, id) in sheets {
             let Some(part) = rels.get(&id) else { continue };
-            let Some(found) = self.part(zip, prefix, part, |r| ooxml::sheet(r, &shared))? else {
-                continue;
+            // One sheet over a limit, or damaged, is skipped alone.
+            let result = match self.part(zip, prefix, part, |r| ooxml::sheet(r, &shared)) {
+                Ok(Some(found)) => self.text(
+                    Cursor::new(found.text.as_bytes()),
+                    &format!("{prefix}{sheet_name}"),
+                    Place::Cells(&found),
+                ),
+                other => other.map(|_| ()),
             };
-            let member = format!("{prefix}{sheet_name}");
-            self.text(
-                Cursor::new(found.text.as_bytes()),
-                &member,
-                Place::Cells(&found),
-            )?;
+            self.each(result)?;
         }
         let embedded: Vec<usize> = (zip.file_names_raw().enumerate())
             .filter(|(_, n)| n.starts_with(b"xl/embeddings/"))
@@ -248,6 +249,7 @@ impl<'s, 'k> Walk<'s, 'k> {
                 None => ArchiveError::Corrupt(format!("{doc}: {name}: {io}")),
             },
             PartError::Xml(why) => ArchiveError::Corrupt(format!("{doc}: {name}: {why}")),
+            PartError::TooBig(why) => ArchiveError::Limit(format!("{doc}: {name}: {why}")),
         }
     }
 
@@ -362,7 +364,7 @@ impl<'s, 'k> Walk<'s, 'k> {
                 let mut bytes = head;
                 r.read_to_end(&mut bytes)
                     .map_err(|e| self.read_error(name, e))?;
-                match pdf::pages(&bytes) {
+                match pdf::pages_bounded(&bytes) {
                     Ok(pages) => self.text(
                         Cursor::new(pages.text.as_bytes()),
                         name,

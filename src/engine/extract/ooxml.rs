@@ -81,6 +81,8 @@ pub enum PartError {
     Read(Arc<io::Error>),
     /// The part is not well-formed XML.
     Xml(String),
+    /// The part holds more text than dlpd keeps in memory.
+    TooBig(String),
 }
 
 /// A sheet's text: a line per row, cells separated by tabs, and where
@@ -122,17 +124,20 @@ impl Sheet {
 pub fn paragraphs(r: impl BufRead) -> Result<String, PartError> {
     let mut out = String::new();
     let mut in_text = false;
-    walk(r, |ev| match ev {
-        Xml::Open(e) if e.local_name().as_ref() == "t" => in_text = true,
-        Xml::Close("t") => in_text = false,
-        Xml::Close("p") => out.push('\n'),
-        Xml::Empty(e) => match e.local_name().as_ref() {
-            "tab" => out.push('\t'),
-            "br" | "cr" => out.push('\n'),
+    walk(r, |ev| {
+        match ev {
+            Xml::Open(e) if e.local_name().as_ref() == "t" => in_text = true,
+            Xml::Close("t") => in_text = false,
+            Xml::Close("p") => out.push('\n'),
+            Xml::Empty(e) => match e.local_name().as_ref() {
+                "tab" => out.push('\t'),
+                "br" | "cr" => out.push('\n'),
+                _ => {}
+            },
+            Xml::Text(t) if in_text => out.push_str(t),
             _ => {}
-        },
-        Xml::Text(t) if in_text => out.push_str(t),
-        _ => {}
+        }
+        out.len()
     })?;
     Ok(out)
 }
@@ -142,26 +147,31 @@ pub fn shared_strings(r: impl BufRead) -> Result<Vec<String>, PartError> {
     let mut out = Vec::new();
     let mut current = String::new();
     let (mut in_item, mut in_text, mut in_phonetic) = (false, false, false);
-    walk(r, |ev| match ev {
-        Xml::Open(e) => match e.local_name().as_ref() {
-            "si" => {
-                in_item = true;
-                current.clear();
+    let mut held = 0usize;
+    walk(r, |ev| {
+        match ev {
+            Xml::Open(e) => match e.local_name().as_ref() {
+                "si" => {
+                    in_item = true;
+                    current.clear();
+                }
+                "t" => in_text = in_item,
+                // Phonetic guides repeat the text in another script.
+                "rPh" => in_phonetic = true,
+                _ => {}
+            },
+            Xml::Empty(e) if e.local_name().as_ref() == "si" => out.push(String::new()),
+            Xml::Close("si") => {
+                in_item = false;
+                held += current.len();
+                out.push(std::mem::take(&mut current));
             }
-            "t" => in_text = in_item,
-            // Phonetic guides repeat the text in another script.
-            "rPh" => in_phonetic = true,
+            Xml::Close("t") => in_text = false,
+            Xml::Close("rPh") => in_phonetic = false,
+            Xml::Text(t) if in_text && !in_phonetic => current.push_str(t),
             _ => {}
-        },
-        Xml::Empty(e) if e.local_name().as_ref() == "si" => out.push(String::new()),
-        Xml::Close("si") => {
-            in_item = false;
-            out.push(std::mem::take(&mut current));
         }
-        Xml::Close("t") => in_text = false,
-        Xml::Close("rPh") => in_phonetic = false,
-        Xml::Text(t) if in_text && !in_phonetic => current.push_str(t),
-        _ => {}
+        held + current.len()
     })?;
     Ok(out)
 }
@@ -178,6 +188,7 @@ pub fn sheets(r: impl BufRead) -> Result<Vec<(String, String)>, PartError> {
                 out.push((name, id));
             }
         }
+        0
     })?;
     Ok(out)
 }
@@ -197,6 +208,7 @@ pub fn relationships(r: impl BufRead) -> Result<HashMap<String, String>, PartErr
             };
             out.insert(id, part);
         }
+        0
     })?;
     Ok(out)
 }
@@ -211,53 +223,59 @@ pub fn sheet(r: impl BufRead, shared: &[String]) -> Result<Sheet, PartError> {
     let mut value = String::new();
     let mut in_value = false;
     let mut next_column = 1u64;
-    walk(r, |ev| match ev {
-        Xml::Open(e) | Xml::Empty(e) if e.local_name().as_ref() == "row" => {
-            row = attr(e, "r").and_then(|r| r.parse().ok()).unwrap_or(row + 1);
-            next_column = 1;
-        }
-        Xml::Open(e) if e.local_name().as_ref() == "c" => {
-            let (r, c) = attr(e, "r")
-                .and_then(|a| cell_ref(&a))
-                .unwrap_or((row, next_column));
-            row = r;
-            next_column = c + 1;
-            cell = Some((r, c, attr(e, "t").unwrap_or_default()));
-            value.clear();
-        }
-        Xml::Open(e) if matches!(e.local_name().as_ref(), "v" | "t") => in_value = cell.is_some(),
-        Xml::Close("v" | "t") => in_value = false,
-        Xml::Text(t) if in_value => value.push_str(t),
-        Xml::Close("c") => {
-            let Some((r, c, kind)) = cell.take() else {
-                return;
-            };
-            let text = match kind.as_str() {
-                "s" => value
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| shared.get(i))
-                    .map_or("", String::as_str),
-                _ => value.as_str(),
-            };
-            if text.is_empty() {
-                return;
+    walk(r, |ev| {
+        match ev {
+            Xml::Open(e) | Xml::Empty(e) if e.local_name().as_ref() == "row" => {
+                row = attr(e, "r").and_then(|r| r.parse().ok()).unwrap_or(row + 1);
+                next_column = 1;
             }
-            if !sheet.text.is_empty() {
-                sheet.text.push(if r == last_row { '\t' } else { '\n' });
+            Xml::Open(e) if e.local_name().as_ref() == "c" => {
+                let (r, c) = attr(e, "r")
+                    .and_then(|a| cell_ref(&a))
+                    .unwrap_or((row, next_column));
+                row = r;
+                next_column = c + 1;
+                cell = Some((r, c, attr(e, "t").unwrap_or_default()));
+                value.clear();
             }
-            last_row = r;
-            let start = sheet.text.len();
-            sheet.text.push_str(text);
-            sheet.cells.push(Cell {
-                start,
-                end: sheet.text.len(),
-                row: r,
-                column: c,
-            });
+            Xml::Open(e) if matches!(e.local_name().as_ref(), "v" | "t") => {
+                in_value = cell.is_some()
+            }
+            Xml::Close("v" | "t") => in_value = false,
+            Xml::Text(t) if in_value => value.push_str(t),
+            Xml::Close("c") => {
+                let Some((r, c, kind)) = cell.take() else {
+                    return sheet.text.len() + value.len();
+                };
+                let text = match kind.as_str() {
+                    "s" => value
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| shared.get(i))
+                        .map_or("", String::as_str),
+                    _ => value.as_str(),
+                };
+                if text.is_empty() {
+                    return sheet.text.len() + value.len();
+                }
+                if !sheet.text.is_empty() {
+                    sheet.text.push(if r == last_row { '\t' } else { '\n' });
+                }
+                last_row = r;
+                let start = sheet.text.len();
+                sheet.text.push_str(text);
+                sheet.cells.push(Cell {
+                    start,
+                    end: sheet.text.len(),
+                    row: r,
+                    column: c,
+                });
+            }
+            _ => {}
         }
-        _ => {}
+        // Cells that repeat one shared string each hold a copy: counted.
+        sheet.text.len() + value.len()
     })?;
     if !sheet.text.is_empty() {
         sheet.text.push('\n');
@@ -288,8 +306,15 @@ enum Xml<'a, 'b> {
     Text(&'a str),
 }
 
-/// Streams `r`'s events to `f`; an error says what is wrong and where.
-fn walk(r: impl BufRead, mut f: impl FnMut(Xml<'_, '_>)) -> Result<(), PartError> {
+/// Most text one part may produce, held in memory: counted as produced
+/// (shared strings copied into every cell that uses them included), so a
+/// small file cannot make dlpd hold gigabytes.
+pub const MAX_PART_TEXT: usize = 64 << 20;
+
+/// Streams `r`'s events to `f`, which returns how many bytes of text it
+/// now holds; past [`MAX_PART_TEXT`] the walk stops with
+/// [`PartError::TooBig`]. An error says what is wrong and where.
+fn walk(r: impl BufRead, mut f: impl FnMut(Xml<'_, '_>) -> usize) -> Result<(), PartError> {
     let mut reader = Reader::from_reader(r);
     let mut buf = Vec::new();
     loop {
@@ -300,7 +325,7 @@ fn walk(r: impl BufRead, mut f: impl FnMut(Xml<'_, '_>)) -> Result<(), PartError
                 reader.buffer_position()
             )),
         })?;
-        match &ev {
+        let held = match &ev {
             Event::Start(e) => f(Xml::Open(e)),
             Event::Empty(e) => f(Xml::Empty(e)),
             Event::End(e) => f(Xml::Close(e.local_name().as_ref())),
@@ -308,12 +333,19 @@ fn walk(r: impl BufRead, mut f: impl FnMut(Xml<'_, '_>)) -> Result<(), PartError
             Event::CData(t) => f(Xml::Text(t)),
             Event::GeneralRef(r) => {
                 let mut tmp = [0u8; 4];
-                if let Some(c) = resolve(r) {
-                    f(Xml::Text(c.encode_utf8(&mut tmp)));
+                match resolve(r) {
+                    Some(c) => f(Xml::Text(c.encode_utf8(&mut tmp))),
+                    None => 0,
                 }
             }
             Event::Eof => return Ok(()),
-            _ => {}
+            _ => 0,
+        };
+        if held > MAX_PART_TEXT {
+            return Err(PartError::TooBig(format!(
+                "more than {} MiB of text in one part",
+                MAX_PART_TEXT >> 20
+            )));
         }
         buf.clear();
     }

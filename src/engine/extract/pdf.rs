@@ -1,10 +1,29 @@
 //! PDF: the text of each page, through pdf-extract (pure Rust, on lopdf),
 //! so a number drawn by a content stream is found like one in a text file.
 //! Findings name their page; ranges are within the extracted text.
+//!
+//! The parser cannot be bounded from outside: it inflates a content stream
+//! whole, so a 1 MB file can ask for gigabytes. In `dlpd` itself (see
+//! [`isolate_with`]) each PDF is therefore parsed in a child process, the
+//! same binary (`dlpd pdf-text`), under an address-space limit
+//! ([`CHILD_MEMORY`]) and a CPU-time limit ([`CHILD_CPU`]); a child that
+//! dies of either is a skip reason, never the daemon's abort. Library
+//! users that do not ask for it (tests, benches) parse in process.
 
 use std::cell::Cell;
+use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Once;
+use std::path::PathBuf;
+use std::sync::{Once, OnceLock};
+
+/// The executable that parses PDFs in a child, once set.
+static HELPER: OnceLock<PathBuf> = OnceLock::new();
+/// Address space a PDF parsing child may map.
+pub const CHILD_MEMORY: u64 = 384 << 20;
+/// CPU seconds a PDF parsing child may use.
+pub const CHILD_CPU: u64 = 30;
+/// Most text read back from a child.
+const MAX_TEXT: usize = 64 << 20;
 
 thread_local! {
     /// Set while this thread runs the parser, whose panics are expected.
@@ -67,6 +86,140 @@ pub fn pages(bytes: &[u8]) -> Result<Pages, PdfError> {
         }
     }
     Ok(out)
+}
+
+/// Parses every PDF from now on in a child process running `exe
+/// pdf-text`, with the limits above.
+pub fn isolate_with(exe: PathBuf) {
+    let _ = HELPER.set(exe);
+}
+
+/// [`pages`], in a bounded child process when [`isolate_with`] was called.
+pub fn pages_bounded(bytes: &[u8]) -> Result<Pages, PdfError> {
+    match HELPER.get() {
+        Some(exe) => in_child(exe, bytes),
+        None => pages(bytes),
+    }
+}
+
+fn in_child(exe: &std::path::Path, bytes: &[u8]) -> Result<Pages, PdfError> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(exe);
+    cmd.arg("pdf-text")
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = |what, n: u64| {
+                let r = libc::rlimit {
+                    rlim_cur: n as libc::rlim_t,
+                    rlim_max: n as libc::rlim_t,
+                };
+                if libc::setrlimit(what, &r) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            };
+            limit(libc::RLIMIT_AS, CHILD_MEMORY)?;
+            limit(libc::RLIMIT_CPU, CHILD_CPU)?;
+            limit(libc::RLIMIT_CORE, 0)
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| PdfError(format!("cannot start the PDF parser process: {e}")))?;
+    let (mut stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    let mut out = Vec::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(mut w) = stdin.take() {
+                // A child that died early closes the pipe; its status says why.
+                let _ = w.write_all(bytes);
+            }
+        });
+        if let Some(r) = stdout {
+            let _ = r.take(MAX_TEXT as u64 + 16).read_to_end(&mut out);
+        }
+    });
+    if out.len() > MAX_TEXT {
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| PdfError(format!("the PDF parser process: {e}")))?;
+    if out.len() > MAX_TEXT {
+        return Err(PdfError(format!(
+            "more than {} MiB of text",
+            MAX_TEXT >> 20
+        )));
+    }
+    if !status.success() {
+        return Err(PdfError(match status.signal() {
+            Some(libc::SIGXCPU) | Some(libc::SIGKILL) => {
+                format!("parsing it took more than {CHILD_CPU} s of CPU")
+            }
+            _ => format!(
+                "parsing it needs more than {} MiB of memory (a compression bomb?)",
+                CHILD_MEMORY >> 20
+            ),
+        }));
+    }
+    decode(&out)
+}
+
+/// `dlpd pdf-text`: reads a PDF on stdin, writes its pages (or why not)
+/// on stdout for [`in_child`].
+pub fn child_main() -> u8 {
+    let mut bytes = Vec::new();
+    if io::stdin().read_to_end(&mut bytes).is_err() {
+        return 2;
+    }
+    let mut out = Vec::new();
+    match pages(&bytes) {
+        Ok(p) => {
+            out.push(b'O');
+            for (i, start) in p.starts.iter().enumerate() {
+                let end = p.starts.get(i + 1).copied().unwrap_or(p.text.len());
+                out.extend_from_slice(&((end - start) as u64).to_le_bytes());
+                out.extend_from_slice(&p.text.as_bytes()[*start..end]);
+            }
+        }
+        Err(e) => {
+            out.push(b'E');
+            out.extend_from_slice(e.0.as_bytes());
+        }
+    }
+    match io::stdout().lock().write_all(&out) {
+        Ok(()) => 0,
+        Err(_) => 2,
+    }
+}
+
+/// Reads what [`child_main`] wrote.
+fn decode(out: &[u8]) -> Result<Pages, PdfError> {
+    let bad = || PdfError("the PDF parser process answered nonsense".into());
+    match out.split_first() {
+        Some((b'E', why)) => Err(PdfError(String::from_utf8_lossy(why).into_owned())),
+        Some((b'O', mut rest)) => {
+            let mut pages = Pages::default();
+            while !rest.is_empty() {
+                let (len, tail) = rest.split_at_checked(8).ok_or_else(bad)?;
+                let len = u64::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
+                let (page, tail) = tail.split_at_checked(len).ok_or_else(bad)?;
+                pages.starts.push(pages.text.len());
+                pages
+                    .text
+                    .push_str(std::str::from_utf8(page).map_err(|_| bad())?);
+                rest = tail;
+            }
+            Ok(pages)
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// The parser panics on some hostile input; those panics are caught and

@@ -285,7 +285,7 @@ impl LocalEngine {
         if opts.hash {
             report.sha256 = Some(crate::fsutil::sha256_hex(&bytes));
         }
-        report.outcome = match pdf::pages(&bytes) {
+        report.outcome = match pdf::pages_bounded(&bytes) {
             Ok(pages) => {
                 let text = Text {
                     reader: Box::new(pages.text.as_bytes()),

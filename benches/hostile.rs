@@ -1,0 +1,220 @@
+//! Hostile documents through the real `dlpd scan`, beside normal ones of
+//! about the same size.
+//!
+//! Run with `cargo bench --bench hostile`. For each pair it prints the
+//! file size, the wall time, and the peak RSS of dlpd and the children it
+//! waited for (the PDF parser runs in one), from `wait4`:
+//! - a PDF of a few MB whose content stream inflates to 6 GiB, beside a
+//!   PDF of the same size drawing random text;
+//! - an xlsx under 1 MB whose 16,000 cells repeat one 1 MB shared string,
+//!   beside an xlsx of 16,000 distinct strings;
+//! - a 10 MB docx whose `document.xml` holds 900 MB of text (ratio 88:1,
+//!   under `archive_max_ratio`), beside a docx of random words.
+//!
+//! Targets: each hostile file under 256 MB of RSS and 30 s.
+
+#[path = "../tests/support/pdf.rs"]
+mod pdf_writer;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Random lowercase letters from a fixed LCG: text that hardly compresses.
+fn noise(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            b'a' + ((x >> 16) % 26) as u8
+        })
+        .collect()
+}
+
+fn deflate(parts: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    for p in parts {
+        z.write_all(&p).unwrap();
+    }
+    z.finish().unwrap()
+}
+
+fn pdf(content: Vec<u8>, filter: &str) -> Vec<u8> {
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        [
+            format!("<< /Length {}{filter} >>\nstream\n", content.len()).into_bytes(),
+            content,
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    pdf_writer::assemble(&objects)
+}
+
+fn zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut out);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (name, data) in members {
+        z.start_file(*name, opts).unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap();
+    out.into_inner()
+}
+
+const CT: &str = r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#;
+
+fn xlsx(strings: Vec<Vec<u8>>, cells: usize) -> Vec<u8> {
+    let mut sst = b"<sst>".to_vec();
+    for s in &strings {
+        sst.extend_from_slice(b"<si><t>");
+        sst.extend_from_slice(s);
+        sst.extend_from_slice(b"</t></si>");
+    }
+    sst.extend_from_slice(b"</sst>");
+    let mut sheet = b"<worksheet><sheetData>".to_vec();
+    for r in 1..=cells {
+        let i = (r - 1) % strings.len();
+        write!(
+            sheet,
+            "<row r=\"{r}\"><c r=\"A{r}\" t=\"s\"><v>{i}</v></c></row>"
+        )
+        .unwrap();
+    }
+    sheet.extend_from_slice(b"</sheetData></worksheet>");
+    zip(&[
+        ("[Content_Types].xml", CT.as_bytes().to_vec()),
+        ("xl/workbook.xml", br#"<workbook xmlns:r="r"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_vec()),
+        ("xl/_rels/workbook.xml.rels", br#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>"#.to_vec()),
+        ("xl/sharedStrings.xml", sst),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ])
+}
+
+fn docx(text: Vec<u8>) -> Vec<u8> {
+    let mut doc = br#"<w:document xmlns:w="w"><w:body>"#.to_vec();
+    for para in text.chunks(4096) {
+        doc.extend_from_slice(b"<w:p><w:r><w:t>");
+        doc.extend_from_slice(para);
+        doc.extend_from_slice(b"</w:t></w:r></w:p>");
+    }
+    doc.extend_from_slice(b"</w:body></w:document>");
+    zip(&[
+        ("[Content_Types].xml", CT.as_bytes().to_vec()),
+        ("word/document.xml", doc),
+    ])
+}
+
+/// Words from a small vocabulary: text that compresses about 88:1 in bulk.
+fn words(n: usize) -> Vec<u8> {
+    let vocab: Vec<Vec<u8>> = (0..64).map(|i| noise(6, i)).collect();
+    let mut out = Vec::with_capacity(n);
+    let mut i = 0usize;
+    while out.len() < n {
+        out.extend_from_slice(&vocab[(i * 7 + i / 64) % 64]);
+        out.push(b' ');
+        i += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+/// Runs `dlpd scan` on `path`; (seconds, peak RSS in MiB, exit code).
+fn measure(dir: &Path, path: &Path) -> (f64, f64, i32) {
+    let config = dir.join("dlpd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[output]\nstate_dir = \"{}\"\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let start = Instant::now();
+    // Reaped by wait4 below, which also gives its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_dlpd"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "scan",
+            "--no-store",
+            path.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child; `usage` is written by the call.
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let secs = start.elapsed().as_secs_f64();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    (secs, usage.ru_maxrss as f64 / 1024.0, code)
+}
+
+fn main() {
+    println!("dlpd hostile-document benchmark (dlpd scan, peak RSS of dlpd and its PDF child)");
+    let dir = tempfile::tempdir().unwrap();
+    let mib = 1usize << 20;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "PDF, a stream inflating to 6 GiB",
+            pdf(
+                deflate((0..6 * 1024).map(|_| vec![b' '; mib])),
+                " /Filter /FlateDecode",
+            ),
+        ),
+        (
+            "xlsx, 16,000 cells repeating a 1 MB shared string",
+            xlsx(vec![noise(mib, 7)], 16_000),
+        ),
+        (
+            "docx, 900 MB of text in document.xml",
+            docx(words(900 * mib)),
+        ),
+    ];
+    for (what, hostile) in cases {
+        let normal = match what.split(',').next().unwrap() {
+            "PDF" => {
+                let n = hostile.len();
+                let mut content = b"BT /F1 12 Tf 72 720 Td (".to_vec();
+                content.extend(noise(n, 3));
+                content.extend_from_slice(b") Tj ET");
+                pdf(content, "")
+            }
+            "xlsx" => xlsx(
+                (0..16_000)
+                    .map(|i| noise(hostile.len() / 16_000, i))
+                    .collect(),
+                16_000,
+            ),
+            _ => docx(noise(hostile.len(), 9)),
+        };
+        for (kind, bytes) in [("hostile", &hostile), ("normal", &normal)] {
+            let path = dir.path().join(format!(
+                "{kind}.{}",
+                what.split(',').next().unwrap().to_lowercase()
+            ));
+            std::fs::write(&path, bytes).unwrap();
+            let (secs, rss, code) = measure(dir.path(), &path);
+            println!(
+                "{what}: {kind:7} {:6.2} MB: {secs:6.2} s, peak RSS {rss:6.1} MiB, exit {code}",
+                bytes.len() as f64 / 1e6
+            );
+        }
+    }
+}
