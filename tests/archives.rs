@@ -3,45 +3,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::PathBuf;
 
+use support::docs::{CT, docx, gz_bytes, tar_bytes, xlsx, zip_bytes};
 use support::{Env, SAMPLE_PCI};
 
 const SSN_LINE: &str = "employee ssn 536-22-1234\n";
-
-fn zip_bytes(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut out);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, data) in members {
-            z.start_file(*name, opts).unwrap();
-            z.write_all(data).unwrap();
-        }
-        z.finish().unwrap();
-    }
-    out.into_inner()
-}
-
-fn gz_bytes(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn tar_bytes(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in members {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 fn write(env: &Env, name: &str, bytes: &[u8]) -> PathBuf {
     env.write(name, bytes)
@@ -151,63 +118,6 @@ fn damaged_and_hostile_archives_are_skipped_with_their_reason() {
     let path = write(&env, "plain.zip", &zip);
     let (found, _) = env.scan_members(&path);
     assert!(found.is_empty());
-}
-
-const CT: (&str, &[u8]) = (
-    "[Content_Types].xml",
-    br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#,
-);
-
-/// A docx whose SSN is split across three runs, as Word writes edits.
-fn docx() -> Vec<u8> {
-    zip_bytes(&[
-        CT,
-        (
-            "word/document.xml",
-            br#"<?xml version="1.0" encoding="UTF-8"?>
-<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>
-<w:p><w:r><w:t>Employee file &amp; notes</w:t></w:r></w:p>
-<w:p><w:r><w:t xml:space="preserve">SSN: 536-</w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>22-</w:t></w:r><w:r><w:t>1234</w:t></w:r></w:p>
-</w:body></w:document>"#,
-        ),
-        (
-            "word/footer1.xml",
-            br#"<w:ftr xmlns:w="x"><w:p><w:r><w:t>card 4539 1488 0343 6467</w:t></w:r></w:p></w:ftr>"#,
-        ),
-        // Markup only: never scanned.
-        ("word/styles.xml", b"<w:styles>4539 1488 0343 6467</w:styles>"),
-    ])
-}
-
-fn xlsx() -> Vec<u8> {
-    zip_bytes(&[
-        CT,
-        (
-            "xl/workbook.xml",
-            br#"<workbook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>
-<sheet name="Summary" sheetId="1" r:id="rId1"/><sheet name="Payroll" sheetId="2" r:id="rId2"/></sheets></workbook>"#,
-        ),
-        (
-            "xl/_rels/workbook.xml.rels",
-            br#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Target="/xl/worksheets/sheet2.xml"/></Relationships>"#,
-        ),
-        (
-            "xl/sharedStrings.xml",
-            br#"<sst><si><t>name</t></si><si><t>card</t></si><si><t>4539 1488 0343 6467</t></si><si><t>ssn 536-22-1234</t></si></sst>"#,
-        ),
-        (
-            "xl/worksheets/sheet1.xml",
-            br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#,
-        ),
-        (
-            "xl/worksheets/sheet2.xml",
-            br#"<worksheet><sheetData>
-<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>
-<row r="7"><c r="A7" t="inlineStr"><is><t>Jane</t></is></c><c r="B7" t="s"><v>2</v></c></row>
-<row r="9"><c r="AA9" t="s"><v>3</v></c></row>
-</sheetData></worksheet>"#,
-        ),
-    ])
 }
 
 #[test]
@@ -392,4 +302,38 @@ fn a_workbook_whose_cells_repeat_a_huge_shared_string_is_bounded() {
     // The small sheet is still scanned; the big one is named as unseen.
     assert_eq!(run.code(), 1, "{stderr}");
     assert!(stderr.contains("MiB of text in one part"), "{stderr}");
+}
+
+#[test]
+fn a_document_whose_text_is_over_the_part_cap_is_named_not_held() {
+    // 70 MB of text in document.xml, from letters that do not compress
+    // past the ratio limit (before: all of it held in memory at once).
+    let mut x = 99u32;
+    let mut doc = br#"<w:document xmlns:w="w"><w:body>"#.to_vec();
+    for _ in 0..70 * 256 {
+        doc.extend_from_slice(b"<w:p><w:r><w:t>");
+        doc.extend((0..4096).map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            b'a' + ((x >> 16) % 26) as u8
+        }));
+        doc.extend_from_slice(b"</w:t></w:r></w:p>");
+    }
+    doc.extend_from_slice(b"</w:body></w:document>");
+    let footer = br#"<w:ftr xmlns:w="w"><w:p><w:r><w:t>ssn 536-22-1234</w:t></w:r></w:p></w:ftr>"#;
+    let bytes = zip_bytes(&[
+        CT,
+        ("word/document.xml", &doc),
+        ("word/footer1.xml", footer),
+    ]);
+    let env = Env::new();
+    let path = write(&env, "big.docx", &bytes);
+    let run = env.run(&["scan", path.to_str().unwrap()]);
+    // The footer is still scanned; the body is named as unseen.
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("word/document.xml: more than 64 MiB of text in one part"),
+        "{}",
+        run.stderr()
+    );
 }

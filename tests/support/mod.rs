@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod docs;
 pub mod nightfall;
 pub mod pdf;
 pub mod quarantine;
