@@ -491,16 +491,7 @@ fn directories_over_the_watch_limit_are_named_shown_and_watched_once_it_is_raise
 #[test]
 fn an_unreadable_directory_and_file_are_scanned_once_their_modes_are_fixed() {
     let mut d = Daemon::new("[queue]\nmax_attempts = 1\n");
-    if unsafe { libc::geteuid() } == 0 {
-        // Root reads anything; without these capabilities it obeys modes.
-        d.wrapper = [
-            "setpriv",
-            "--bounding-set=-dac_override,-dac_read_search",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec();
-    }
+    d.obey_file_modes();
     let locked_dir = d.root().join("locked");
     std::fs::create_dir(&locked_dir).unwrap();
     let inside = locked_dir.join("inside.csv");
@@ -544,15 +535,7 @@ fn an_unreadable_directory_and_file_are_scanned_once_their_modes_are_fixed() {
 #[test]
 fn a_file_unreadable_before_a_restart_and_fixed_meanwhile_is_scanned_at_start() {
     let mut d = Daemon::new("[queue]\nmax_attempts = 1\n");
-    if unsafe { libc::geteuid() } == 0 {
-        d.wrapper = [
-            "setpriv",
-            "--bounding-set=-dac_override,-dac_read_search",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec();
-    }
+    d.obey_file_modes();
     let locked = d.root().join("locked.csv");
     std::fs::write(&locked, SAMPLE_PCI).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();

@@ -246,16 +246,7 @@ fn status_shows_the_queue_counts_and_the_running_daemon() {
 fn an_unreadable_file_is_retried_then_recorded_as_failed_with_the_reason() {
     use std::os::unix::fs::PermissionsExt;
     let mut d = Daemon::new("[queue]\nmax_attempts = 2\n");
-    if unsafe { libc::geteuid() } == 0 {
-        // Root reads anything; without these capabilities it obeys modes.
-        d.wrapper = [
-            "setpriv",
-            "--bounding-set=-dac_override,-dac_read_search",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec();
-    }
+    d.obey_file_modes();
     d.start();
     let locked = d.root().join("locked.csv");
     std::fs::write(&locked, SAMPLE_PCI).unwrap();

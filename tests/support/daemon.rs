@@ -53,6 +53,20 @@ impl Daemon {
         }
     }
 
+    /// Runs the daemon so that file modes bind it: as root, without the
+    /// capabilities that read anything (a root daemon obeys modes then).
+    pub fn obey_file_modes(&mut self) {
+        if unsafe { libc::geteuid() } == 0 {
+            self.wrapper = [
+                "setpriv",
+                "--bounding-set=-dac_override,-dac_read_search",
+                "--",
+            ]
+            .map(String::from)
+            .to_vec();
+        }
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
