@@ -40,22 +40,6 @@ fn deflate(parts: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
     z.finish().unwrap()
 }
 
-fn pdf(content: Vec<u8>, filter: &str) -> Vec<u8> {
-    let objects: Vec<Vec<u8>> = vec![
-        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
-        [
-            format!("<< /Length {}{filter} >>\nstream\n", content.len()).into_bytes(),
-            content,
-            b"\nendstream".to_vec(),
-        ]
-        .concat(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
-    ];
-    pdf_writer::assemble(&objects)
-}
-
 fn zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut z = zip::ZipWriter::new(&mut out);
@@ -194,7 +178,7 @@ fn main() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "PDF, a stream inflating to 6 GiB",
-            pdf(
+            pdf_writer::one_page(
                 deflate((0..6 * 1024).map(|_| vec![b' '; mib])),
                 " /Filter /FlateDecode",
             ),
@@ -215,7 +199,7 @@ fn main() {
                 let mut content = b"BT /F1 12 Tf 72 720 Td (".to_vec();
                 content.extend(noise(n, 3));
                 content.extend_from_slice(b") Tj ET");
-                pdf(content, "")
+                pdf_writer::one_page(content, "")
             }
             "xlsx" => xlsx(
                 (0..16_000)

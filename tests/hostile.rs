@@ -209,19 +209,7 @@ fn pdf_bomb(inflated: usize) -> Vec<u8> {
     z.write_all(b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj ET")
         .unwrap();
     let stream = z.finish().unwrap();
-    let objects: Vec<Vec<u8>> = vec![
-        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
-        [
-            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", stream.len()).into_bytes(),
-            stream,
-            b"\nendstream".to_vec(),
-        ]
-        .concat(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
-    ];
-    support::pdf::assemble(&objects)
+    support::pdf::one_page(stream, " /Filter /FlateDecode")
 }
 
 #[test]

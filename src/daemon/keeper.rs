@@ -392,6 +392,23 @@ impl Keeper {
     /// message that can be tried again (its sender has not been answered)
     /// goes back to the front of the backlog.
     fn handle(&mut self, msg: Message) -> Result<(), StoreError> {
+        // A Nightfall result needs its pending upload first: if the store
+        // cannot say, the message goes back, unanswered, to be tried again.
+        let upload = match &msg {
+            Message::Notified { note, .. } => Some(note.upload_id.as_str()),
+            Message::Fetched { upload_id, .. } => Some(upload_id.as_str()),
+            _ => None,
+        };
+        let looked_up = match upload.filter(|_| self.results.is_some()) {
+            Some(id) => match self.store.pending_upload(id) {
+                Ok(pending) => Some(pending),
+                Err(e) => {
+                    self.backlog.msgs.push_front(msg);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         match msg {
             Message::Register { job, upload, reply } => {
                 // The worker fails the job on an error, and it is retried.
@@ -414,35 +431,17 @@ impl Keeper {
             }
             Message::Notified { note, reply } => {
                 // Only the Nightfall engine has a webhook to send these.
-                let Some(results) = self.results.as_mut() else {
+                let (Some(results), Some(pending)) = (self.results.as_mut(), looked_up) else {
                     let _ = reply.send(crate::nightfall::Verdict::Unknown);
                     return Ok(());
-                };
-                let pending = match self.store.pending_upload(&note.upload_id) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.backlog
-                            .msgs
-                            .push_front(Message::Notified { note, reply });
-                        return Err(e);
-                    }
                 };
                 let (verdict, decision) = results.notified(pending, note);
                 let _ = reply.send(verdict);
                 self.backlog.decisions.extend(decision);
             }
             Message::Fetched { upload_id, result } => {
-                let Some(results) = self.results.as_mut() else {
+                let (Some(results), Some(pending)) = (self.results.as_mut(), looked_up) else {
                     return Ok(());
-                };
-                let pending = match self.store.pending_upload(&upload_id) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.backlog
-                            .msgs
-                            .push_front(Message::Fetched { upload_id, result });
-                        return Err(e);
-                    }
                 };
                 let policy = &self.snapshot.load().policy;
                 let decision = results.fetched(&upload_id, pending, result, policy);

@@ -3,6 +3,24 @@
 
 use std::io::Write;
 
+/// A one-page PDF whose page draws `content` in Helvetica; `filter` is
+/// added to the stream's dictionary (`" /Filter /FlateDecode"`, or "").
+pub fn one_page(content: Vec<u8>, filter: &str) -> Vec<u8> {
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        [
+            format!("<< /Length {}{filter} >>\nstream\n", content.len()).into_bytes(),
+            content,
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    assemble(&objects)
+}
+
 /// A PDF of `objects` (bodies of objects 1, 2, …; object 1 the catalog).
 pub fn assemble(objects: &[Vec<u8>]) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n".to_vec();
