@@ -52,6 +52,24 @@ fn a_queued_file_swapped_for_a_symlink_is_not_read() {
 }
 
 #[test]
+fn a_queued_file_swapped_for_a_symlink_is_not_uploaded_to_nightfall() {
+    let opts = support::nightfall::Options::default();
+    let fake = support::nightfall::FakeNightfall::start(opts.clone());
+    let (mut d, _) = support::nightfall::daemon(&fake, &opts, "", "", "");
+    let secret = d.dir.path().join("root-only.csv");
+    std::fs::write(&secret, SAMPLE_PCI).unwrap();
+    let link = d.root().join("report.csv");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    queue_behind_the_daemons_back(&mut d, &link);
+    start_and_drain(&mut d);
+    let status: String = d.query("SELECT error FROM files WHERE path LIKE '%report.csv'");
+    assert!(status.contains("symlink"), "{status}");
+    let stats = fake.stats();
+    assert_eq!(stats.requests.get("upload"), None, "{:?}", stats.requests);
+    assert!(stats.scans_by_content.is_empty());
+}
+
+#[test]
 fn a_directory_swapped_for_a_symlink_on_the_way_is_not_followed() {
     let mut d = Daemon::new("");
     let outside = d.dir.path().join("elsewhere");

@@ -3,16 +3,17 @@
 //! (and, for Nightfall, ask the keeper to record an upload before its scan
 //! is requested).
 
+use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, bounded};
 
 use super::snapshot::{Shared, Snapshot};
-use crate::engine::{Engine, LocalEngine, Prior, ScanOptions};
+use crate::engine::{LocalEngine, Prior, ScanOptions};
 use crate::finding::{FileReport, Outcome, SkipReason};
 use crate::fsutil::{
-    describe_io_error, is_symlink_refusal, mtime_ns, open_no_symlinks, sha256_file, sha256_opened,
+    describe_io_error, is_symlink_refusal, mtime_ns, open_no_symlinks, sha256_opened,
 };
 use crate::nightfall::{self, Message, NightfallError, RegisterError, Uploaded};
 use crate::store::Job;
@@ -88,32 +89,47 @@ impl Scanner {
     /// Scans (or submits) one job's file, under one snapshot of the config.
     pub fn work(&self, job: Job) -> Done {
         let snapshot = self.snapshot.load();
-        match (&self.remote, &snapshot.local) {
-            (Some(remote), _) => {
-                let meta = match std::fs::metadata(&job.path) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Done::Finished(job, None);
-                    }
-                    // Any other error: the upload fails and says why.
-                    other => other.ok(),
-                };
-                let unchanged = || sha256_file(&job.path).ok();
-                if is_known(&job, meta.as_ref(), unchanged) {
-                    return Done::Finished(job, None);
-                }
-                remote.submit(job, &snapshot)
+        if self.remote.is_none() && snapshot.local.is_none() {
+            return Done::Failed(job, JobError::NoEngine);
+        }
+        let file = match open_job(&job, &snapshot) {
+            Ok(file) => file,
+            Err(Unopened::Gone) => return Done::Finished(job, None),
+            Err(Unopened::Symlink) => {
+                tracing::warn!(path = %job.path.display(), "not read: a symlink is on its way, and watch.follow_symlinks is off");
+                let skipped = Outcome::Skipped(SkipReason::NotRegular("symlink"));
+                let report = FileReport::new(&job.path, self.name(), skipped);
+                return Done::Finished(job, Some(report));
             }
+            Err(Unopened::Failed(why)) => return Done::Failed(job, JobError::Read(why)),
+        };
+        let meta = file.metadata().ok();
+        if is_known(&job, meta.as_ref(), || sha256_opened(&file).ok()) {
+            return Done::Finished(job, None);
+        }
+        match (&self.remote, &snapshot.local) {
+            (Some(remote), _) => remote.submit(job, file, &snapshot),
+            (None, Some(engine)) => scan_local(job, file, engine),
             (None, None) => Done::Failed(job, JobError::NoEngine),
-            (None, Some(engine)) => scan_local(job, engine, &snapshot),
         }
     }
 }
 
-/// Scans with the local engine through one descriptor, opened without
-/// following a symlink anywhere below the root (unless
+/// Why a job's file was not opened.
+enum Unopened {
+    /// It is gone: nothing to scan.
+    Gone,
+    /// A symlink is on its way, and `watch.follow_symlinks` is off.
+    Symlink,
+    /// Anything else, in words for the log.
+    Failed(String),
+}
+
+/// Opens a job's file once, for every read either engine makes, without
+/// following a symlink anywhere below its watch root (unless
 /// `watch.follow_symlinks`): a file swapped for a link after it was queued
-/// is refused, not read.
-fn scan_local(job: Job, engine: &LocalEngine, snapshot: &Snapshot) -> Done {
+/// is refused, not read or uploaded.
+fn open_job(job: &Job, snapshot: &Snapshot) -> Result<File, Unopened> {
     let follow = snapshot.config.watch.follow_symlinks;
     let opened = if follow {
         std::fs::OpenOptions::new()
@@ -131,24 +147,15 @@ fn scan_local(job: Job, engine: &LocalEngine, snapshot: &Snapshot) -> Done {
             .max_by_key(|r| r.as_os_str().len());
         open_no_symlinks(root.as_deref(), &job.path)
     };
-    let file = match opened {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished(job, None),
-        Err(e) if !follow && is_symlink_refusal(&e) => {
-            tracing::warn!(path = %job.path.display(), "not read: a symlink is on its way, and watch.follow_symlinks is off");
-            let skipped = Outcome::Skipped(SkipReason::NotRegular("symlink"));
-            let report = FileReport::new(&job.path, engine.name(), skipped);
-            return Done::Finished(job, Some(report));
-        }
-        Err(e) => {
-            let why = format!("read failed: {}", describe_io_error(&e));
-            return Done::Failed(job, JobError::Read(why));
-        }
-    };
-    let meta = file.metadata().ok();
-    if is_known(&job, meta.as_ref(), || sha256_opened(&file).ok()) {
-        return Done::Finished(job, None);
-    }
+    opened.map_err(|e| match e {
+        e if e.kind() == std::io::ErrorKind::NotFound => Unopened::Gone,
+        e if !follow && is_symlink_refusal(&e) => Unopened::Symlink,
+        e => Unopened::Failed(format!("read failed: {}", describe_io_error(&e))),
+    })
+}
+
+/// Scans with the local engine through the job's one descriptor.
+fn scan_local(job: Job, file: File, engine: &LocalEngine) -> Done {
     // A file that only grew has only its new bytes scanned.
     let prior = job.last.as_ref().and_then(|l| {
         let sha256 = crate::fsutil::digest_from_hex(l.sha256.as_deref()?)?;
@@ -184,7 +191,7 @@ fn is_known(
 
 impl Remote {
     /// Uploads the file, records the upload, then requests the scan.
-    fn submit(&self, job: Job, snapshot: &Snapshot) -> Done {
+    fn submit(&self, job: Job, file: File, snapshot: &Snapshot) -> Done {
         let scanner = &snapshot.config.scanner;
         if snapshot.policy.skips_path(&job.path) {
             let report = FileReport::new(
@@ -194,21 +201,21 @@ impl Remote {
             );
             return Done::Finished(job, Some(report));
         }
+        let meta = file.metadata().ok();
         let upload = match self
             .runtime
-            .block_on(self.client.upload(&job.path, scanner.max_file_bytes))
+            .block_on(self.client.upload(file, scanner.max_file_bytes))
         {
             Ok(Uploaded::Ready(upload)) => upload,
             Ok(Uploaded::Changed) => return Done::Changed(job),
             Ok(Uploaded::Skipped(reason)) => {
                 let mut report = FileReport::new(&job.path, "nightfall", Outcome::Skipped(reason));
-                if let Ok(meta) = std::fs::metadata(&job.path) {
+                if let Some(meta) = meta {
                     report.size = meta.len();
                     report.mtime_ns = Some(mtime_ns(&meta));
                 }
                 return Done::Finished(job, Some(report));
             }
-            Err(NightfallError::File(_)) if !job.path.exists() => return Done::Finished(job, None),
             Err(e) => return failed(job, e),
         };
         let (tx, rx) = bounded(1);

@@ -67,11 +67,20 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Out
         .open(path)
         .map_err(fail)?;
     // The path may have been swapped between the two looks.
-    let meta = file.metadata().map_err(fail)?;
+    let meta = regular_meta(&file)?;
+    Ok((file, meta))
+}
+
+/// The metadata of an opened file (`fstat`), if it is a regular file: what
+/// is checked is what will be read.
+pub(crate) fn regular_meta(file: &File) -> Result<std::fs::Metadata, Outcome> {
+    let meta = file
+        .metadata()
+        .map_err(|e| Outcome::Failed(describe_io_error(&e)))?;
     if !meta.is_file() {
         return Err(Outcome::Skipped(SkipReason::NotRegular(file_kind(
             &meta.file_type(),
         ))));
     }
-    Ok((file, meta))
+    Ok(meta)
 }

@@ -13,8 +13,7 @@
 //! so reading a chunk from disk blocks that thread only, never the runtime.
 
 use std::fs::File;
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,7 +24,7 @@ use serde_json::json;
 
 use super::wire::{ApiError, FileUpload, FindingsDoc, scan_request};
 use crate::config::{NightfallConfig, ScannerConfig};
-use crate::engine::open_regular;
+use crate::engine::regular_meta;
 use crate::finding::{Outcome, SkipReason};
 use crate::fsutil::hex;
 use crate::fsutil::{describe_io_error, mtime_ns};
@@ -155,20 +154,27 @@ impl Client {
         format!("{}{path}", self.api_url)
     }
 
-    /// Uploads `path`: initialise, chunks, finish. The SHA-256 is computed
-    /// on the bytes sent; a file that changes meanwhile is abandoned, and
-    /// one over `max_file_bytes` is skipped unread.
+    /// Uploads an opened file from its start: initialise, chunks, finish.
+    /// The caller opened it (the daemon without following symlinks), and
+    /// nothing is read by path, so what is sent is what was opened. The
+    /// SHA-256 is computed on the bytes sent; a file that changes meanwhile
+    /// is abandoned, and one over `max_file_bytes` is skipped unread.
     pub async fn upload(
         &self,
-        path: &Path,
+        mut file: File,
         max_file_bytes: u64,
     ) -> Result<Uploaded, NightfallError> {
-        let (mut file, meta) = match open_regular(path) {
-            Ok(opened) => opened,
+        let meta = match regular_meta(&file) {
+            Ok(meta) => meta,
             Err(Outcome::Skipped(reason)) => return Ok(Uploaded::Skipped(reason)),
             Err(Outcome::Failed(msg)) => return Err(NightfallError::File(msg)),
-            Err(Outcome::Scanned { .. }) => unreachable!("open_regular never scans"),
+            Err(Outcome::Scanned { .. }) => unreachable!("regular_meta never scans"),
         };
+        // The caller may have hashed it through a duplicate descriptor.
+        if let Err(e) = file.seek(SeekFrom::Start(0)) {
+            let why = format!("read failed: {}", describe_io_error(&e));
+            return Err(NightfallError::File(why));
+        }
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
         if size > max_file_bytes {
             return Ok(Uploaded::Skipped(SkipReason::TooLarge {
@@ -237,7 +243,8 @@ impl Client {
         }
         // Grown, shrunk or rewritten while it was read: what was sent is
         // not the file, so do not ask for a scan of it.
-        let same = std::fs::metadata(path)
+        let same = file
+            .metadata()
             .map(|m| m.len() == size && mtime_ns(&m) == mtime)
             .unwrap_or(false);
         if !same {

@@ -14,7 +14,7 @@ use super::detect::{Resume, Stream};
 use super::{LocalEngine, StreamVerdict};
 use crate::engine::extract::archive::{self, ArchiveError};
 use crate::engine::extract::{Format, Place, Text, delimiter_of, pdf, tabular, utf16};
-use crate::engine::{Engine, Prior, ScanOptions, open_regular};
+use crate::engine::{Engine, Prior, ScanOptions, open_regular, regular_meta};
 use crate::finding::{FileReport, Finding, Outcome, SkipReason};
 use crate::fsutil::{describe_io_error, hex};
 
@@ -53,16 +53,10 @@ impl LocalEngine {
             report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
             return report;
         }
-        match file.metadata() {
-            Ok(meta) if meta.is_file() => self.scan_file(report, file, &meta, opts),
-            Ok(meta) => {
-                report.outcome = Outcome::Skipped(SkipReason::NotRegular(
-                    crate::fsutil::file_kind(&meta.file_type()),
-                ));
-                report
-            }
-            Err(e) => {
-                report.outcome = failed(&e);
+        match regular_meta(&file) {
+            Ok(meta) => self.scan_file(report, file, &meta, opts),
+            Err(outcome) => {
+                report.outcome = outcome;
                 report
             }
         }
