@@ -1,6 +1,6 @@
 //! API_KEY: provider key families recognised by their fixed prefixes and
-//! shapes, plus a generic "key/token/secret = random-looking value" rule at a
-//! lower confidence.
+//! shapes; the generic "key/token/secret = random-looking value" rule is
+//! in [`super::assign`].
 //!
 //! Finding where a key can start is the hot path, so it is done with
 //! SIMD-friendly searches only: one Aho-Corasick (Teddy) pass for the
@@ -9,13 +9,12 @@
 //! Each hit is then confirmed with a short anchored regex or a few byte
 //! checks, so the regexes only run where a key can start.
 
-use std::sync::LazyLock;
-
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
 
 use super::Candidate;
-use super::bytes::{entropy, has_repeat};
+use super::bytes::entropy;
+use super::shape::{has_letter_and_digit, is_placeholder};
 use crate::engine::{Confidence, DetectorId};
 
 /// The longest key a rule can match, in bytes; it also bounds how far any
@@ -173,57 +172,6 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
-/// Substrings that mark a documented example or a placeholder.
-const PLACEHOLDERS: &[&str] = &[
-    "example",
-    "xxxx",
-    "placeholder",
-    "dummy",
-    "sample",
-    "changeme",
-    "your",
-    "fake",
-    "redacted",
-    "0000000",
-    "1234567890",
-];
-
-/// The kind reported for the generic assignment rule.
-const GENERIC: &str = "Generic";
-/// Names that make an assignment's value a secret, matched ignoring case.
-const GENERIC_NAMES: &[&[u8]] = &[b"key", b"token", b"secret"];
-/// Shortest and longest generic value.
-const GENERIC_LEN: std::ops::RangeInclusive<usize> = 16..=256;
-
-/// A byte-class table: the generic rule runs at every `=` and `:`, which
-/// logs and JSON are full of, so its checks must be lookups.
-const fn class(extra: &[u8]) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric();
-        b += 1;
-    }
-    let mut i = 0;
-    while i < extra.len() {
-        t[extra[i] as usize] = true;
-        i += 1;
-    }
-    t
-}
-/// Bytes a generic value may hold (base64, hex, URL-safe tokens).
-static VALUE_BYTE: [bool; 256] = class(b"/+_.=-");
-/// Bytes an assigned name may hold (`api_key`, `client.secret`, `X-Token`).
-static NAME_BYTE: [bool; 256] = class(b"_.-");
-
-/// True when `name` contains one of [`GENERIC_NAMES`], ignoring ASCII case.
-fn names_a_secret(name: &[u8]) -> bool {
-    GENERIC_NAMES
-        .iter()
-        .any(|k| name.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k)))
-}
-
 /// The compiled families.
 pub struct ApiKeyRules {
     /// Prefixes of three bytes or more, searched with Teddy.
@@ -283,11 +231,7 @@ impl ApiKeyRules {
                 self.confirm_family(hay, at, *idx, out);
             }
         }
-        for at in memchr::memchr2_iter(b'=', b':', hay) {
-            if let Some(c) = generic_at(hay, at) {
-                out.push(c);
-            }
-        }
+        super::assign::detect(hay, out);
     }
 
     /// Checks a family's key around its anchor, found at `anchor`.
@@ -323,85 +267,6 @@ impl Default for ApiKeyRules {
     }
 }
 
-/// The generic rule at an `=` or `:` at `op`: `<name with key/token/secret>
-/// ["']? (=|:|:=|=>) ["'`]? <value of 16..=256 token bytes>`.
-fn generic_at(hay: &[u8], op: usize) -> Option<Candidate> {
-    let after_op = match (hay[op], hay.get(op + 1)) {
-        // `:=` and `=>` are one operator, read from their first byte.
-        (b':', Some(b'=')) | (b'=', Some(b'>')) => op + 2,
-        (b'=', _) if op > 0 && hay[op - 1] == b':' => return None,
-        _ => op + 1,
-    };
-    // The value, which most `=` and `:` in logs and JSON fail quickly.
-    let mut v = after_op;
-    while v < hay.len() && v - after_op < 8 && matches!(hay[v], b' ' | b'\t') {
-        v += 1;
-    }
-    if matches!(hay.get(v), Some(b'"' | b'\'' | b'`')) {
-        v += 1;
-    }
-    // Most values are short: test the last byte a minimal value needs first.
-    let min = *GENERIC_LEN.start();
-    if v + min > hay.len() || !VALUE_BYTE[hay[v + min - 1] as usize] {
-        return None;
-    }
-    let len = hay[v..]
-        .iter()
-        .take(GENERIC_LEN.end() + 1)
-        .take_while(|&&b| VALUE_BYTE[b as usize])
-        .count();
-    if !GENERIC_LEN.contains(&len) {
-        return None;
-    }
-    let value = &hay[v..v + len];
-    // The name before the operator.
-    let mut n = op;
-    while n > 0 && op - n < 8 && matches!(hay[n - 1], b' ' | b'\t') {
-        n -= 1;
-    }
-    if n > 0 && matches!(hay[n - 1], b'"' | b'\'') {
-        n -= 1;
-    }
-    let name_end = n;
-    while n > 0 && name_end - n < 64 && NAME_BYTE[hay[n - 1] as usize] {
-        n -= 1;
-    }
-    if !names_a_secret(&hay[n..name_end]) {
-        return None;
-    }
-    let confidence = confirm_generic(value)?;
-    Some(Candidate {
-        detector: DetectorId::ApiKey,
-        confidence,
-        kind: Some(GENERIC),
-        start: v,
-        end: v + len,
-        keyword_raises: false,
-    })
-}
-
-/// True for documented examples and placeholders. A placeholder word must
-/// touch an edge of the value or a separator: `your_api_key`, `…EXAMPLE`,
-/// `sk_test_…`; inside a random run of letters ("…gFufaKeng…") it is chance.
-fn is_placeholder(value: &[u8]) -> bool {
-    static WORDS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(PLACEHOLDERS)
-            .ok()
-    });
-    let edge = |i: usize| i >= value.len() || !value[i].is_ascii_alphanumeric();
-    has_repeat(value, 6)
-        || WORDS.as_ref().is_some_and(|w| {
-            w.find_overlapping_iter(value)
-                .any(|m| m.start() == 0 || edge(m.start() - 1) || edge(m.end()))
-        })
-}
-
-fn has_letter_and_digit(value: &[u8]) -> bool {
-    value.iter().any(u8::is_ascii_digit) && value.iter().any(u8::is_ascii_alphabetic)
-}
-
 /// Applies a family's extra check and the placeholder rule; `None` rejects.
 fn confirm(check: Check, base: Confidence, value: &[u8]) -> Option<Confidence> {
     let confidence = match check {
@@ -428,26 +293,6 @@ fn confirm(check: Check, base: Confidence, value: &[u8]) -> Option<Confidence> {
         Confidence::Unlikely
     } else {
         confidence
-    })
-}
-
-/// The generic rule's value: random-looking, not a word, a path or a
-/// placeholder. Strong randomness makes it LIKELY; otherwise POSSIBLE.
-fn confirm_generic(value: &[u8]) -> Option<Confidence> {
-    let e = entropy(value);
-    if is_placeholder(value)
-        || !has_letter_and_digit(value)
-        || e < 3.0
-        || matches!(value[0], b'/' | b'.')
-    {
-        return None;
-    }
-    let mixed_case =
-        value.iter().any(u8::is_ascii_uppercase) && value.iter().any(u8::is_ascii_lowercase);
-    Some(if e >= 4.0 && value.len() >= 20 && mixed_case {
-        Confidence::Likely
-    } else {
-        Confidence::Possible
     })
 }
 
@@ -561,30 +406,6 @@ mod tests {
         }
         assert!(find("-----BEGIN PUBLIC KEY-----").is_empty());
         assert!(find("-----BEGIN CERTIFICATE-----").is_empty());
-    }
-
-    #[test]
-    fn generic_assignment_rule_is_lower_and_entropy_gated() {
-        let (kind, value, conf) = one("DB_SECRET=\"h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1\"\n");
-        assert_eq!(
-            (kind, value.as_str()),
-            ("Generic", "h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1")
-        );
-        assert_eq!(conf, Confidence::Likely);
-        assert_eq!(
-            one("api_key: 5f4dcc3b5aa765d61d8327deb882cf99").2,
-            Confidence::Possible
-        );
-        assert_eq!(
-            one("\"authToken\": \"q8W2e4R6t8Y0u2I4o6P8a0S2\"").0,
-            "Generic"
-        );
-        // Words, placeholders and variable references are not secrets.
-        assert!(find("token = my_super_secret_value_here").is_empty());
-        assert!(find("API_KEY=your_api_key_goes_here_1").is_empty());
-        assert!(find("SECRET_KEY=xxxxxxxxxxxxxxxxxxxxxxxx").is_empty());
-        assert!(find("key = ${API_KEY}").is_empty());
-        assert!(find("the key to success is 42").is_empty());
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! (cards, SSNs, API keys, the other patterns) and the custom rules.
 
 mod apikey;
+mod assign;
 pub(crate) mod bytes;
 mod card;
 mod detect;
 mod file;
 mod keywords;
 mod patterns;
+mod shape;
 mod ssn;
 
 use std::io::{self, Read};
