@@ -14,17 +14,15 @@ const TAIL: usize = 4;
 
 /// Masks one value.
 pub fn mask_value(value: &str) -> String {
-    let alnum = value.bytes().filter(u8::is_ascii_alphanumeric).count();
+    let alnum = value.chars().filter(|c| c.is_alphanumeric()).count();
     let keep = if alnum >= KEEP_TAIL_FROM { TAIL } else { 0 };
     let mut seen = 0;
     value
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() {
+            if c.is_alphanumeric() {
                 seen += 1;
                 if seen > alnum - keep { c } else { '*' }
-            } else if c.is_alphanumeric() {
-                '*'
             } else {
                 c
             }
@@ -34,15 +32,35 @@ pub fn mask_value(value: &str) -> String {
 
 /// Masks every byte range in `spans` (relative to `bytes`) the way
 /// [`mask_value`] masks a whole value, leaving the rest as it is. Used for
-/// contexts that contain another finding.
+/// contexts that contain another finding. A letter or digit outside ASCII
+/// (a full-width digit) becomes one `*`.
 pub fn mask_spans(bytes: &[u8], spans: &[Range<usize>]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
+    let mut hidden = vec![false; bytes.len()];
     for span in spans {
-        let span = span.start.min(out.len())..span.end.min(out.len());
-        for b in &mut out[span] {
-            if b.is_ascii_alphanumeric() {
-                *b = b'*';
-            }
+        let span = span.start.min(bytes.len())..span.end.min(bytes.len());
+        hidden[span].fill(true);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let len = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        let char_len = len.min(bytes.len() - i);
+        let alnum = match std::str::from_utf8(&bytes[i..i + char_len]) {
+            Ok(c) => c.chars().next().is_some_and(char::is_alphanumeric),
+            Err(_) => false,
+        };
+        if hidden[i] && alnum {
+            out.push(b'*');
+            i += char_len;
+        } else {
+            out.push(b);
+            i += 1;
         }
     }
     out
@@ -60,6 +78,16 @@ mod tests {
     #[test]
     fn short_values_are_masked_whole() {
         assert_eq!(mask_value("123-45-6789"), "***-**-****");
+    }
+
+    #[test]
+    fn full_width_digits_are_masked_too() {
+        let s = "x ４９１６ y";
+        let span = 2..14;
+        let masked = mask_spans(s.as_bytes(), std::slice::from_ref(&span));
+        assert_eq!(String::from_utf8(masked).unwrap(), "x **** y");
+        assert_eq!(mask_value("４９１６-1234-5678-9012"), "****-****-****-9012");
+        assert_eq!(mask_value("12３４"), "****");
     }
 
     #[test]

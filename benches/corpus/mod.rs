@@ -162,7 +162,7 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Case> {
     let mut rng = Rng(seed | 1);
     (0..n)
         .map(|_| {
-            let kind = rng.below(10);
+            let kind = rng.below(13);
             let filler = rng.pick(FILLER).to_string();
             match kind {
                 0 | 1 => {
@@ -239,6 +239,22 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Case> {
                         expect: vec![],
                     }
                 }
+                10 => numbers_beside_numbers(&mut rng),
+                11 => {
+                    // Sequences and hex that look like grouped cards.
+                    let base = 1000 + rng.below(8990);
+                    let step = rng.pick(&["1", "1", "2", "16"]).parse::<u64>().unwrap();
+                    let run: Vec<String> = (0..8).map(|i| (base + i * step).to_string()).collect();
+                    let line = match rng.below(3) {
+                        0 => format!("U+{} {filler}", run.join(" U+")),
+                        1 => format!("{} {filler}", run.join(" ")),
+                        _ => format!("{:04x} {} {:04x}", base, run[..4].join(" "), base + 64),
+                    };
+                    Case {
+                        line,
+                        expect: vec![],
+                    }
+                }
                 _ => Case {
                     line: filler,
                     expect: vec![],
@@ -246,6 +262,40 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// Cards and SSNs with numbers beside them across a space, as dumps,
+/// tables and reports have them.
+fn numbers_beside_numbers(rng: &mut Rng) -> Case {
+    let v = card(rng, true);
+    let (line, expect) = match rng.below(6) {
+        0 => {
+            let month = 1 + rng.below(12);
+            let year = 26 + rng.below(8);
+            let cvv = rng.digits(3);
+            (format!("{v} {month:02}/{year} {cvv}"), vec![v])
+        }
+        1 => (format!("line {} {v}", 1 + rng.below(999)), vec![v]),
+        2 => (format!("card {v} {}", rng.digits(4)), vec![v]),
+        3 => {
+            let w = card(rng, true);
+            (format!("{v} {w}"), vec![v, w])
+        }
+        4 => (format!("ref {} {v}", 2000 + rng.below(30)), vec![v]),
+        _ => {
+            let s = ssn(rng).replace(' ', "-");
+            let line = format!("ssn {s} {}", 1 + rng.below(99));
+            return Case {
+                line,
+                expect: vec![(DetectorId::UsSocialSecurityNumber, s)],
+            };
+        }
+    };
+    let expect = expect
+        .into_iter()
+        .map(|v| (DetectorId::CreditCardNumber, v))
+        .collect();
+    Case { line, expect }
 }
 
 /// Per detector: (true positives, false positives, false negatives).

@@ -163,6 +163,52 @@ pub fn clean_end(hay: &[u8], at: usize, seps: &[u8]) -> bool {
     }
 }
 
+/// Separators that join digits into one token: a number glued to another
+/// by one of these (or by a '.') is part of something longer, such as a
+/// phone number, a version or an id. A space is not one of them: numbers
+/// side by side with spaces (a card dump, a table, a report) are tokens of
+/// their own, judged each by its own boundaries.
+pub const GLUE: &[u8] = b"-";
+
+/// The neighbouring token across one space or tab, before `at` (`after`
+/// false) or from `at` (`after` true), if the match is separated from it
+/// by exactly that byte: the token's bytes, at most 32 of them.
+pub fn neighbour(hay: &[u8], at: usize, after: bool) -> Option<&[u8]> {
+    let token = |b: &u8| b.is_ascii_alphanumeric();
+    if after {
+        if !matches!(hay.get(at), Some(b' ' | b'\t')) {
+            return None;
+        }
+        let len = hay[at + 1..]
+            .iter()
+            .take(33)
+            .take_while(|b| token(b))
+            .count();
+        (1..=32).contains(&len).then(|| &hay[at + 1..at + 1 + len])
+    } else {
+        let sep = at.checked_sub(1)?;
+        if !matches!(hay[sep], b' ' | b'\t') {
+            return None;
+        }
+        let len = hay[..sep]
+            .iter()
+            .rev()
+            .take(33)
+            .take_while(|b| token(b))
+            .count();
+        (1..=32).contains(&len).then(|| &hay[sep - len..sep])
+    }
+}
+
+/// Whether a token is hexadecimal with both a letter and a digit (`54A0`,
+/// `3f`): the company a number keeps in hex dumps and code-point tables.
+/// Words spelt with hex letters (`a`, `cafe`) are not.
+pub fn is_hex_word(token: &[u8]) -> bool {
+    token.iter().all(u8::is_ascii_hexdigit)
+        && token.iter().any(u8::is_ascii_alphabetic)
+        && token.iter().any(u8::is_ascii_digit)
+}
+
 /// Shannon entropy in bits per byte: how random a token looks.
 pub fn entropy(s: &[u8]) -> f64 {
     if s.is_empty() {

@@ -3,7 +3,7 @@
 //! longer run of digits or letters.
 
 use super::Candidate;
-use super::bytes::{clean_end, clean_start, digit_run};
+use super::bytes::{GLUE, clean_end, clean_start, digit_run, is_hex_word, neighbour};
 use crate::engine::{Confidence, DetectorId};
 
 const SEPS: &[u8] = b" -";
@@ -96,70 +96,243 @@ pub fn luhn_valid(d: &[u8]) -> bool {
 
 /// Tries to read a card number starting at `at`, which holds a digit that
 /// begins a run of `run` digits.
+///
+/// A number is judged by its own boundaries: digits next to it across a
+/// space (an expiry, a CVV, a line number, another card) do not hide it.
+/// Only what joins it into a longer token (a letter, a digit, `-` or `.`
+/// glued to a digit) does. Where the groups around it make it unclear
+/// which groups are the card, it is POSSIBLE, and a keyword raises it.
 pub fn detect(hay: &[u8], at: usize, run: usize) -> Option<Candidate> {
-    // The digits, without separators; at most 19.
-    let mut buf = [0u8; 19];
-    let mut n = 0;
-    let (end, grouped) = if (13..=19).contains(&run) {
-        if !clean_end(hay, at + run, SEPS) || !clean_start(hay, at, SEPS) {
-            return None;
-        }
-        buf[..run].copy_from_slice(&hay[at..at + run]);
-        n = run;
-        (at + run, false)
-    } else if run == 4 {
-        let sep = *hay.get(at + 4)?;
-        if !SEPS.contains(&sep) || !clean_start(hay, at, SEPS) {
-            return None;
-        }
-        let mut groups = [0usize; 6];
-        let mut count = 0;
-        let mut pos = at;
-        loop {
-            let len = digit_run(hay, pos);
-            if len == 0 || count == groups.len() || n + len > buf.len() {
-                return None;
-            }
-            groups[count] = len;
-            count += 1;
-            buf[n..n + len].copy_from_slice(&hay[pos..pos + len]);
-            n += len;
-            pos += len;
-            let continues =
-                hay.get(pos) == Some(&sep) && hay.get(pos + 1).is_some_and(u8::is_ascii_digit);
-            if !continues {
-                break;
-            }
-            pos += 1;
-        }
-        if !grouped_layout_ok(&groups[..count]) || !clean_end(hay, pos, SEPS) {
-            return None;
-        }
-        (pos, true)
-    } else {
-        return None;
-    };
-    let digits = &buf[..n];
-
-    let (_, usual_length) = issuer(digits)?;
-    if !luhn_valid(digits) {
+    if !clean_start(hay, at, GLUE) {
         return None;
     }
-    let text = std::str::from_utf8(digits).ok()?;
-    let confidence = if TEST_NUMBERS.contains(&text) || all_same_after_prefix(digits) {
-        Confidence::Unlikely
-    } else if grouped || usual_length {
-        Confidence::Likely
-    } else {
-        Confidence::Possible
+    if (13..=19).contains(&run) {
+        if !clean_end(hay, at + run, GLUE) {
+            return None;
+        }
+        let digits = &hay[at..at + run];
+        let (_, usual) = issuer(digits)?;
+        if !luhn_valid(digits) {
+            return None;
+        }
+        let shape = if usual {
+            Confidence::Likely
+        } else {
+            Confidence::Possible
+        };
+        return Some(candidate(
+            at,
+            at + run,
+            judge(hay, at, at + run, digits, &[], shape),
+        ));
+    }
+    if run != 4 {
+        return None;
+    }
+    let sep = *hay.get(at + 4)?;
+    if !SEPS.contains(&sep) {
+        return None;
+    }
+    // The groups joined by `sep`, as far as a card could reach.
+    let mut buf = [0u8; 19];
+    let mut groups = [(0usize, 0usize); 6]; // (length, end position)
+    let (mut count, mut n, mut pos) = (0, 0, at);
+    loop {
+        let len = digit_run(hay, pos);
+        if len == 0 || count == groups.len() || n + len > buf.len() {
+            break;
+        }
+        // A later group glued to more (`6011-5191…`) is another token.
+        if count > 0 && !clean_end(hay, pos + len, GLUE) && sep == b' ' {
+            break;
+        }
+        buf[n..n + len].copy_from_slice(&hay[pos..pos + len]);
+        n += len;
+        pos += len;
+        groups[count] = (len, pos);
+        count += 1;
+        let continues =
+            hay.get(pos) == Some(&sep) && hay.get(pos + 1).is_some_and(u8::is_ascii_digit);
+        if !continues {
+            break;
+        }
+        pos += 1;
+    }
+    // Joined by hyphens the groups are one token: all of it or nothing.
+    // Joined by spaces, the card is the best of the layouts they start
+    // with; what follows is another token.
+    let shortest = if sep == b'-' { count } else { 2 };
+    let lens = groups.map(|g| g.0);
+    // At most 19 digits in all, so each group fits a u64.
+    let mut values = [0u64; 6];
+    for (i, g) in groups[..count].iter().enumerate() {
+        values[i] = hay[g.1 - g.0..g.1]
+            .iter()
+            .fold(0u64, |acc, &b| acc * 10 + (b - b'0') as u64);
+    }
+    // Ranked by confidence, then the usual length for the issuer, then the
+    // common 4-4-4-4 (so a CVV after a card is not taken for a fifth
+    // group), then length.
+    let mut best: Option<((Confidence, bool, bool, usize), usize)> = None;
+    for k in shortest..=count {
+        let digits_k: usize = lens[..k].iter().sum();
+        let end = groups[k - 1].1;
+        if !grouped_layout_ok(&lens[..k]) || !clean_end(hay, end, GLUE) {
+            continue;
+        }
+        let digits = &buf[..digits_k];
+        let Some((_, usual)) = issuer(digits) else {
+            continue;
+        };
+        if !luhn_valid(digits) {
+            continue;
+        }
+        let confidence = judge(hay, at, end, digits, &values[..k], Confidence::Likely);
+        let rank = (confidence, usual, digits_k == 16, k);
+        if best.is_none_or(|b| rank > b.0) {
+            best = Some((rank, end));
+        }
+    }
+    let ((mut confidence, .., k), end) = best?;
+    // Spaced groups amid more groups: if the same layout a group or more
+    // earlier or later is a card too, which one is meant is a guess.
+    if sep == b' ' && confidence == Confidence::Likely && ambiguous(hay, &groups[..k]) {
+        confidence = Confidence::Possible;
+    }
+    Some(candidate(at, end, confidence))
+}
+
+/// Whether another window of the same layout over the spaced digit groups
+/// around `card` (given as (length, end) in `hay`) overlaps it and is a
+/// valid card too. Two cards side by side explain the windows between
+/// them: a card with a whole card right beside it is not in doubt.
+fn ambiguous(hay: &[u8], card: &[(usize, usize)]) -> bool {
+    let k = card.len();
+    let mut run = [(0usize, 0usize); 3 * 6];
+    // Up to k groups before, then the card's, then up to k after.
+    let mut before = Vec::with_capacity(k);
+    let mut at = card[0].1 - card[0].0;
+    while before.len() < k {
+        let Some(t) = neighbour(hay, at, false).filter(|t| t.iter().all(u8::is_ascii_digit)) else {
+            break;
+        };
+        let start = at - 1 - t.len();
+        if !clean_start(hay, start, GLUE) {
+            break;
+        }
+        before.push((t.len(), at - 1));
+        at = start;
+    }
+    let mut n = 0;
+    for g in before.iter().rev().chain(card) {
+        run[n] = *g;
+        n += 1;
+    }
+    let mut end = card[k - 1].1;
+    for _ in 0..k {
+        let Some(t) = neighbour(hay, end, true).filter(|t| t.iter().all(u8::is_ascii_digit)) else {
+            break;
+        };
+        let next = end + 1 + t.len();
+        if !clean_end(hay, next, GLUE) {
+            break;
+        }
+        run[n] = (t.len(), next);
+        n += 1;
+        end = next;
+    }
+    let own = before.len();
+    let card_at = |i: usize| {
+        i + k <= n && {
+            let window = &run[i..i + k];
+            window.iter().zip(card).all(|(w, c)| w.0 == c.0) && is_card(hay, window)
+        }
     };
-    Some(Candidate {
+    let beside = (own >= k && card_at(own - k)) || card_at(own + k);
+    !beside && (own.saturating_sub(k - 1)..own + k).any(|i| i != own && card_at(i))
+}
+
+/// Whether digit groups, given as (length, end) in `hay`, read together as
+/// a valid card of a known issuer.
+fn is_card(hay: &[u8], groups: &[(usize, usize)]) -> bool {
+    let mut buf = [0u8; 19];
+    let mut n = 0;
+    for &(len, end) in groups {
+        if n + len > buf.len() {
+            return false;
+        }
+        buf[n..n + len].copy_from_slice(&hay[end - len..end]);
+        n += len;
+    }
+    issuer(&buf[..n]).is_some() && luhn_valid(&buf[..n])
+}
+
+fn candidate(start: usize, end: usize, confidence: Confidence) -> Candidate {
+    Candidate {
         detector: DetectorId::CreditCardNumber,
         confidence,
         kind: None,
-        start: at,
+        start,
         end,
         keyword_raises: confidence >= Confidence::Possible,
+    }
+}
+
+/// The confidence of a valid number from the tells that it is something
+/// else: a published test number, a placeholder, groups in sequence (a
+/// code-point table: `5430 5431 5432 5433`), or hexadecimal neighbours.
+fn judge(
+    hay: &[u8],
+    start: usize,
+    end: usize,
+    digits: &[u8],
+    groups: &[u64],
+    shape: Confidence,
+) -> Confidence {
+    let text = std::str::from_utf8(digits).unwrap_or_default();
+    let hex_beside = !groups.is_empty()
+        && (neighbour(hay, start, false).is_some_and(is_hex_word)
+            || neighbour(hay, end, true).is_some_and(is_hex_word));
+    if TEST_NUMBERS.contains(&text)
+        || all_same_after_prefix(digits)
+        || in_sequence(groups)
+        || counts_up(digits)
+        || hex_beside
+    {
+        Confidence::Unlikely
+    } else {
+        shape
+    }
+}
+
+/// Whether groups of digits read as a sequence rather than at random:
+/// three in a row evenly spaced (`5430 5431 5432`, `1000 2000 3000`, a
+/// table of code points), or all within a span of 64, as neighbouring
+/// code points are. For four random groups of four the first happens
+/// about twice in ten thousand, the second about twice in a million.
+fn in_sequence(groups: &[u64]) -> bool {
+    if groups.len() < 3 {
+        return false;
+    }
+    let even = groups
+        .windows(3)
+        .any(|w| w[1] as i128 - w[0] as i128 == w[2] as i128 - w[1] as i128);
+    let (lo, hi) = groups
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+    even || hi - lo < 64
+}
+
+/// Digits that count up or down by one for ten or more places
+/// (`…0123456789…`): a ruler or a test pattern, not an account.
+fn counts_up(d: &[u8]) -> bool {
+    [1, 9].iter().any(|&dir| {
+        let mut run = 1;
+        d.windows(2).any(|w| {
+            let step = (w[1] as i8 - w[0] as i8).rem_euclid(10);
+            run = if step == dir { run + 1 } else { 1 };
+            run >= 10
+        })
     })
 }
 
@@ -260,6 +433,120 @@ mod tests {
         );
         assert_eq!(find(&grouped), Some((0, 23, Confidence::Likely)));
         assert_eq!(find(&d), Some((0, 19, Confidence::Likely)));
+    }
+
+    fn find_all(s: &str) -> Vec<(&str, Confidence)> {
+        let hay = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(p) = next_digit(hay, i) {
+            let run = digit_run(hay, p);
+            if let Some(c) = detect(hay, p, run) {
+                out.push((&s[c.start..c.end], c.confidence));
+            }
+            i = p + run;
+        }
+        out
+    }
+
+    #[test]
+    fn numbers_beside_numbers_are_their_own_tokens() {
+        use Confidence::*;
+        let card = "4916673475725015";
+        assert!(luhn_valid(card.as_bytes()));
+        for line in [
+            "4916673475725015 12/27 123",
+            "card 4916673475725015 1234",
+            "ref 2024 4916673475725015",
+            "4916673475725015\t1\t2",
+        ] {
+            assert_eq!(find_all(line), [(card, Likely)], "{line}");
+        }
+        assert_eq!(
+            find_all("4916673475725015 5433950237257862"),
+            [(card, Likely), ("5433950237257862", Likely)]
+        );
+        assert_eq!(
+            find_all("line 1 5433-9502-3725-7862"),
+            [("5433-9502-3725-7862", Likely)]
+        );
+        assert_eq!(
+            find_all("qty 2 4916-6734-7572-5015"),
+            [("4916-6734-7572-5015", Likely)]
+        );
+        // A card dump: number, expiry, CVV; the CVV is not a fifth group.
+        assert_eq!(
+            find_all("4916 6734 7572 5015 12/27 123"),
+            [("4916 6734 7572 5015", Likely)]
+        );
+        assert_eq!(
+            find_all("4916 6734 7572 5015 123"),
+            [("4916 6734 7572 5015", Likely)]
+        );
+        // A group of four before a spaced card is another token, unless
+        // the groups read one group earlier are a card too: then which
+        // four are meant is a guess.
+        assert_eq!(
+            find_all("1234 4916 6734 7572 5015"),
+            [("4916 6734 7572 5015", Likely)]
+        );
+        let lead = (4000..5000)
+            .map(|g| format!("{g} 4916 6734 7572"))
+            .find(|t| luhn_valid(t.replace(' ', "").as_bytes()))
+            .unwrap();
+        let both = format!("{lead} 5015");
+        let found = find_all(&both);
+        assert!(found.iter().all(|f| f.1 == Possible), "{found:?}");
+        assert!(found.contains(&("4916 6734 7572 5015", Possible)));
+        // Two spaced cards side by side explain the windows between them.
+        let likely = |s| -> Vec<_> { find_all(s).into_iter().filter(|f| f.1 == Likely).collect() };
+        assert_eq!(
+            likely("6011 4796 2979 3779 6011 0625 3175 1331"),
+            [
+                ("6011 4796 2979 3779", Likely),
+                ("6011 0625 3175 1331", Likely)
+            ]
+        );
+        // A spaced card beside a hyphenated one: two tokens, two cards.
+        assert_eq!(
+            find_all("4916 6734 7572 5015 5433-9502-3725-7862"),
+            [
+                ("4916 6734 7572 5015", Likely),
+                ("5433-9502-3725-7862", Likely)
+            ]
+        );
+        // Long groups never overflow the sequence test.
+        assert!(find_all("4916 6734 75725015123 4567 89").len() <= 1);
+        // Glued by a hyphen or a dot, a number is part of something longer.
+        assert!(find_all("1-4916673475725015").is_empty());
+        assert!(find_all("4916673475725015.5").is_empty());
+    }
+
+    #[test]
+    fn code_point_tables_and_hex_dumps_stay_quiet() {
+        // Consecutive code points that happen to pass Luhn.
+        let table = (5000..6000u32)
+            .map(|b| format!("{} {} {} {}", b, b + 1, b + 2, b + 3))
+            .find(|t| luhn_valid(t.replace(' ', "").as_bytes()))
+            .unwrap();
+        let row = format!("U+ {table} {}", &table[..4]);
+        assert!(
+            find_all(&row).iter().all(|f| f.1 == Confidence::Unlikely),
+            "{row}"
+        );
+        // Evenly spaced, and close together.
+        assert!(in_sequence(&[1000, 2000, 3000, 4000]));
+        assert!(in_sequence(&[5430, 5441, 5437, 5460]));
+        assert!(in_sequence(&[4661, 4662, 4663, 1274]));
+        assert!(!in_sequence(&[4916, 6734, 7572, 5015]));
+        // Beside hexadecimal words, digits are a hex dump.
+        let dump = "00a0 4916 6734 7572 5015 3f2e";
+        assert_eq!(
+            find_all(dump),
+            [("4916 6734 7572 5015", Confidence::Unlikely)]
+        );
+        assert!(counts_up(b"4567890123456789"));
+        assert!(!counts_up(b"4916673475725015"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod card;
 mod detect;
 mod file;
 mod keywords;
+mod normalize;
 mod patterns;
 mod shape;
 mod ssn;
@@ -154,8 +155,22 @@ impl LocalEngine {
     }
 
     /// Every candidate in `hay`, keyword-adjusted, overlaps resolved, in
-    /// order of position.
+    /// order of position. Pasted Unicode separators and full-width digits
+    /// are matched as their ASCII forms; ranges are always `hay`'s.
     fn candidates(&self, hay: &[u8]) -> Vec<Candidate> {
+        let Some(normalized) = normalize::Normalized::of(hay) else {
+            return self.candidates_in(hay);
+        };
+        let mut out = self.candidates_in(&normalized.text);
+        for c in &mut out {
+            let r = normalized.original(c.start..c.end);
+            (c.start, c.end) = (r.start, r.end);
+        }
+        out
+    }
+
+    /// [`candidates`](Self::candidates) in ASCII-matched text.
+    fn candidates_in(&self, hay: &[u8]) -> Vec<Candidate> {
         let mut out = Vec::new();
         if self.card || self.ssn {
             let mut i = 0;
@@ -198,25 +213,24 @@ fn bit(d: DetectorId) -> u32 {
 }
 
 /// Among overlapping candidates of one detector, keeps the most confident,
-/// then the longest, then the first; different detectors may overlap.
+/// then the longest, then the first; different detectors may overlap. A
+/// candidate is dropped only for one it overlaps that is kept, so a chain
+/// of overlaps never hides a match at its far end.
 fn resolve_overlaps(mut cands: Vec<Candidate>) -> Vec<Candidate> {
-    cands.sort_by_key(|c| (c.detector, c.start, std::cmp::Reverse(c.end)));
+    use std::cmp::Reverse;
+    cands.sort_by_key(|c| {
+        let len = c.end - c.start;
+        (c.detector, Reverse(c.confidence), Reverse(len), c.start)
+    });
+    // Kept spans per detector, by start; kept spans never overlap.
+    let mut taken: std::collections::BTreeMap<(DetectorId, usize), usize> = Default::default();
     let mut kept: Vec<Candidate> = Vec::with_capacity(cands.len());
-    let mut cluster_end = 0;
     for c in cands {
-        match kept.last_mut() {
-            Some(last) if last.detector == c.detector && c.start < cluster_end => {
-                cluster_end = cluster_end.max(c.end);
-                let better =
-                    (c.confidence, c.end - c.start) > (last.confidence, last.end - last.start);
-                if better {
-                    *last = c;
-                }
-            }
-            _ => {
-                cluster_end = c.end;
-                kept.push(c);
-            }
+        let before = taken.range(..(c.detector, c.end)).next_back();
+        let overlaps = before.is_some_and(|(&(d, _), &end)| d == c.detector && end > c.start);
+        if !overlaps {
+            taken.insert((c.detector, c.start), c.end);
+            kept.push(c);
         }
     }
     kept.sort_by_key(|c| (c.start, c.detector));

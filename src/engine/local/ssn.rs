@@ -3,7 +3,7 @@
 //! next to a keyword, and then at a lower confidence.
 
 use super::Candidate;
-use super::bytes::{clean_end, clean_start};
+use super::bytes::{GLUE, clean_end, clean_start};
 use crate::engine::{Confidence, DetectorId};
 
 const SEPS: &[u8] = b" -";
@@ -28,6 +28,7 @@ pub fn detect(
     keyword_near: impl FnOnce(usize, usize) -> bool,
 ) -> Option<Candidate> {
     let digit = |i: usize| hay.get(i).is_some_and(u8::is_ascii_digit);
+    let mut crowded = false;
     let (end, digits, bare): (usize, [u8; 9], bool) = if run == 3 {
         let sep = *hay.get(at + 3)?;
         let shaped = SEPS.contains(&sep)
@@ -35,16 +36,20 @@ pub fn detect(
             && digit(at + 5)
             && hay.get(at + 6) == Some(&sep)
             && (7..11).all(|k| digit(at + k));
-        if !shaped || !clean_start(hay, at, SEPS) || !clean_end(hay, at + 11, SEPS) {
+        // Spaced, the parts are tokens like any other: a number beside
+        // them across a space could be a part, so a keyword must vouch.
+        let glue: &[u8] = if sep == b' ' { SEPS } else { GLUE };
+        if !shaped || !clean_start(hay, at, GLUE) || !clean_end(hay, at + 11, GLUE) {
             return None;
         }
+        crowded = !clean_start(hay, at, glue) || !clean_end(hay, at + 11, glue);
         let mut d = [0u8; 9];
         d[..3].copy_from_slice(&hay[at..at + 3]);
         d[3..5].copy_from_slice(&hay[at + 4..at + 6]);
         d[5..].copy_from_slice(&hay[at + 7..at + 11]);
         (at + 11, d, false)
     } else if run == 9 {
-        if !clean_start(hay, at, SEPS) || !clean_end(hay, at + 9, SEPS) {
+        if !clean_start(hay, at, GLUE) || !clean_end(hay, at + 9, GLUE) {
             return None;
         }
         (at + 9, hay[at..at + 9].try_into().ok()?, true)
@@ -58,7 +63,7 @@ pub fn detect(
         return None;
     }
     let placeholder = PLACEHOLDERS.contains(&&digits) || digits.iter().all(|&b| b == digits[0]);
-    let confidence = match (placeholder, bare) {
+    let confidence = match (placeholder, bare || crowded) {
         (true, _) => Confidence::Unlikely,
         (false, true) => Confidence::Possible,
         (false, false) => Confidence::Likely,
@@ -98,6 +103,17 @@ mod tests {
             find("536 22 1234", false),
             Some((0, 11, Confidence::Likely))
         );
+    }
+
+    #[test]
+    fn numbers_beside_an_ssn_do_not_hide_it() {
+        use Confidence::*;
+        assert_eq!(find("ssn 536-22-1234 42", false), Some((4, 15, Likely)));
+        assert_eq!(find("7 536-22-1234 8", false), Some((2, 13, Likely)));
+        assert_eq!(find("ssn 536221234 42", true), Some((4, 13, Possible)));
+        // Spaced parts beside another number: which is the SSN is a guess.
+        assert_eq!(find("536 22 1234 42", false), Some((0, 11, Possible)));
+        assert_eq!(find("1 536 22 1234", false), Some((2, 13, Possible)));
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! Layouts of real data that dlpd's first corpus did not have: numbers
+//! beside numbers (card dumps, tables, reports), and the Unicode
+//! separators and full-width digits people paste. Through the engine, and
+//! through `dlpd scan` as a CI gate runs it.
+
+mod support;
+
+use dlpd::config::ScannerConfig;
+use dlpd::engine::{Confidence, DetectorId, LocalEngine};
+use support::Env;
+
+/// Every finding at the default threshold: (detector, exact bytes of the
+/// original text, masked value).
+fn find(text: &str) -> Vec<(DetectorId, String, String)> {
+    LocalEngine::new(&ScannerConfig::default())
+        .scan_bytes(text.as_bytes())
+        .into_iter()
+        .map(|f| {
+            let (s, e) = (f.byte_start as usize, f.byte_end as usize);
+            assert_eq!(f.value.raw, text[s..e], "the range is the value's");
+            assert!(f.confidence >= Confidence::Likely);
+            (f.detector.builtin().unwrap(), f.value.raw, f.value.masked)
+        })
+        .collect()
+}
+
+fn values(text: &str) -> Vec<String> {
+    find(text).into_iter().map(|f| f.1).collect()
+}
+
+#[test]
+fn a_card_dump_is_read_one_number_at_a_time() {
+    let dump = "\
+4916673475725015 12/27 123
+card 4916673475725015 1234
+4916673475725015 5433950237257862
+line 1 5433-9502-3725-7862
+qty 2 4916-6734-7572-5015
+ref 2024 4916673475725015
+4916 6734 7572 5015 12/27 123
+ssn 536-22-1234 42
+";
+    assert_eq!(
+        values(dump),
+        [
+            "4916673475725015",
+            "4916673475725015",
+            "4916673475725015",
+            "5433950237257862",
+            "5433-9502-3725-7862",
+            "4916-6734-7572-5015",
+            "4916673475725015",
+            "4916 6734 7572 5015",
+            "536-22-1234",
+        ]
+    );
+}
+
+#[test]
+fn code_point_tables_counters_and_hex_dumps_stay_quiet() {
+    let mut table = String::new();
+    for row in 0..200u32 {
+        let base = 0x5000 + row * 8;
+        let cells: Vec<String> = (base..base + 8).map(|c| format!("{c:04X}")).collect();
+        let decimal: Vec<String> = (base..base + 8).map(|c| c.to_string()).collect();
+        table.push_str(&format!("U+{} {}\n", cells.join(" U+"), decimal.join(" ")));
+    }
+    for n in 4000..4400u32 {
+        table.push_str(&format!("{n} {} {} {}\n", n + 1, n + 2, n + 3));
+    }
+    assert_eq!(find(&table), []);
+}
+
+#[test]
+fn pasted_separators_and_full_width_digits_are_found_with_their_own_bytes() {
+    let text = "paid 4916\u{a0}6734\u{a0}7572\u{a0}5015 ok\n\
+                narrow 5433\u{202f}9502\u{202f}3725\u{202f}7862\n\
+                figure 4916\u{2007}6734\u{2007}7572\u{2007}5015\n\
+                zero-width 4916\u{200b}6734\u{200b}7572\u{200b}5015\n\
+                full-width ４９１６６７３４７５７２５０１５\n\
+                ssn ５３６‐２２‐１２３４\n";
+    let found = find(text);
+    let got: Vec<&str> = found.iter().map(|f| f.1.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "4916\u{a0}6734\u{a0}7572\u{a0}5015",
+            "5433\u{202f}9502\u{202f}3725\u{202f}7862",
+            "4916\u{2007}6734\u{2007}7572\u{2007}5015",
+            "4916\u{200b}6734\u{200b}7572\u{200b}5015",
+            "４９１６６７３４７５７２５０１５",
+            "５３６‐２２‐１２３４",
+        ]
+    );
+    // Masks hide the digits whatever their width.
+    assert_eq!(found[0].2, "****\u{a0}****\u{a0}****\u{a0}5015");
+    assert_eq!(found[4].2, "************５０１５");
+    assert_eq!(found[5].2, "***‐**‐****");
+    assert_eq!(found[5].0, DetectorId::UsSocialSecurityNumber);
+}
+
+#[test]
+fn dlpd_scan_fails_a_ci_gate_on_a_card_dump() {
+    let env = Env::new();
+    let dump = env.write(
+        "dump.txt",
+        "4916 6734 7572 5015 12/27 123\n4916673475725015 01/28 456\n",
+    );
+    let run = env.run(&[
+        "scan",
+        "--no-store",
+        "--format",
+        "jsonl",
+        dump.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let lines = run.jsonl();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l["detector"]["id"], "CREDIT_CARD_NUMBER");
+        assert!(!l.to_string().contains("6734"), "masked: {l}");
+    }
+}
