@@ -162,7 +162,7 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Case> {
     let mut rng = Rng(seed | 1);
     (0..n)
         .map(|_| {
-            let kind = rng.below(13);
+            let kind = rng.below(14);
             let filler = rng.pick(FILLER).to_string();
             match kind {
                 0 | 1 => {
@@ -255,6 +255,7 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Case> {
                         expect: vec![],
                     }
                 }
+                12 => pasted(&mut rng, &filler),
                 _ => Case {
                     line: filler,
                     expect: vec![],
@@ -262,6 +263,45 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// A card or SSN with the separators people paste: Unicode spaces and
+/// hyphens, zero-width characters, full-width digits.
+fn pasted(rng: &mut Rng, filler: &str) -> Case {
+    let plain = card(rng, true).replace(['-', ' '], "");
+    let sep = rng.pick(&[
+        "\u{a0}", "\u{202f}", "\u{2007}", "\u{2009}", "\u{200b}", "\u{2011}",
+    ]);
+    let groups: Vec<&str> = if plain.len() == 15 {
+        vec![&plain[..4], &plain[4..10], &plain[10..]]
+    } else {
+        vec![&plain[..4], &plain[4..8], &plain[8..12], &plain[12..]]
+    };
+    let (v, id) = match rng.below(3) {
+        0 => (groups.join(sep), DetectorId::CreditCardNumber),
+        1 => {
+            let wide: String = plain
+                .chars()
+                .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
+                .collect();
+            (wide, DetectorId::CreditCardNumber)
+        }
+        _ => {
+            // Joined by a zero-width character an SSN reads as nine bare
+            // digits, which only a keyword makes POSSIBLE.
+            let sep = rng.pick(&["\u{a0}", "\u{202f}", "\u{2007}", "\u{2011}", "\u{2013}"]);
+            let s = ssn(rng).replace(' ', "-");
+            (s.replace('-', sep), DetectorId::UsSocialSecurityNumber)
+        }
+    };
+    let lead = match id {
+        DetectorId::UsSocialSecurityNumber => "SSN",
+        _ => "card",
+    };
+    Case {
+        line: format!("{lead} {v} {filler}"),
+        expect: vec![(id, v)],
+    }
 }
 
 /// Cards and SSNs with numbers beside them across a space, as dumps,
