@@ -121,3 +121,55 @@ fn dlpd_scan_fails_a_ci_gate_on_a_card_dump() {
         assert!(!l.to_string().contains("6734"), "masked: {l}");
     }
 }
+
+/// The findings of one detector alone, at the default threshold.
+fn find_with(detector: DetectorId, text: &str) -> Vec<String> {
+    let engine = LocalEngine::new(&ScannerConfig {
+        detectors: vec![detector],
+        ..ScannerConfig::default()
+    });
+    engine
+        .scan_bytes(text.as_bytes())
+        .into_iter()
+        .map(|f| f.value.raw)
+        .collect()
+}
+
+#[test]
+fn ibans_of_every_grouping_end_where_their_country_says() {
+    let text = "AL47212110090000000235698741 ALL CAPS\n\
+                iban NO 9386011117947\n\
+                ES 91 2100 0418 45 0200051332\n\
+                BY13NBRB3600900000002Z00AB00\n\
+                DE89.3704.0044.0532.0130.00\n\
+                CR05 0152 0200 1026 2840 66 EG380019000500000000263180002\n";
+    assert_eq!(
+        find_with(DetectorId::IbanCode, text),
+        [
+            "AL47212110090000000235698741",
+            "NO 9386011117947",
+            "ES 91 2100 0418 45 0200051332",
+            "BY13NBRB3600900000002Z00AB00",
+            "DE89.3704.0044.0532.0130.00",
+            "CR05 0152 0200 1026 2840 66",
+            "EG380019000500000000263180002",
+        ]
+    );
+}
+
+#[test]
+fn uri_user_info_is_not_an_email_and_documentation_domains_are_quiet() {
+    let text = "ftp://user:secret@files.acme.io/x\n\
+                git https://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@github.com/o/r\n\
+                ops@mail.example.com ops@acme.io\n";
+    assert_eq!(find_with(DetectorId::EmailAddress, text), ["ops@acme.io"]);
+}
+
+#[test]
+fn spaced_international_phone_numbers_are_found_with_a_keyword() {
+    let text = "phone +49 30 1234567\ntel: +44 (0)20 7946 0958\n";
+    assert_eq!(
+        find_with(DetectorId::PhoneNumber, text),
+        ["+49 30 1234567", "+44 (0)20 7946 0958"]
+    );
+}

@@ -12,6 +12,7 @@ pub(crate) mod bytes;
 mod card;
 mod detect;
 mod file;
+mod iban;
 mod keywords;
 mod normalize;
 mod patterns;
@@ -74,6 +75,7 @@ pub struct LocalEngine {
     rules: RuleSet,
     card: bool,
     ssn: bool,
+    iban: bool,
     api: Option<ApiKeyRules>,
     patterns: Option<patterns::Patterns>,
     allow: Allowlist,
@@ -96,6 +98,7 @@ impl LocalEngine {
             rules: cfg.rules.clone(),
             card: on(DetectorId::CreditCardNumber),
             ssn: on(DetectorId::UsSocialSecurityNumber),
+            iban: on(DetectorId::IbanCode),
             api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
             patterns: patterns::Patterns::new(&running),
             allow: Allowlist::new(cfg),
@@ -194,6 +197,9 @@ impl LocalEngine {
         }
         if let Some(api) = &self.api {
             api.detect(hay, &mut out);
+        }
+        if self.iban {
+            iban::detect(hay, &mut out);
         }
         if let Some(p) = &self.patterns {
             p.detect(hay, &self.keywords, &mut out);

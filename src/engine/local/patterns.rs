@@ -141,37 +141,39 @@ fn build(id: DetectorId) -> Option<Pattern> {
             },
             Gate::None,
         ),
-        DetectorId::IbanCode => (
-            r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
-            |hay, s, e| iban_valid(&hay[s..e]).then_some(Likely),
-            Gate::Raise,
-        ),
         DetectorId::EmailAddress => (
             r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?){0,3}\.[A-Za-z]{2,24}(?-u:\b)",
             |hay, s, e| {
+                if in_uri_user_info(hay, s) {
+                    return None;
+                }
                 let v = &hay[s..e];
-                let domain = v
-                    .rsplit(|&b| b == b'@')
-                    .next()
-                    .unwrap_or(b"")
-                    .to_ascii_lowercase();
-                let reserved = [
-                    &b"example.com"[..],
-                    b"example.org",
-                    b"example.net",
-                    b"localhost",
-                ];
-                let test = reserved.contains(&domain.as_slice())
-                    || domain.ends_with(b".example")
-                    || domain.ends_with(b".test")
-                    || domain.ends_with(b".invalid");
-                Some(if test { Unlikely } else { Likely })
+                let domain = v.rsplit(|&b| b == b'@').next().unwrap_or(b"");
+                Some(if documentation_domain(domain) {
+                    Unlikely
+                } else {
+                    Likely
+                })
             },
             Gate::Raise,
         ),
         DetectorId::PhoneNumber => (
-            r"\+[1-9][0-9]{7,14}(?-u:\b)|(?:\+?1[-. ])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ])[2-9][0-9]{2}[-. ][0-9]{4}(?-u:\b)",
-            |hay, s, _| (!glued(hay, s)).then_some(Possible),
+            // E.164 with or without separators and a trunk `(0)`, or NANP.
+            r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(0\))?(?:[ .\-]?[0-9]{1,6}){1,7}(?-u:\b)|(?:\+?1[-. ])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ])[2-9][0-9]{2}[-. ][0-9]{4}(?-u:\b)",
+            |hay, s, e| {
+                let v = &hay[s..e];
+                if glued(hay, s) {
+                    return None;
+                }
+                if v[0] != b'+' {
+                    return Some(Possible);
+                }
+                // E.164 allows 8 to 15 digits with the country code; a
+                // trunk `(0)` is written, not dialled.
+                let trunk = v.windows(3).any(|w| w == b"(0)");
+                let digits = v.iter().filter(|b| b.is_ascii_digit()).count() - usize::from(trunk);
+                (8..=15).contains(&digits).then_some(Possible)
+            },
             Gate::Raise,
         ),
         DetectorId::IpAddress => (
@@ -277,7 +279,10 @@ fn build(id: DetectorId) -> Option<Pattern> {
             },
             Gate::Raise,
         ),
-        DetectorId::CreditCardNumber | DetectorId::UsSocialSecurityNumber | DetectorId::ApiKey => {
+        DetectorId::CreditCardNumber
+        | DetectorId::UsSocialSecurityNumber
+        | DetectorId::ApiKey
+        | DetectorId::IbanCode => {
             return None;
         }
     };
@@ -293,6 +298,36 @@ fn build(id: DetectorId) -> Option<Pattern> {
 /// A digit, letter or `+` right before `s`: the match is part of something longer.
 fn glued(hay: &[u8], s: usize) -> bool {
     s > 0 && (hay[s - 1].is_ascii_alphanumeric() || hay[s - 1] == b'+')
+}
+
+/// Whether the match at `s` sits in a URI's user-info (`ftp://user:pw@host`,
+/// `https://token@host`): the word it starts in has `://` before it.
+fn in_uri_user_info(hay: &[u8], s: usize) -> bool {
+    let word = hay[s.saturating_sub(256)..s]
+        .iter()
+        .rev()
+        .take_while(|b| !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b'<' | b'(' | b'['))
+        .count();
+    memchr::memmem::find(&hay[s - word..s], b"://").is_some()
+}
+
+/// Domains reserved for documentation and tests (RFC 2606, RFC 6761),
+/// their subdomains included.
+fn documentation_domain(domain: &[u8]) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let under =
+        |zone: &[u8]| d == zone || (d.ends_with(zone) && d[..d.len() - zone.len()].ends_with(b"."));
+    [
+        "example.com",
+        "example.org",
+        "example.net",
+        "example",
+        "test",
+        "invalid",
+        "localhost",
+    ]
+    .iter()
+    .any(|z| under(z.as_bytes()))
 }
 
 /// Values that stand for a secret rather than being one.
@@ -311,48 +346,6 @@ fn placeholder(v: &[u8]) -> bool {
         || has(b"xxxx")
         || has(b"your_")
         || has(b"secret")
-}
-
-/// ISO 13616: the country's length and the mod-97 check.
-fn iban_valid(v: &[u8]) -> bool {
-    let s: Vec<u8> = v.iter().filter(|b| **b != b' ').copied().collect();
-    let len = match &s[..2] {
-        b"NO" => 15,
-        b"BE" => 16,
-        b"DK" | b"FI" | b"FO" | b"GL" | b"NL" => 18,
-        b"MK" | b"SI" => 19,
-        b"AT" | b"BA" | b"EE" | b"KZ" | b"LT" | b"LU" | b"XK" => 20,
-        b"CH" | b"CR" | b"HR" | b"LI" | b"LV" => 21,
-        b"BG" | b"BH" | b"DE" | b"GB" | b"GE" | b"IE" | b"ME" | b"RS" => 22,
-        b"AE" | b"GI" | b"IL" | b"TL" => 23,
-        b"AD" | b"CZ" | b"ES" | b"MD" | b"PK" | b"RO" | b"SA" | b"SE" | b"SK" | b"VG" | b"TN" => 24,
-        b"PT" => 25,
-        b"IS" | b"TR" => 26,
-        b"FR" | b"GR" | b"IT" | b"MC" | b"MR" | b"SM" => 27,
-        b"AL" | b"AZ" | b"CY" | b"DO" | b"GT" | b"HU" | b"LB" | b"PL" => 28,
-        b"BR" | b"PS" | b"QA" | b"UA" => 29,
-        b"JO" | b"KW" | b"MU" => 30,
-        b"MT" | b"SC" => 31,
-        _ => return false,
-    };
-    if s.len() != len {
-        return false;
-    }
-    let rearranged = s[4..].iter().chain(&s[..4]);
-    let mut rem: u32 = 0;
-    for &b in rearranged {
-        let n = match b {
-            b'0'..=b'9' => u32::from(b - b'0'),
-            b'A'..=b'Z' => u32::from(b - b'A') + 10,
-            _ => return false,
-        };
-        rem = if n >= 10 {
-            (rem * 100 + n) % 97
-        } else {
-            (rem * 10 + n) % 97
-        };
-    }
-    rem == 1
 }
 
 /// An ABA routing number: a Federal Reserve prefix and the 3-7-1 checksum.
@@ -376,15 +369,72 @@ mod tests {
 
     #[test]
     fn checksums() {
-        assert!(iban_valid(b"GB82 WEST 1234 5698 7654 32"));
-        assert!(iban_valid(b"DE89370400440532013000"));
-        assert!(!iban_valid(b"GB82 WEST 1234 5698 7654 33"));
-        assert!(!iban_valid(b"XX82WEST12345698765432"));
         assert!(aba_valid(b"011000015"));
         assert!(aba_valid(b"021000021"));
         assert!(!aba_valid(b"021000022"));
         assert!(!aba_valid(b"991000021"));
         assert!(ein_prefix_valid(b"12") && !ein_prefix_valid(b"07"));
+    }
+
+    fn matches(id: DetectorId, text: &str) -> Vec<(String, Confidence)> {
+        let p = build(id).unwrap();
+        let mut out = Vec::new();
+        let keywords = Keywords::new();
+        p.find(text.as_bytes(), 0..text.len(), &keywords, &mut out);
+        out.iter()
+            .map(|c| (text[c.start..c.end].to_string(), c.confidence))
+            .collect()
+    }
+
+    #[test]
+    fn e_mail_is_not_read_out_of_uri_user_info() {
+        use Confidence::*;
+        let email = |t: &str| matches(DetectorId::EmailAddress, t);
+        assert!(email("ftp://user:secret@files.acme.io/x").is_empty());
+        assert!(
+            email("https://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@github.com/o/r").is_empty()
+        );
+        assert_eq!(
+            email("mailto:jane.roe@acme.io"),
+            [("jane.roe@acme.io".into(), Likely)]
+        );
+        assert_eq!(
+            email("write to jane@acme.io"),
+            [("jane@acme.io".into(), Likely)]
+        );
+        for doc in [
+            "a@example.com",
+            "a@mail.example.com",
+            "a@x.example.org",
+            "b@host.test",
+        ] {
+            assert_eq!(email(doc)[0].1, Unlikely, "{doc}");
+        }
+        assert_eq!(email("a@myexample.com")[0].1, Likely);
+    }
+
+    #[test]
+    fn phone_numbers_with_spaces_and_trunk_prefixes() {
+        let phone = |t: &str| matches(DetectorId::PhoneNumber, t);
+        for p in [
+            "+49 30 1234567",
+            "+44 (0)20 7946 0958",
+            "+33 1 23 45 67 89",
+            "+1 415-555-2671",
+            "+447911123456",
+            "+81-3-1234-5678",
+            "(415) 555-2671",
+        ] {
+            assert_eq!(
+                phone(&format!("x {p} y")),
+                [(p.to_string(), Confidence::Possible)],
+                "{p}"
+            );
+        }
+        // Too few or too many digits, or glued to more.
+        assert!(phone("+49 30 12").is_empty());
+        assert!(phone("+49 3012 3456 7890 1234 5").is_empty());
+        assert!(phone("x+4930123456789").is_empty());
     }
 
     #[test]
