@@ -1,29 +1,43 @@
-//! The generic assignment rule: `<name with key/token/secret> = <random-
-//! looking value>`, at a lower confidence than a known key family.
+//! The assignment rule: a value given to a name that says it is secret,
+//! in the layouts code and configuration use: declarations (`const`,
+//! `let`, `var x string =`, `final String x =`), environment and INI
+//! files, YAML, JSON, TOML, HCL, properties, shell and Dockerfile lines,
+//! Makefile operators (`?=`, `::=`, `:::=`), PHP's `.=`, XML elements and
+//! attributes, and calls that set a variable (`setProperty("X", "v")`,
+//! `Setenv`, `os.environ["X"] = "v"`).
 //!
-//! It runs at every `=` and `:`, which logs and JSON are full of, so its
-//! first checks are table lookups.
+//! Confidence comes from the name (strong: `secret`, `password`, `token`,
+//! `api_key`, `private_key`; weak: `key`, `auth`), and from the value:
+//! its shape and entropy, and whether it is an identifier, a constant, a
+//! path, a reference or a placeholder, which are not secrets. Names that
+//! only sound secret (`public_key`, `csrf_token`, `key_id`, `token_url`)
+//! are not.
+//!
+//! It runs at every `=`, `:`, `>` and `,`, which logs, JSON and CSV are
+//! full of, so its first checks are table lookups.
+
+use std::ops::Range;
 
 use super::Candidate;
 use super::bytes::entropy;
 use super::shape::{has_letter_and_digit, is_placeholder};
 use crate::engine::{Confidence, DetectorId};
 
-/// The kind reported for the generic assignment rule.
-const GENERIC: &str = "Generic";
-/// Names that make an assignment's value a secret, matched ignoring case.
-const GENERIC_NAMES: &[&[u8]] = &[b"key", b"token", b"secret"];
-/// Shortest and longest generic value.
-const GENERIC_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+/// The `kind` of a secret found by its name alone.
+const KIND_SECRET: &str = "generic_secret";
+/// The `kind` of a password found by its name.
+const KIND_PASSWORD: &str = "password_assignment";
+/// The longest value read.
+const MAX_VALUE: usize = 256;
+/// The longest name read.
+const MAX_NAME: usize = 64;
 
-/// A byte-class table: the generic rule runs at every `=` and `:`, which
-/// logs and JSON are full of, so its checks must be lookups.
+/// A byte-class table.
 const fn class(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric();
+        t[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
     }
     let mut i = 0;
@@ -33,143 +47,689 @@ const fn class(extra: &[u8]) -> [bool; 256] {
     }
     t
 }
-/// Bytes a generic value may hold (base64, hex, URL-safe tokens).
-static VALUE_BYTE: [bool; 256] = class(b"/+_.=-");
-/// Bytes an assigned name may hold (`api_key`, `client.secret`, `X-Token`).
+/// Bytes an unquoted value may hold (base64, hex, URL-safe tokens).
+static VALUE_BYTE: [bool; 256] = class(b"/+_.=-~");
+/// Bytes a name may hold (`api_key`, `client.secret`, `X-Token`).
 static NAME_BYTE: [bool; 256] = class(b"_.-");
 
-/// True when `name` contains one of [`GENERIC_NAMES`], ignoring ASCII case.
-fn names_a_secret(name: &[u8]) -> bool {
-    GENERIC_NAMES
-        .iter()
-        .any(|k| name.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k)))
+/// What the rule looks for, as the configured detectors ask.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignments {
+    /// Secrets (API_KEY).
+    pub keys: bool,
+    /// Passwords (PASSWORD_IN_CODE).
+    pub passwords: bool,
 }
 
-/// Appends the generic rule's candidates in `hay`.
-pub fn detect(hay: &[u8], out: &mut Vec<Candidate>) {
-    for at in memchr::memchr2_iter(b'=', b':', hay) {
-        if let Some(c) = generic_at(hay, at) {
-            out.push(c);
+/// How strongly a name says its value is secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Strength {
+    Weak,
+    Strong,
+}
+
+/// A name that says its value is secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Name {
+    strength: Strength,
+    password: bool,
+}
+
+/// A value as written: where it is, and whether it was quoted.
+struct Value {
+    range: Range<usize>,
+    quoted: bool,
+}
+
+impl Assignments {
+    /// The rule for the configured detectors; `None` when neither runs.
+    pub fn new(keys: bool, passwords: bool) -> Option<Assignments> {
+        (keys || passwords).then_some(Assignments { keys, passwords })
+    }
+
+    /// Appends the candidates in `hay`.
+    pub fn detect(&self, hay: &[u8], out: &mut Vec<Candidate>) {
+        for at in memchr::memchr3_iter(b'=', b':', b'>', hay) {
+            let found = match hay[at] {
+                b'=' => equals(hay, at),
+                b':' => colon(hay, at),
+                _ => element(hay, at),
+            };
+            if let Some(found) = found {
+                self.push(hay, found, out);
+            }
+        }
+        for at in memchr::memchr_iter(b',', hay) {
+            if let Some(found) = call(hay, at) {
+                self.push(hay, found, out);
+            }
         }
     }
+
+    fn push(&self, hay: &[u8], (name, value): (Range<usize>, Value), out: &mut Vec<Candidate>) {
+        let Some(name) = classify(&hay[name]) else {
+            return;
+        };
+        if !(if name.password {
+            self.passwords
+        } else {
+            self.keys
+        }) {
+            return;
+        }
+        let Some(confidence) = judge(name, &hay[value.range.clone()], value.quoted) else {
+            return;
+        };
+        out.push(Candidate {
+            detector: if name.password {
+                DetectorId::PasswordInCode
+            } else {
+                DetectorId::ApiKey
+            },
+            confidence,
+            kind: Some(if name.password {
+                KIND_PASSWORD
+            } else {
+                KIND_SECRET
+            }),
+            start: value.range.start,
+            end: value.range.end,
+            keyword_raises: false,
+        });
+    }
 }
 
-/// The generic rule at an `=` or `:` at `op`: `<name with key/token/secret>
-/// ["']? (=|:|:=|=>) ["'`]? <value of 16..=256 token bytes>`.
-fn generic_at(hay: &[u8], op: usize) -> Option<Candidate> {
-    let after_op = match (hay[op], hay.get(op + 1)) {
-        // `:=` and `=>` are one operator, read from their first byte.
-        (b':', Some(b'=')) | (b'=', Some(b'>')) => op + 2,
-        (b'=', _) if op > 0 && hay[op - 1] == b':' => return None,
-        _ => op + 1,
-    };
-    // The value, which most `=` and `:` in logs and JSON fail quickly.
-    let mut v = after_op;
-    while v < hay.len() && v - after_op < 8 && matches!(hay[v], b' ' | b'\t') {
-        v += 1;
-    }
-    if matches!(hay.get(v), Some(b'"' | b'\'' | b'`')) {
-        v += 1;
-    }
-    // Most values are short: test the last byte a minimal value needs first.
-    let min = *GENERIC_LEN.start();
-    if v + min > hay.len() || !VALUE_BYTE[hay[v + min - 1] as usize] {
+/// An assignment at the `=` at `op`: `=`, `:=`, `::=`, `:::=`, `?=`, `.=`,
+/// `+=` and `=>`; not `==`, `!=`, `<=`, `>=`.
+fn equals(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
+    let next = hay.get(op + 1).copied();
+    if matches!(next, Some(b'=')) {
         return None;
+    }
+    let mut name_end = op;
+    while name_end > 0
+        && op - name_end < 3
+        && matches!(hay[name_end - 1], b':' | b'?' | b'.' | b'+')
+    {
+        name_end -= 1;
+    }
+    if name_end > 0 && matches!(hay[name_end - 1], b'=' | b'!' | b'<' | b'>') {
+        return None;
+    }
+    let after = if next == Some(b'>') { op + 2 } else { op + 1 };
+    let value = value_at(hay, after)?;
+    Some((name_before(hay, name_end)?, value))
+}
+
+/// An assignment at the `:` at `op` (YAML, JSON, properties); not `::`,
+/// `:=` (read at its `=`), or a URL's `://`.
+fn colon(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
+    if matches!(hay.get(op + 1), Some(b':' | b'=' | b'/')) || op > 0 && hay[op - 1] == b':' {
+        return None;
+    }
+    let value = value_at(hay, op + 1)?;
+    Some((name_before(hay, op)?, value))
+}
+
+/// An XML element at the `>` at `op`: `<apiKey>value</apiKey>`.
+fn element(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
+    let mut n = op;
+    while n > 0 && op - n < MAX_NAME && NAME_BYTE[hay[n - 1] as usize] {
+        n -= 1;
+    }
+    if n == op || n == 0 || hay[n - 1] != b'<' {
+        return None;
+    }
+    let start = op + 1;
+    let len = hay[start..]
+        .iter()
+        .take(MAX_VALUE + 1)
+        .take_while(|&&b| b != b'<' && b != b'\n')
+        .count();
+    let end = start + len;
+    if len == 0 || len > MAX_VALUE || !hay[end..].starts_with(b"</") {
+        return None;
+    }
+    let value = trim(hay, start..end);
+    Some((
+        n..op,
+        Value {
+            range: value,
+            quoted: true,
+        },
+    ))
+}
+
+/// A call that sets a variable, at the `,` at `op` between a quoted name
+/// and a quoted value: `setProperty("X_TOKEN", "v")`, `Setenv("X", "v")`.
+fn call(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
+    let quote = *hay.get(op.checked_sub(1)?)?;
+    if !matches!(quote, b'"' | b'\'') {
+        return None;
+    }
+    let close = op - 1;
+    let mut n = close;
+    while n > 0 && close - n < MAX_NAME && NAME_BYTE[hay[n - 1] as usize] {
+        n -= 1;
+    }
+    if n == close || n < 2 || hay[n - 1] != quote || hay[n - 2] != b'(' {
+        return None;
+    }
+    let value = value_at(hay, op + 1)?;
+    value.quoted.then_some((n..close, value))
+}
+
+/// Spaces skipped around an operator.
+fn skip_spaces(hay: &[u8], mut i: usize, back: bool) -> usize {
+    let limit = 8;
+    let mut moved = 0;
+    if back {
+        while i > 0 && moved < limit && matches!(hay[i - 1], b' ' | b'\t') {
+            i -= 1;
+            moved += 1;
+        }
+    } else {
+        while i < hay.len() && moved < limit && matches!(hay[i], b' ' | b'\t') {
+            i += 1;
+            moved += 1;
+        }
+    }
+    i
+}
+
+/// Words that name a type, not a variable: `var token string = …`,
+/// `final String token = …`, `const token: &str = …`.
+const TYPES: &[&[u8]] = &[
+    b"string",
+    b"String",
+    b"str",
+    b"&str",
+    b"&'static str",
+    b"char*",
+    b"[]byte",
+    b"Text",
+];
+
+/// The name that ends before `end` (an operator), past closing quotes
+/// and brackets (`"key":`, `environ["KEY"] =`) and a type after it.
+fn name_before(hay: &[u8], end: usize) -> Option<Range<usize>> {
+    let mut e = skip_spaces(hay, end, true);
+    while e > 0 && end - e < 12 && matches!(hay[e - 1], b'"' | b'\'' | b']' | b')' | b'`') {
+        e -= 1;
+    }
+    let mut s = e;
+    while s > 0 && e - s < MAX_NAME && NAME_BYTE[hay[s - 1] as usize] {
+        s -= 1;
+    }
+    if TYPES.contains(&&hay[s..e]) {
+        // `name string`, `name: string`, `NAME: &'static str`: the name is
+        // the word before the type.
+        let mut t = s;
+        while t > 0
+            && s - t < 16
+            && matches!(hay[t - 1], b' ' | b'\t' | b'&' | b'*' | b'[' | b']' | b'\'')
+        {
+            t -= 1;
+            if hay[..t].ends_with(b"'static") {
+                t -= "'static".len();
+            }
+        }
+        if t > 0 && hay[t - 1] == b':' {
+            t = skip_spaces(hay, t - 1, true);
+        }
+        if t == s {
+            return None;
+        }
+        return name_before(hay, t);
+    }
+    (s < e).then_some(s..e)
+}
+
+/// The value that starts after an operator at `from`: quoted (to its
+/// closing quote, on one line) or bare (a run of token bytes that ends
+/// where a value can end).
+fn value_at(hay: &[u8], from: usize) -> Option<Value> {
+    let v = skip_spaces(hay, from, false);
+    let quote = *hay.get(v)?;
+    if matches!(quote, b'"' | b'\'' | b'`') {
+        let start = v + 1;
+        let len = hay[start..]
+            .iter()
+            .take(MAX_VALUE + 1)
+            .take_while(|&&b| b != quote && b != b'\n')
+            .count();
+        if len == 0 || len > MAX_VALUE || hay.get(start + len) != Some(&quote) {
+            return None;
+        }
+        return Some(Value {
+            range: start..start + len,
+            quoted: true,
+        });
     }
     let len = hay[v..]
         .iter()
-        .take(GENERIC_LEN.end() + 1)
+        .take(MAX_VALUE + 1)
         .take_while(|&&b| VALUE_BYTE[b as usize])
         .count();
-    if !GENERIC_LEN.contains(&len) {
-        return None;
-    }
-    let value = &hay[v..v + len];
-    // The name before the operator.
-    let mut n = op;
-    while n > 0 && op - n < 8 && matches!(hay[n - 1], b' ' | b'\t') {
-        n -= 1;
-    }
-    if n > 0 && matches!(hay[n - 1], b'"' | b'\'') {
-        n -= 1;
-    }
-    let name_end = n;
-    while n > 0 && name_end - n < 64 && NAME_BYTE[hay[n - 1] as usize] {
-        n -= 1;
-    }
-    if !names_a_secret(&hay[n..name_end]) {
-        return None;
-    }
-    let confidence = confirm_generic(value)?;
-    Some(Candidate {
-        detector: DetectorId::ApiKey,
-        confidence,
-        kind: Some(GENERIC),
-        start: v,
-        end: v + len,
-        keyword_raises: false,
+    let ends = match hay.get(v + len) {
+        None => true,
+        Some(&b) => {
+            b.is_ascii_whitespace() || matches!(b, b';' | b',' | b'#' | b'<' | b'&' | b'"' | b'\'')
+        }
+    };
+    (len > 0 && len <= MAX_VALUE && ends).then_some(Value {
+        range: v..v + len,
+        quoted: false,
     })
 }
 
-/// The generic rule's value: random-looking, not a word, a path or a
-/// placeholder. Strong randomness makes it LIKELY; otherwise POSSIBLE.
-fn confirm_generic(value: &[u8]) -> Option<Confidence> {
-    let e = entropy(value);
-    if is_placeholder(value)
-        || !has_letter_and_digit(value)
-        || e < 3.0
-        || matches!(value[0], b'/' | b'.')
+fn trim(hay: &[u8], mut r: Range<usize>) -> Range<usize> {
+    while r.start < r.end && hay[r.start].is_ascii_whitespace() {
+        r.start += 1;
+    }
+    while r.end > r.start && hay[r.end - 1].is_ascii_whitespace() {
+        r.end -= 1;
+    }
+    r
+}
+
+/// Words that make a name a secret's. Matched against the name's words
+/// (split at `_`, `-`, `.` and case changes), lower-cased.
+const STRONG: &[&[u8]] = &[
+    b"secret",
+    b"secrets",
+    b"token",
+    b"apikey",
+    b"privatekey",
+    b"accesskey",
+    b"secretkey",
+    b"authtoken",
+    b"accesstoken",
+    b"refreshtoken",
+    b"bearer",
+    b"clientsecret",
+    b"masterkey",
+    b"signingkey",
+    b"encryptionkey",
+    b"credential",
+    b"credentials",
+    b"password",
+    b"passwd",
+    b"passphrase",
+    b"pwd",
+    b"apitoken",
+];
+/// Word pairs that do the same (`api_key`, `private-key`, `AccessKey`).
+const STRONG_PAIRS: &[(&[u8], &[u8])] = &[
+    (b"api", b"key"),
+    (b"private", b"key"),
+    (b"access", b"key"),
+    (b"secret", b"key"),
+    (b"signing", b"key"),
+    (b"encryption", b"key"),
+    (b"master", b"key"),
+    (b"auth", b"key"),
+    (b"app", b"key"),
+];
+/// Words that hint at a secret but also name other things.
+const WEAK: &[&[u8]] = &[b"key", b"auth", b"pass", b"cred", b"creds"];
+/// Words that make a name not a secret's wherever they are.
+const NOT_SECRET: &[&[u8]] = &[b"public", b"pub", b"csrf", b"xsrf"];
+/// Last words that make the name describe a secret, not hold one
+/// (`key_id`, `token_url`, `secret_name`, `password_length`).
+const DESCRIBES: &[&[u8]] = &[
+    b"id",
+    b"ids",
+    b"name",
+    b"names",
+    b"type",
+    b"size",
+    b"length",
+    b"len",
+    b"path",
+    b"file",
+    b"dir",
+    b"url",
+    b"uri",
+    b"endpoint",
+    b"count",
+    b"ref",
+    b"arn",
+    b"format",
+    b"version",
+    b"header",
+    b"field",
+    b"prefix",
+    b"ttl",
+    b"timeout",
+    b"expiry",
+    b"expires",
+    b"usage",
+    b"limit",
+    b"enabled",
+    b"required",
+    b"env",
+    b"var",
+    b"location",
+    b"policy",
+    b"hint",
+    b"label",
+    b"mode",
+    b"index",
+    b"provider",
+    b"store",
+    b"pair",
+    b"hash",
+    b"digest",
+];
+/// Words that make it a password.
+const PASSWORD: &[&[u8]] = &[b"password", b"passwd", b"passphrase", b"pwd", b"pass"];
+
+/// Splits a name into lower-case words at `_`, `-`, `.` and case changes
+/// (`xToken`, `APIKey`, `client.secret`), and judges them.
+fn classify(name: &[u8]) -> Option<Name> {
+    let mut buf = [0u8; MAX_NAME];
+    let mut words: [Range<usize>; 12] = Default::default();
+    let mut count = 0;
+    let mut start = 0;
+    let mut n = 0;
+    for (i, &b) in name.iter().enumerate().take(MAX_NAME) {
+        let prev = i.checked_sub(1).map(|p| name[p]);
+        let next = name.get(i + 1);
+        let boundary = !b.is_ascii_alphanumeric()
+            || (b.is_ascii_uppercase()
+                && prev.is_some_and(|p| {
+                    p.is_ascii_lowercase()
+                        || p.is_ascii_digit()
+                        || (p.is_ascii_uppercase() && next.is_some_and(u8::is_ascii_lowercase))
+                }));
+        if boundary && n > start && count < words.len() {
+            words[count] = start..n;
+            count += 1;
+            start = n;
+        }
+        if b.is_ascii_alphanumeric() {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        } else {
+            start = n;
+        }
+    }
+    if n > start && count < words.len() {
+        words[count] = start..n;
+        count += 1;
+    }
+    let word = |i: usize| &buf[words[i].clone()];
+    let any = |list: &[&[u8]]| (0..count).any(|i| list.contains(&word(i)));
+    if count == 0 || any(NOT_SECRET) || DESCRIBES.contains(&word(count - 1)) {
+        return None;
+    }
+    let pair = (1..count).any(|i| {
+        STRONG_PAIRS
+            .iter()
+            .any(|(a, b)| word(i - 1) == *a && word(i) == *b)
+    });
+    let strength = if pair || any(STRONG) {
+        Strength::Strong
+    } else if any(WEAK) {
+        Strength::Weak
+    } else {
+        return None;
+    };
+    // `password_key` is a key; `db_pass` and `passwordValue` are passwords.
+    let password = any(PASSWORD) && !pair && !any(&[b"key", b"token", b"secret"]);
+    Some(Name { strength, password })
+}
+
+/// Whether a value is a reference, an expression, a path or a literal
+/// that stands for no secret: `${VAR}`, `$VAR`, `%(x)s`, `{{ x }}`,
+/// `<x>`, `os.getenv`, `/etc/x`, `true`, `null`.
+fn not_a_literal(v: &[u8]) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let has = |s: &[u8]| memchr::memmem::find(&lower, s).is_some();
+    matches!(
+        v[0],
+        b'$' | b'%' | b'<' | b'/' | b'~' | b'.' | b'\\' | b'{' | b'[' | b'('
+    ) || has(b"${")
+        || has(b"{{")
+        || has(b"%(")
+        || has(b"://")
+        || has(b"getenv")
+        || has(b"environ")
+        || has(b"process.env")
+        || (v.len() > 2 && v[1] == b':' && matches!(v[2], b'\\' | b'/'))
+        || [
+            &b"true"[..],
+            b"false",
+            b"null",
+            b"none",
+            b"nil",
+            b"undefined",
+            b"required",
+            b"optional",
+        ]
+        .contains(&lower.as_slice())
+}
+
+/// An identifier chain or a constant: `Ed25519.BlindKeySignatures`,
+/// `PdfEncryptionKeySize.Key128Bit`, `config.api.key`, `SOME_CONSTANT`.
+fn is_identifier(v: &[u8]) -> bool {
+    let part = |p: &[u8]| {
+        !p.is_empty()
+            && p.len() <= 32
+            && (p[0].is_ascii_alphabetic() || p[0] == b'_')
+            && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    };
+    let dotted = v.contains(&b'.') && v.split(|&b| b == b'.').all(part);
+    let constant = v
+        .iter()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        && v.contains(&b'_');
+    dotted || constant
+}
+
+/// A run of at least `n` consecutive letters or digits in order (`ABCDEF`,
+/// `012345`): an alphabet or a test pattern, not a secret.
+fn in_order(v: &[u8], n: usize) -> bool {
+    let mut run = 1;
+    v.windows(2).any(|w| {
+        run = if w[1] == w[0].wrapping_add(1) && w[1].is_ascii_alphanumeric() {
+            run + 1
+        } else {
+            1
+        };
+        run >= n
+    })
+}
+
+/// Hex (32 to 128 digits) or a UUID: random, whatever its letters' case.
+fn hex_or_uuid(v: &[u8]) -> bool {
+    let hex = (32..=128).contains(&v.len()) && v.iter().all(u8::is_ascii_hexdigit);
+    let uuid = v.len() == 36
+        && v.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    hex || uuid
+}
+
+/// The confidence of `value` given to `name`, or `None` for a value that
+/// is no secret.
+fn judge(name: Name, v: &[u8], quoted: bool) -> Option<Confidence> {
+    if v.is_empty()
+        || not_a_literal(v)
+        || is_placeholder(v)
+        || v.iter().any(|b| b.is_ascii_whitespace())
+        || in_order(v, 6)
     {
         return None;
     }
-    let mixed_case =
-        value.iter().any(u8::is_ascii_uppercase) && value.iter().any(u8::is_ascii_lowercase);
-    Some(if e >= 4.0 && value.len() >= 20 && mixed_case {
-        Confidence::Likely
-    } else {
-        Confidence::Possible
-    })
+    if name.password {
+        // Passwords are chosen, not random: any 6 or more characters in
+        // quotes; bare, they need letters with digits or symbols.
+        let symbols = v.iter().any(|b| !b.is_ascii_alphanumeric());
+        let mixed = has_letter_and_digit(v) || (symbols && v.iter().any(u8::is_ascii_alphabetic));
+        let ok = if quoted {
+            v.len() >= 6
+        } else {
+            v.len() >= 8 && mixed
+        };
+        return (ok && !is_identifier(v)).then_some(Confidence::Likely);
+    }
+    // Letters with digits, or a long quoted string (base64 of letters).
+    let mixed = has_letter_and_digit(v) || (quoted && v.len() >= 24);
+    if is_identifier(v) || !mixed {
+        return None;
+    }
+    let e = entropy(v);
+    let mixed_case = v.iter().any(u8::is_ascii_uppercase) && v.iter().any(u8::is_ascii_lowercase);
+    let random =
+        hex_or_uuid(v) || (v.len() >= 16 && e >= 3.5) || (v.len() >= 20 && e >= 4.0 && mixed_case);
+    match name.strength {
+        Strength::Strong if v.len() >= 12 && random => Some(Confidence::Likely),
+        Strength::Strong if v.len() >= 12 && e >= 3.0 => Some(Confidence::Possible),
+        Strength::Weak if v.len() >= 20 && e >= 4.0 && mixed_case => Some(Confidence::Likely),
+        Strength::Weak if v.len() >= 16 && e >= 3.0 => Some(Confidence::Possible),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn find(s: &str) -> Vec<(&'static str, String, Confidence)> {
+    fn find(s: &str) -> Vec<(String, Confidence)> {
         let mut out = Vec::new();
-        detect(s.as_bytes(), &mut out);
+        Assignments::new(true, true)
+            .unwrap()
+            .detect(s.as_bytes(), &mut out);
         out.into_iter()
-            .map(|c| (c.kind.unwrap(), s[c.start..c.end].to_string(), c.confidence))
+            .map(|c| (s[c.start..c.end].to_string(), c.confidence))
             .collect()
     }
 
-    fn one(s: &str) -> (&'static str, String, Confidence) {
-        let found = find(s);
-        assert_eq!(found.len(), 1, "{s}: {found:?}");
-        found.into_iter().next().unwrap()
+    fn likely(s: &str) -> Vec<String> {
+        find(s)
+            .into_iter()
+            .filter(|f| f.1 >= Confidence::Likely)
+            .map(|f| f.0)
+            .collect()
+    }
+
+    const V: &str = "h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1";
+
+    #[test]
+    fn every_layout_names_its_value() {
+        for layout in [
+            format!("DB_SECRET=\"{V}\""),
+            format!("export API_TOKEN={V}"),
+            format!("ENV API_TOKEN={V}"),
+            format!("api_key: {V}"),
+            format!("  api-key: {V}"),
+            format!("{{\"apiKey\": \"{V}\"}}"),
+            format!("secret_key = \"{V}\""),
+            format!("app.secret={V}"),
+            format!("var xToken string = \"{V}\""),
+            format!("const apiKey: string = \"{V}\";"),
+            format!("let token = '{V}';"),
+            format!("final String authToken = \"{V}\";"),
+            format!("const API_KEY: &'static str = \"{V}\";"),
+            format!("token := \"{V}\""),
+            format!("TOKEN ?= {V}"),
+            format!("TOKEN ::= {V}"),
+            format!("TOKEN :::= {V}"),
+            format!("$token .= '{V}';"),
+            format!("'api_key' => '{V}',"),
+            format!("<apiKey>{V}</apiKey>"),
+            format!("<add key=\"x\" secret=\"{V}\"/>"),
+            format!("System.setProperty(\"X_TOKEN\", \"{V}\");"),
+            format!("os.Setenv(\"X_TOKEN\", \"{V}\")"),
+            format!("os.environ[\"X_TOKEN\"] = \"{V}\""),
+            format!("process.env.API_TOKEN = \"{V}\""),
+            format!("curl https://api.acme.io/v1?token={V}&x=1"),
+        ] {
+            assert_eq!(likely(&layout), [V], "{layout}");
+        }
     }
 
     #[test]
-    fn generic_assignment_rule_is_lower_and_entropy_gated() {
-        let (kind, value, conf) = one("DB_SECRET=\"h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1\"\n");
-        assert_eq!(
-            (kind, value.as_str()),
-            ("Generic", "h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1")
+    fn strong_names_make_hex_uuid_and_lower_case_values_likely() {
+        for v in [
+            "5f4dcc3b5aa765d61d8327deb882cf99",
+            "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c",
+            "q8w2e4r6t8y0u2i4o6p8",
+        ] {
+            for name in ["api_key", "secret", "token"] {
+                let line = format!("{name} = \"{v}\"");
+                assert_eq!(likely(&line), [v], "{line}");
+            }
+        }
+        // A weak name needs a strong value.
+        assert!(likely("key = q8w2e4r6t8y0u2i4o6p8").is_empty());
+        assert_eq!(likely(&format!("key = {V}")), [V]);
+    }
+
+    #[test]
+    fn identifiers_constants_and_names_that_only_sound_secret_are_not() {
+        for line in [
+            "key = Ed25519.BlindKeySignatures",
+            "secretKey: PdfEncryptionKeySize.Key128Bit",
+            "token = \"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\"",
+            &format!("public_key = \"{V}\""),
+            &format!("csrf-token = \"{V}\""),
+            &format!("key_id = \"{V}\""),
+            &format!("token_url = \"{V}\""),
+            "secret_name = my-app-credentials-2024",
+            "token = my_super_secret_value_here",
+            "API_KEY=your_api_key_goes_here_1",
+            "SECRET_KEY=xxxxxxxxxxxxxxxxxxxxxxxx",
+            "key = ${API_KEY}",
+            "token = os.getenv(\"TOKEN\")",
+            "api_key = config.api_key",
+            "token: TOKEN_FROM_VAULT_2",
+            "secret = /etc/app/secret.pem",
+            "password: required",
+            "the key to success is 42",
+            "if token == \"h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1\"",
+        ] {
+            assert!(likely(line).is_empty(), "{line}: {:?}", find(line));
+        }
+    }
+
+    #[test]
+    fn passwords_are_their_own_detector() {
+        let mut out = Vec::new();
+        Assignments::new(false, true).unwrap().detect(
+            b"db_password = \"hunter2!x\"\napi_key = \"5f4dcc3b5aa765d61d8327deb882cf99\"",
+            &mut out,
         );
-        assert_eq!(conf, Confidence::Likely);
-        assert_eq!(
-            one("api_key: 5f4dcc3b5aa765d61d8327deb882cf99").2,
-            Confidence::Possible
-        );
-        assert_eq!(
-            one("\"authToken\": \"q8W2e4R6t8Y0u2I4o6P8a0S2\"").0,
-            "Generic"
-        );
-        // Words, placeholders and variable references are not secrets.
-        assert!(find("token = my_super_secret_value_here").is_empty());
-        assert!(find("API_KEY=your_api_key_goes_here_1").is_empty());
-        assert!(find("SECRET_KEY=xxxxxxxxxxxxxxxxxxxxxxxx").is_empty());
-        assert!(find("key = ${API_KEY}").is_empty());
-        assert!(find("the key to success is 42").is_empty());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].detector, DetectorId::PasswordInCode);
+        assert_eq!(likely("{\"password\": \"Tr0ub4dor&3\"}"), ["Tr0ub4dor&3"]);
+        assert_eq!(likely("DB_PASS=s3cr3tPassw0rd"), ["s3cr3tPassw0rd"]);
+        for no in [
+            "password = \"changeme\"",
+            "password = \"${DB_PASS}\"",
+            "password = \"abc\"",
+            "password: required",
+            "password_length = 16",
+        ] {
+            assert!(likely(no).is_empty(), "{no}");
+        }
+    }
+
+    #[test]
+    fn names_split_into_words() {
+        let strong = |n: &str| classify(n.as_bytes()).map(|c| c.strength);
+        assert_eq!(strong("xToken"), Some(Strength::Strong));
+        assert_eq!(strong("APIKey"), Some(Strength::Strong));
+        assert_eq!(strong("client.secret"), Some(Strength::Strong));
+        assert_eq!(strong("X-Auth-Key"), Some(Strength::Strong));
+        assert_eq!(strong("cache_key"), Some(Strength::Weak));
+        assert_eq!(strong("tokenizer"), None);
+        assert_eq!(strong("monkey"), None);
+        assert_eq!(strong("keyboard"), None);
+        assert_eq!(strong("publicKey"), None);
+        assert_eq!(strong("secretKeyRef"), None);
     }
 }

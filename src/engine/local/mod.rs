@@ -77,6 +77,7 @@ pub struct LocalEngine {
     ssn: bool,
     iban: bool,
     api: Option<ApiKeyRules>,
+    assignments: Option<assign::Assignments>,
     patterns: Option<patterns::Patterns>,
     allow: Allowlist,
     archives: archive::Limits,
@@ -100,6 +101,10 @@ impl LocalEngine {
             ssn: on(DetectorId::UsSocialSecurityNumber),
             iban: on(DetectorId::IbanCode),
             api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
+            assignments: assign::Assignments::new(
+                on(DetectorId::ApiKey),
+                on(DetectorId::PasswordInCode),
+            ),
             patterns: patterns::Patterns::new(&running),
             allow: Allowlist::new(cfg),
             archives: archive::Limits::new(cfg),
@@ -197,6 +202,9 @@ impl LocalEngine {
         }
         if let Some(api) = &self.api {
             api.detect(hay, &mut out);
+        }
+        if let Some(a) = &self.assignments {
+            a.detect(hay, &mut out);
         }
         if self.iban {
             iban::detect(hay, &mut out);

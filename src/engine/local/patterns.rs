@@ -231,11 +231,6 @@ fn build(id: DetectorId) -> Option<Pattern> {
             },
             Gate::None,
         ),
-        DetectorId::PasswordInCode => (
-            r#"(?i)(?:password|passwd|pwd|db_pass|pass)["']?\s{0,4}(?::|=|:=|=>)\s{0,4}["']([^"'\s]{6,64})["']"#,
-            |hay, s, e| (!placeholder(&hay[s..e])).then_some(Likely),
-            Gate::None,
-        ),
         DetectorId::GcpCredentials => (
             r#""private_key_id"\s{0,4}:\s{0,4}"([0-9a-f]{40})""#,
             |hay, s, _| {
@@ -282,7 +277,8 @@ fn build(id: DetectorId) -> Option<Pattern> {
         DetectorId::CreditCardNumber
         | DetectorId::UsSocialSecurityNumber
         | DetectorId::ApiKey
-        | DetectorId::IbanCode => {
+        | DetectorId::IbanCode
+        | DetectorId::PasswordInCode => {
             return None;
         }
     };
@@ -291,7 +287,7 @@ fn build(id: DetectorId) -> Option<Pattern> {
         re: Regex::new(re).expect("built-in patterns are valid"),
         check,
         gate,
-        value_group: matches!(id, DetectorId::PasswordInCode | DetectorId::GcpCredentials),
+        value_group: id == DetectorId::GcpCredentials,
     })
 }
 
