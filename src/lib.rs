@@ -29,6 +29,7 @@ pub mod liveness;
 pub(crate) mod logging;
 pub(crate) mod mask;
 pub mod nightfall;
+pub mod pack;
 pub(crate) mod pool;
 pub mod quarantine;
 pub(crate) mod rate;

@@ -123,12 +123,13 @@ impl Config {
         for (i, r) in cfg.remediation.rules.iter().enumerate() {
             if let Some(Detector::Custom(name)) = &r.detector
                 && !cfg.scanner.rules.is_custom(name)
+                && !cfg.scanner.rule_packs.has_rule(name)
             {
                 let span = text.find(&format!("\"{name}\"")).map(|at| at..at);
                 return Err(located(
                     span,
                     format!(
-                        "key `remediation.rules[{i}].detector`: {name:?} is neither a built-in detector nor the displayName of a REGEX or WORD_LIST detector in [[scanner.rules]]"
+                        "key `remediation.rules[{i}].detector`: {name:?} is neither a built-in detector, the displayName of a REGEX or WORD_LIST detector in [[scanner.rules]], nor a rule id in scanner.rule_packs"
                     ),
                 ));
             }

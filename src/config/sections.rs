@@ -11,6 +11,7 @@ use super::values::{
     http_url, optional_http_url, optional_path, positive_u32, positive_u64, value_hashes,
 };
 use crate::finding::{Confidence, Detector, DetectorId};
+use crate::pack::RulePacks;
 use crate::rules::RuleSet;
 
 /// `[remediation]`
@@ -332,6 +333,9 @@ pub struct ScannerConfig {
     /// Custom detection rules, in Nightfall's DetectionRule shape.
     #[serde(skip_serializing_if = "RuleSet::is_empty")]
     pub rules: RuleSet,
+    /// Rule packs in gitleaks' format, loaded when the config is read.
+    #[serde(skip_serializing_if = "RulePacks::is_unset")]
+    pub rule_packs: RulePacks,
 }
 
 impl Default for ScannerConfig {
@@ -350,6 +354,7 @@ impl Default for ScannerConfig {
             archive_max_bytes: 1 << 30,
             archive_max_ratio: 100,
             rules: RuleSet::default(),
+            rule_packs: RulePacks::default(),
         }
     }
 }

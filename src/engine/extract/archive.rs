@@ -392,6 +392,7 @@ impl<'s, 'k> Walk<'s, 'k> {
         let text = Text {
             reader: Box::new(reader),
             name: Some(base.as_bytes()),
+            path: Some(name.as_bytes()),
             delimiter: match place {
                 Place::Plain => delimiter_of(base),
                 _ => None,

@@ -21,6 +21,8 @@ pub(crate) struct Text<'a> {
     pub reader: Box<dyn Read + 'a>,
     /// The stream's own file name, for rules whose scope takes in names.
     pub name: Option<&'a [u8]>,
+    /// Its path (a member's within its archive), for rule packs' paths.
+    pub path: Option<&'a [u8]>,
     /// A CSV or TSV stream's delimiter: findings get their row and column.
     pub delimiter: Option<u8>,
     /// Where the stream is inside the file (`dir/a.txt`, nested as

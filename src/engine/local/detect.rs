@@ -23,6 +23,7 @@ impl LocalEngine {
     pub(crate) fn scan_text(&self, text: Text<'_>) -> io::Result<StreamVerdict> {
         let stream = Stream {
             name: text.name,
+            path: text.path,
             delimiter: text.delimiter,
             ..Stream::default()
         };
@@ -102,11 +103,15 @@ impl LocalEngine {
                 base,
                 owned: owned.clone(),
                 delimiter: stream.delimiter,
+                path: stream.path,
             };
             lines = self.scan_window(&window, lines, &mut findings, &mut tagged);
             if eof {
                 if let Some(name) = stream.name.filter(|_| self.rules.scans_names()) {
                     self.scan_name(name, &mut tagged);
+                }
+                if let Some(path) = stream.path {
+                    self.scan_pack_path(path, &mut findings);
                 }
                 if quoted {
                     for f in findings.iter_mut().chain(tagged.iter_mut().map(|(_, f)| f)) {
@@ -144,6 +149,7 @@ impl LocalEngine {
             base,
             ref owned,
             delimiter,
+            path,
         } = *window;
         let candidates = self.candidates(hay);
         let mut matches: Vec<Match> = candidates
@@ -163,6 +169,19 @@ impl LocalEngine {
             let rule_matches = self.rule_matches(hay, &Region::Content(owned.clone()), &candidates);
             spans.extend(rule_matches.iter().map(|m| m.range.clone()));
             matches.extend(rule_matches);
+            matches.sort_by_key(|m| m.range.start);
+        }
+        if !self.packs.is_empty() {
+            for hit in self.packs.find(hay, owned.clone(), path) {
+                spans.push(hit.range.clone());
+                matches.push(Match {
+                    range: hit.range,
+                    detector: Detector::Custom(self.packs.id(hit.rule).into()),
+                    confidence: Confidence::Likely,
+                    kind: None,
+                    tag: None,
+                });
+            }
             matches.sort_by_key(|m| m.range.start);
         }
         let mut cursor = owned.start;
@@ -254,6 +273,24 @@ impl LocalEngine {
         }
     }
 
+    /// The findings of rule-pack rules that report a file by its path
+    /// alone (gitleaks rules with a `path` and no `regex`).
+    fn scan_pack_path(&self, path: &[u8], findings: &mut Vec<Finding>) {
+        for rule in self.packs.path_hits(path) {
+            let m = Match {
+                range: 0..path.len(),
+                detector: Detector::Custom(self.packs.id(rule).into()),
+                confidence: Confidence::Likely,
+                kind: None,
+                tag: None,
+            };
+            findings.push(Finding {
+                byte_end: path.len() as u64,
+                ..m.finding(path)
+            });
+        }
+    }
+
     /// Keeps the rules' matches that minNumFindings and logicalOp pass over
     /// the whole stream, except where a built-in finding says the same.
     fn settle(&self, findings: &mut Vec<Finding>, tagged: Vec<(Tag, Finding)>) {
@@ -317,6 +354,8 @@ fn place(f: &mut Finding, member: Option<&str>, place: Place<'_>) {
 pub(super) struct Stream<'a> {
     /// The file's name, for rules whose scope takes in file names.
     pub name: Option<&'a [u8]>,
+    /// Its path, for rule packs' paths.
+    pub path: Option<&'a [u8]>,
     /// A CSV or TSV file's delimiter: findings get their row and column.
     pub delimiter: Option<u8>,
     /// Set when the reader starts part way into the stream.
@@ -345,6 +384,7 @@ struct Window<'a> {
     /// The part of `hay` whose matches this block reports.
     owned: Range<usize>,
     delimiter: Option<u8>,
+    path: Option<&'a [u8]>,
 }
 
 /// A rule's index and its detector's, for a match waiting on the counts.

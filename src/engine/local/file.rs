@@ -226,6 +226,7 @@ impl LocalEngine {
         let text = Text {
             reader,
             name: path.file_name().map(|n| n.as_bytes()),
+            path: Some(path.as_os_str().as_bytes()),
             delimiter,
             member: None,
             place: Place::Plain,
@@ -284,6 +285,7 @@ impl LocalEngine {
                 let text = Text {
                     reader: Box::new(pages.text.as_bytes()),
                     name: report.path.file_name().map(|n| n.as_bytes()),
+                    path: Some(report.path.as_os_str().as_bytes()),
                     delimiter: None,
                     member: None,
                     place: Place::Pages(&pages),

@@ -28,6 +28,7 @@ use crate::config::ScannerConfig;
 use crate::engine::allow::Allowlist;
 use crate::engine::extract::archive;
 use crate::finding::{Confidence, DetectorId, Finding};
+use crate::pack::RulePacks;
 use crate::rules::RuleSet;
 
 pub use self::apikey::known_kind;
@@ -73,6 +74,7 @@ pub struct LocalEngine {
     /// bit per id; the rules may run others.
     reported: u32,
     rules: RuleSet,
+    packs: RulePacks,
     card: bool,
     ssn: bool,
     iban: bool,
@@ -97,6 +99,7 @@ impl LocalEngine {
         LocalEngine {
             reported: cfg.detectors.iter().fold(0, |bits, d| bits | bit(*d)),
             rules: cfg.rules.clone(),
+            packs: cfg.rule_packs.clone(),
             card: on(DetectorId::CreditCardNumber),
             ssn: on(DetectorId::UsSocialSecurityNumber),
             iban: on(DetectorId::IbanCode),
@@ -125,7 +128,10 @@ impl LocalEngine {
 
     /// Bytes each block shares with its neighbours.
     fn margin(&self) -> usize {
-        self.context_bytes + apikey::MAX_MATCH.max(self.rules.reach()) + keywords::WINDOW + 16
+        let reach = apikey::MAX_MATCH
+            .max(self.rules.reach())
+            .max(self.packs.reach());
+        self.context_bytes + reach + keywords::WINDOW + 16
     }
 
     /// Scans bytes held in memory, as if they were a whole file.

@@ -1,0 +1,230 @@
+//! The gitleaks configuration format, read unmodified: `[[rules]]` with
+//! `regex`, `secretGroup`, `entropy`, `keywords` and `path`, and the
+//! allowlists (`[allowlist]`, `[[allowlists]]`, per rule
+//! `[rules.allowlist]` and `[[rules.allowlists]]`) with `regexes`,
+//! `regexTarget`, `stopwords`, `paths`, `commits` and `condition`.
+//!
+//! Regexes are Go's RE2 syntax, which the `regex` crate reads; like Go,
+//! `\w`, `\d`, `\s` and `\b` are ASCII. Unknown keys are ignored, so
+//! packs written for newer gitleaks versions still load.
+
+use std::path::Path;
+
+use regex::bytes::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+use super::{Allow, PackError, PackRule, Target};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct File {
+    #[serde(default)]
+    extend: Option<Extend>,
+    #[serde(default)]
+    allowlist: Option<AllowSpec>,
+    #[serde(default)]
+    allowlists: Vec<AllowSpec>,
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Extend {
+    #[serde(default)]
+    use_default: bool,
+    path: Option<String>,
+    #[serde(default)]
+    disabled_rules: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleSpec {
+    id: String,
+    regex: Option<String>,
+    #[serde(default)]
+    secret_group: usize,
+    entropy: Option<f64>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    path: Option<String>,
+    #[serde(default)]
+    allowlist: Option<AllowSpec>,
+    #[serde(default)]
+    allowlists: Vec<AllowSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AllowSpec {
+    condition: Option<String>,
+    #[serde(default)]
+    commits: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    regexes: Vec<String>,
+    regex_target: Option<String>,
+    #[serde(default)]
+    stopwords: Vec<String>,
+    #[serde(default)]
+    target_rules: Vec<String>,
+}
+
+/// What one pack file holds, compiled.
+pub struct Loaded {
+    pub rules: Vec<PackRule>,
+    pub global: Vec<Allow>,
+    /// Rule ids the pack's `[extend] disabledRules` turns off.
+    pub disabled: Vec<String>,
+    /// Set when the pack extends gitleaks' own default rules, which dlpd
+    /// does not ship.
+    pub extends_default: bool,
+}
+
+/// Reads and compiles the pack at `path`, and any pack its `[extend]`
+/// names (relative to it), at most `depth` levels down.
+pub fn load(path: &Path, depth: u32) -> Result<Loaded, PackError> {
+    let fail = |what: String| PackError {
+        path: path.to_path_buf(),
+        what,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let file: File = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let line = text[..at].matches('\n').count() + 1;
+        fail(format!("line {line}: {}", e.message()))
+    })?;
+    let mut loaded = Loaded {
+        rules: Vec::new(),
+        global: Vec::new(),
+        disabled: Vec::new(),
+        extends_default: false,
+    };
+    if let Some(extend) = file.extend {
+        loaded.extends_default = extend.use_default;
+        loaded.disabled = extend.disabled_rules;
+        if let Some(base) = extend.path {
+            if depth == 0 {
+                return Err(fail(format!(
+                    "[extend] path {base:?}: packs extend each other too deeply"
+                )));
+            }
+            let base = path.parent().unwrap_or(Path::new(".")).join(base);
+            let inner = load(&base, depth - 1)?;
+            loaded.extends_default |= inner.extends_default;
+            loaded.rules = inner.rules;
+            loaded.global = inner.global;
+        }
+    }
+    for spec in file.allowlist.into_iter().chain(file.allowlists) {
+        let targets = spec.target_rules.clone();
+        let allow = allow(spec).map_err(|e| fail(format!("global allowlist: {e}")))?;
+        if targets.is_empty() {
+            loaded.global.push(allow);
+        } else {
+            // Scoped to some rules: it joins theirs (defined above it or below).
+            loaded.global.push(Allow {
+                rules: targets,
+                ..allow
+            });
+        }
+    }
+    for spec in file.rules {
+        let id = spec.id.clone();
+        let rule = rule(spec).map_err(|e| fail(format!("rule {id:?}: {e}")))?;
+        // A rule of the same id replaces the one it extends.
+        loaded.rules.retain(|r| r.id != rule.id);
+        loaded.rules.push(rule);
+    }
+    let disabled = loaded.disabled.clone();
+    loaded.rules.retain(|r| !disabled.contains(&r.id));
+    Ok(loaded)
+}
+
+/// Compiles a regex as Go would read it: ASCII classes unless it needs
+/// Unicode ones (`\p{L}`).
+pub fn compile(pattern: &str) -> Result<Regex, String> {
+    let build = |unicode: bool| {
+        RegexBuilder::new(pattern)
+            .unicode(unicode)
+            .size_limit(16 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+    };
+    build(false)
+        .or_else(|_| build(true))
+        .map_err(|e| format!("regex {pattern:?}: {e}"))
+}
+
+fn rule(spec: RuleSpec) -> Result<PackRule, String> {
+    if spec.id.is_empty() {
+        return Err("a rule needs an id".into());
+    }
+    if spec.regex.is_none() && spec.path.is_none() {
+        return Err("a rule needs a regex, a path, or both".into());
+    }
+    let regex = spec.regex.as_deref().map(compile).transpose()?;
+    if let Some(re) = &regex
+        && spec.secret_group >= re.captures_len()
+    {
+        return Err(format!(
+            "secretGroup {} but the regex has {} groups",
+            spec.secret_group,
+            re.captures_len() - 1
+        ));
+    }
+    let allows = spec
+        .allowlist
+        .into_iter()
+        .chain(spec.allowlists)
+        .map(allow)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("allowlist: {e}"))?;
+    Ok(PackRule {
+        id: spec.id,
+        regex,
+        secret_group: spec.secret_group,
+        entropy: spec.entropy.filter(|e| *e > 0.0),
+        keywords: spec.keywords.iter().map(|k| k.to_lowercase()).collect(),
+        path: spec.path.as_deref().map(compile).transpose()?,
+        allows,
+    })
+}
+
+fn allow(spec: AllowSpec) -> Result<Allow, String> {
+    let and = match spec
+        .condition
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("OR") => false,
+        Some("AND") => true,
+        Some(other) => return Err(format!("condition {other:?} is neither \"OR\" nor \"AND\"")),
+    };
+    let target = match spec.regex_target.as_deref() {
+        None | Some("secret") | Some("") => Target::Secret,
+        Some("match") => Target::Match,
+        Some("line") => Target::Line,
+        Some(other) => {
+            return Err(format!(
+                "regexTarget {other:?} is not \"secret\", \"match\" or \"line\""
+            ));
+        }
+    };
+    let compile_all = |v: &[String]| v.iter().map(|p| compile(p)).collect::<Result<Vec<_>, _>>();
+    Ok(Allow {
+        and,
+        commits_only: !spec.commits.is_empty()
+            && spec.paths.is_empty()
+            && spec.regexes.is_empty()
+            && spec.stopwords.is_empty(),
+        paths: compile_all(&spec.paths)?,
+        regexes: compile_all(&spec.regexes)?,
+        target,
+        stopwords: spec.stopwords.iter().map(|s| s.to_lowercase()).collect(),
+        rules: Vec::new(),
+    })
+}
