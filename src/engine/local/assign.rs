@@ -107,7 +107,12 @@ impl Assignments {
     }
 
     fn push(&self, hay: &[u8], (name, value): (Range<usize>, Value), out: &mut Vec<Candidate>) {
-        let Some(name) = classify(&hay[name]) else {
+        // In a URL's query a weak name (`?key=`) is a document's id as
+        // often as a secret.
+        let in_query = name.start > 0 && matches!(hay[name.start - 1], b'?' | b'&');
+        let Some(name) =
+            classify(&hay[name]).filter(|n| !in_query || n.strength == Strength::Strong)
+        else {
             return;
         };
         if !(if name.password {
@@ -576,6 +581,15 @@ fn judge(name: Name, v: &[u8], quoted: bool) -> Option<Confidence> {
         };
         return (ok && !is_identifier(v)).then_some(Confidence::Likely);
     }
+    // A list or a set of fields (`id=KEYID,value=…`), not one value; `=`
+    // only ends base64.
+    let body = v
+        .strip_suffix(b"==")
+        .or_else(|| v.strip_suffix(b"="))
+        .unwrap_or(v);
+    if v.contains(&b',') || body.contains(&b'=') {
+        return None;
+    }
     // Letters with digits, or a long quoted string (base64 of letters).
     let mixed = has_letter_and_digit(v) || (quoted && v.len() >= 24);
     if is_identifier(v) || !mixed {
@@ -690,6 +704,9 @@ mod tests {
             "secret = /etc/app/secret.pem",
             "password: required",
             "the key to success is 42",
+            "--public-key='id=KEYID,value=BASE64PUBLICKEY'",
+            "shared-key='secret_version=projects/PROJECT/secrets/SECRET/versions/1'",
+            "docs.google.com/spreadsheet/ccc?key=0Ao1yRmX6PQQzdG5wSFlrZl9HRWNET3ZyN0hnaGo5ZFE&usp=sharing",
             "if token == \"h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1\"",
         ] {
             assert!(likely(line).is_empty(), "{line}: {:?}", find(line));

@@ -62,7 +62,13 @@ pub fn detect(
     if bare && !keyword_near(at, end) {
         return None;
     }
-    let placeholder = PLACEHOLDERS.contains(&&digits) || digits.iter().all(|&b| b == digits[0]);
+    // Made-up numbers: famous ones, one digit throughout, each part one
+    // digit repeated (`111-22-3333`), or counting from `123-45`.
+    let same = |d: &[u8]| d.iter().all(|&b| b == d[0]);
+    let placeholder = PLACEHOLDERS.contains(&&digits)
+        || same(&digits)
+        || (same(&digits[..3]) && same(&digits[3..5]) && same(&digits[5..]))
+        || digits.starts_with(b"12345");
     let confidence = match (placeholder, bare || crowded) {
         (true, _) => Confidence::Unlikely,
         (false, true) => Confidence::Possible,
@@ -162,9 +168,12 @@ mod tests {
             find("123-45-6789", false).map(|f| f.2),
             Some(Confidence::Unlikely)
         );
-        assert_eq!(
-            find("111-11-1111", false).map(|f| f.2),
-            Some(Confidence::Unlikely)
-        );
+        for made_up in ["111-11-1111", "111-22-3333", "123-45-9999"] {
+            assert_eq!(
+                find(made_up, true).map(|f| f.2),
+                Some(Confidence::Unlikely),
+                "{made_up}"
+            );
+        }
     }
 }
