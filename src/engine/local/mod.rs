@@ -11,6 +11,7 @@ mod assign;
 pub(crate) mod bytes;
 mod card;
 mod detect;
+pub mod families;
 mod file;
 mod keywords;
 mod patterns;
@@ -95,7 +96,10 @@ impl LocalEngine {
             rules: cfg.rules.clone(),
             card: on(DetectorId::CreditCardNumber),
             ssn: on(DetectorId::UsSocialSecurityNumber),
-            api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
+            api: ApiKeyRules::new(
+                on(DetectorId::ApiKey),
+                cfg.detectors.contains(&DetectorId::CryptographicKey),
+            ),
             patterns: patterns::Patterns::new(&running),
             allow: Allowlist::new(cfg),
             archives: archive::Limits::new(cfg),
