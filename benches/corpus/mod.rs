@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod families;
+
 use dlpd::engine::DetectorId;
 
 /// A small deterministic generator (xorshift64*), so the corpus is the

@@ -154,6 +154,22 @@ impl ApiKeyRules {
                 None => shorts.push((Finder::new(hook.as_bytes()), vec![i])),
             }
         }
+        // The most specific anchor first: see `first_of`.
+        let anchor_len = |i: &usize| {
+            let f = entries[*i].family;
+            match f.anchor().map(|a| f.shape[a]) {
+                Some(Part::Lit(s)) => s.len(),
+                _ => 0,
+            }
+        };
+        let by_specificity =
+            |list: &mut Vec<usize>| list.sort_by_key(|i| std::cmp::Reverse(anchor_len(i)));
+        words
+            .anchored
+            .iter_mut()
+            .for_each(|(_, l)| by_specificity(l));
+        teddy_families.iter_mut().for_each(by_specificity);
+        shorts.iter_mut().for_each(|(_, l)| by_specificity(l));
         Some(ApiKeyRules {
             entries,
             words,
@@ -174,16 +190,13 @@ impl ApiKeyRules {
     pub fn detect(&self, hay: &[u8], out: &mut Vec<Candidate>) {
         if let Some(teddy) = &self.teddy {
             for hit in teddy.find_iter(hay) {
-                for &i in &self.teddy_families[hit.pattern().as_usize()] {
-                    self.anchored(hay, hit.start(), i, out);
-                }
+                let list = &self.teddy_families[hit.pattern().as_usize()];
+                self.first_of(hay, hit.start(), list, out);
             }
         }
         for (finder, list) in &self.short {
             for at in finder.find_iter(hay) {
-                for &i in list {
-                    self.anchored(hay, at, i, out);
-                }
+                self.first_of(hay, at, list, out);
             }
         }
         for d in memchr::memchr2_iter(b'_', b'-', hay) {
@@ -222,9 +235,7 @@ impl ApiKeyRules {
             .anchored
             .binary_search_by(|(k, _)| (*k).cmp(word))
         {
-            for &i in &self.words.anchored[k].1 {
-                self.anchored(hay, w, i, out);
-            }
+            self.first_of(hay, w, &self.words.anchored[k].1, out);
         }
         let mut folded = [0u8; MAX_WORD + 1];
         let folded = &mut folded[..word.len()];
@@ -241,9 +252,20 @@ impl ApiKeyRules {
         }
     }
 
+    /// The first of `list` (families sharing a hook, the most specific
+    /// anchor first: `sk-ant-api03-` before OpenAI's `sk-`) that matches at
+    /// `at`.
+    fn first_of(&self, hay: &[u8], at: usize, list: &[usize], out: &mut Vec<Candidate>) {
+        for &i in list {
+            if self.anchored(hay, at, i, out) {
+                return;
+            }
+        }
+    }
+
     /// A family's anchor found at `anchor`: the parts before it are read
-    /// backwards, the rest forwards.
-    fn anchored(&self, hay: &[u8], anchor: usize, i: usize, out: &mut Vec<Candidate>) {
+    /// backwards, the rest forwards. True when it appended a candidate.
+    fn anchored(&self, hay: &[u8], anchor: usize, i: usize, out: &mut Vec<Candidate>) -> bool {
         let f = self.entries[i].family;
         let a = f.anchor().unwrap_or(0);
         let start = match f.shape[..a] {
@@ -258,23 +280,24 @@ impl ApiKeyRules {
                     .take_while(|&&b| alpha.contains(b))
                     .count();
                 if n < usize::from(min) || n > usize::from(max) {
-                    return;
+                    return false;
                 }
                 anchor - n
             }
             _ => unreachable!("{}: at most one part before the anchor", f.kind),
         };
         if !starts_word(hay, start) {
-            return;
+            return false;
         }
         let Some(end) = match_parts(&f.shape[a..], hay, anchor, start) else {
-            return;
+            return false;
         };
+        // The random part: after a leading anchor, else the whole token.
         let body_from = match f.shape[a] {
-            Part::Lit(s) => anchor + s.len(),
-            _ => anchor,
+            Part::Lit(s) if start == anchor => anchor + s.len(),
+            _ => start,
         };
-        self.push(hay, start, end, body_from, i, out);
+        self.push(hay, start, end, body_from, i, out)
     }
 
     /// A vendor's name ends at `from` (its word starts at `name`): the
@@ -305,7 +328,7 @@ impl ApiKeyRules {
     }
 
     /// Confirms a shape match at `start..end` (the random part from
-    /// `body_from`) and appends it.
+    /// `body_from`) and appends it; true when it did.
     fn push(
         &self,
         hay: &[u8],
@@ -314,12 +337,12 @@ impl ApiKeyRules {
         body_from: usize,
         i: usize,
         out: &mut Vec<Candidate>,
-    ) {
+    ) -> bool {
         let e = &self.entries[i];
         let token = &hay[start..end];
         let body = &hay[body_from..end];
         let Some(confidence) = confirm(e.family, token, body) else {
-            return;
+            return false;
         };
         out.push(Candidate {
             detector: e.detector,
@@ -330,6 +353,7 @@ impl ApiKeyRules {
             keyword_raises: e.family.named.is_empty()
                 && matches!(confidence, Confidence::Possible | Confidence::Likely),
         });
+        true
     }
 }
 

@@ -83,8 +83,7 @@ pub const FAMILIES: &[Family] = &[
         "Alibaba Cloud",
         &[Lit("LTAI"), Run(Alnum, 12, 20)],
     )
-    .likely()
-    .check(Random),
+    .likely(),
     key(
         "tencent_secret_id",
         "Tencent Cloud",
