@@ -65,6 +65,9 @@ struct Words {
     named: Vec<(Vec<u8>, Vec<usize>)>,
     /// Anchors that start with the delimiter (`-----BEGIN `, `-us`).
     led: Vec<(&'static [u8], usize)>,
+    /// Whether a byte is the second of some `led` anchor: dates and
+    /// hyphenated words fail this lookup.
+    led_next: [bool; 256],
 }
 
 /// The compiled families.
@@ -124,6 +127,7 @@ impl ApiKeyRules {
                 }
                 _ if f.hook.is_none() && anchor.starts_with(['_', '-']) => {
                     words.led.push((anchor.as_bytes(), i));
+                    words.led_next[anchor.as_bytes()[1] as usize] = true;
                 }
                 _ if hook.len() < 3 => short.push((hook, i)),
                 _ => hooks.push((hook, i)),
@@ -210,9 +214,14 @@ impl ApiKeyRules {
     /// A `_` or `-` at `d`: the word before it may be an anchor's or a
     /// vendor's name.
     fn at_delimiter(&self, hay: &[u8], d: usize, out: &mut Vec<Candidate>) {
-        for &(lit, i) in &self.words.led {
-            if hay[d..].starts_with(lit) {
-                self.anchored(hay, d, i, out);
+        if hay
+            .get(d + 1)
+            .is_some_and(|&b| self.words.led_next[b as usize])
+        {
+            for &(lit, i) in &self.words.led {
+                if hay[d..].starts_with(lit) {
+                    self.anchored(hay, d, i, out);
+                }
             }
         }
         let Some(&last) = d.checked_sub(1).map(|p| &hay[p]) else {
@@ -364,6 +373,7 @@ impl Words {
             anchored: Vec::new(),
             named: Vec::new(),
             led: Vec::new(),
+            led_next: [false; 256],
         }
     }
 

@@ -241,5 +241,8 @@ pub const FAMILIES: &[Family] = &[
             Lit("-"),
             Run(UpperAlnum, 5, 5),
         ],
-    ),
+    )
+    // A Teddy pattern: as a word before `-` it would make every date's
+    // `2023-` a lookup.
+    .hook("A3-"),
 ];

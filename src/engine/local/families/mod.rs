@@ -172,8 +172,9 @@ pub struct Family {
     /// Vendor names, lower case: when not empty, the token counts only
     /// after one of them as a word of an assigned name (`HEROKU_API_KEY=`).
     pub named: &'static [&'static str],
-    /// A prefix of the anchor to search for instead of the whole anchor,
-    /// so that families sharing it cost one search pattern.
+    /// A prefix of the anchor for the literal (Teddy) search to look for
+    /// instead of the whole anchor, so that families sharing it cost one
+    /// search pattern; a family with a hook is always found by that search.
     pub hook: Option<&'static str>,
 }
 
