@@ -4,15 +4,20 @@
 //!
 //! Finding where a key can start is the hot path, and a single search for
 //! every family's anchor would be slow: Teddy, the SIMD literal search,
-//! packs up to 64 patterns and degrades long before that. So anchors are
-//! split three ways, each searched once per block:
-//! - most anchors end in `_` or `-` after a short word (`ghp_`, `xoxb-`,
-//!   `sk_live_`): one `memchr2` pass for those two bytes, and at each a
-//!   table lookup of the word before it. The same pass finds vendor names
-//!   (`HEROKU_…`) for the families that need one;
-//! - the other anchors of three bytes or more (`AKIA`, `eyJ`, webhook
-//!   hosts), a few dozen, go to one Teddy search;
-//! - two-byte anchors (`SK`, `Q~`) get a `memmem` pass each.
+//! packs up to 64 patterns but slows down well before that, the more so
+//! with short patterns (measured on 256 KiB blocks of prose: 16 anchors
+//! 12 GB/s; 49 of them, some of three bytes, 1.2 GB/s; 47 of four bytes
+//! or more, 7 GB/s). So anchors are split three ways, each searched once
+//! per block:
+//! - most anchors are a short word and `_` or `-` (`ghp_`, `xoxb-`,
+//!   `sk_live_`): one `memchr2` pass for those bytes, and at each a table
+//!   lookup of the byte before it, then of the word. The same pass finds
+//!   vendor names (`HEROKU_…`) for the families that need one, and anchors
+//!   that start with a delimiter (`-----BEGIN`, Mailchimp's `-us`);
+//! - the other anchors of four bytes or more (`AKIA`, `hvs.`, `AccountKey=`,
+//!   a JWT's `eyJhbGci`), under fifty, go to one Teddy search;
+//! - anchors of two or three bytes (`SK`, `Q~`, `SG.`, `sl.`) get a
+//!   `memmem` pass each.
 //!
 //! Each hit is then confirmed by matching the family's shape from the
 //! anchor, with bounded runs, and its check (a CRC32, a JWT header).
@@ -37,7 +42,7 @@ pub const MAX_MATCH: usize = 320;
 /// name (`_API_KEY`), the operator, a quote.
 const NAME_REACH: usize = 40;
 
-/// Longest word before a `_` or `-` that is looked up.
+/// Longest word before a delimiter that is looked up.
 const MAX_WORD: usize = 24;
 
 /// Words in an assigned name that make its value a credential; a vendor's
@@ -52,7 +57,7 @@ struct Entry {
     detector: DetectorId,
 }
 
-/// Families reached through the word before a `_` or `-`.
+/// Families reached through the word before a delimiter.
 struct Words {
     /// Per delimiter (`_`, `-`) and lower-cased last byte of the word: a
     /// bit per word length some key has. Most `_` and `-` in code and
@@ -120,17 +125,25 @@ impl ApiKeyRules {
             let Some(Part::Lit(anchor)) = f.anchor().map(|a| f.shape[a]) else {
                 unreachable!("{}: an anchored family has a literal", f.kind)
             };
-            let hook = f.hook.unwrap_or(anchor);
-            match word_key(anchor) {
-                Some(key) if f.hook.is_none() && f.anchor() == Some(0) => {
-                    words.add_anchored(key.as_bytes(), i);
+            if !f.hooks.is_empty() {
+                for h in f.hooks {
+                    if h.len() <= 3 {
+                        short.push((h, i));
+                    } else {
+                        hooks.push((h, i));
+                    }
                 }
-                _ if f.hook.is_none() && anchor.starts_with(['_', '-']) => {
+                continue;
+            }
+            match word_key(anchor) {
+                Some(key) => words.add_anchored(key.as_bytes(), i),
+                None if anchor.starts_with(DELIMITERS) => {
                     words.led.push((anchor.as_bytes(), i));
                     words.led_next[anchor.as_bytes()[1] as usize] = true;
                 }
-                _ if hook.len() < 3 => short.push((hook, i)),
-                _ => hooks.push((hook, i)),
+                // Short patterns would blunt every Teddy fingerprint.
+                None if anchor.len() <= 3 => short.push((anchor, i)),
+                None => hooks.push((anchor, i)),
             }
         }
         // One pattern per distinct hook; a hook that starts with another
@@ -211,7 +224,7 @@ impl ApiKeyRules {
         }
     }
 
-    /// A `_` or `-` at `d`: the word before it may be an anchor's or a
+    /// A delimiter at `d`: the word before it may be an anchor's or a
     /// vendor's name.
     fn at_delimiter(&self, hay: &[u8], d: usize, out: &mut Vec<Candidate>) {
         if hay
@@ -227,7 +240,7 @@ impl ApiKeyRules {
         let Some(&last) = d.checked_sub(1).map(|p| &hay[p]) else {
             return;
         };
-        let lens = self.words.lens[usize::from(hay[d] == b'-')][last.to_ascii_lowercase() as usize];
+        let lens = self.words.lens[delimiter_index(hay[d])][last.to_ascii_lowercase() as usize];
         if lens == 0 {
             return;
         }
@@ -256,7 +269,7 @@ impl ApiKeyRules {
             .binary_search_by(|(k, _)| k.as_slice().cmp(folded))
         {
             for &i in &self.words.named[k].1 {
-                self.after_name(hay, w, d + 1, i, out);
+                self.after_name(hay, d + 1, i, out);
             }
         }
     }
@@ -309,27 +322,25 @@ impl ApiKeyRules {
         self.push(hay, start, end, body_from, i, out)
     }
 
-    /// A vendor's name ends at `from` (its word starts at `name`): the
-    /// first value of the family's shape within [`NAME_REACH`] bytes, if
-    /// the assigned name says it is a credential.
-    fn after_name(&self, hay: &[u8], name: usize, from: usize, i: usize, out: &mut Vec<Candidate>) {
+    /// A vendor's name ends at `from`: the first value of the family's
+    /// shape within [`NAME_REACH`] bytes, if the rest of the assigned name
+    /// says it is a credential.
+    fn after_name(&self, hay: &[u8], from: usize, i: usize, out: &mut Vec<Candidate>) {
         let f = self.entries[i].family;
-        let first = match f.shape[0] {
-            Part::Lit(s) => s.as_bytes()[0],
+        let first = f.shape[0];
+        // The random part follows a leading literal (X's run of `A`s).
+        let lit = match first {
+            Part::Lit(s) => s.len(),
             _ => 0,
-        };
-        let fits = |b: u8| match f.shape[0] {
-            Part::Run(alpha, ..) | Part::Tail(alpha, _) => alpha.contains(b),
-            _ => b == first,
         };
         let to = (from + NAME_REACH).min(hay.len());
         for p in from..to {
-            if !fits(hay[p]) || !starts_word(hay, p) || is_word(hay[p - 1]) {
+            if !can_start(first, hay[p]) || is_word(hay[p - 1]) {
                 continue;
             }
             if let Some(end) = match_parts(f.shape, hay, p, p) {
-                if names_a_secret(&hay[name..p]) {
-                    self.push(hay, p, end, p, i, out);
+                if names_a_secret(&hay[from..p]) {
+                    self.push(hay, p, end, p + lit, i, out);
                 }
                 return;
             }
@@ -399,14 +410,22 @@ impl Words {
     fn note_len(&mut self, key: &[u8]) {
         let (word, delim) = key.split_at(key.len() - 1);
         let last = word[word.len() - 1].to_ascii_lowercase();
-        self.lens[usize::from(delim[0] == b'-')][last as usize] |= 1 << word.len();
+        self.lens[delimiter_index(delim[0])][last as usize] |= 1 << word.len();
     }
+}
+
+/// What separates an anchor's first word from the rest.
+const DELIMITERS: [char; 2] = ['_', '-'];
+
+/// The row of [`Words::lens`] for a delimiter.
+fn delimiter_index(d: u8) -> usize {
+    usize::from(d == b'-')
 }
 
 /// The anchor's word and delimiter, when it starts with a short word that
 /// ends in `_` or `-` (`ghp_` of `ghp_`, `sk_` of `sk_live_`).
 fn word_key(anchor: &str) -> Option<&str> {
-    let d = anchor.find(['_', '-'])?;
+    let d = anchor.find(DELIMITERS)?;
     let word = &anchor[..d];
     let ok = (1..=MAX_WORD).contains(&d) && word.bytes().all(|b| b.is_ascii_alphanumeric());
     ok.then(|| &anchor[..=d])
@@ -442,6 +461,14 @@ fn match_parts(parts: &[Part], hay: &[u8], at: usize, start: usize) -> Option<us
         }
     }
     ends_word(hay, i, last).then_some(i)
+}
+
+/// Whether a token whose shape starts with `part` can start with `b`.
+fn can_start(part: Part, b: u8) -> bool {
+    match part {
+        Part::Run(alpha, ..) | Part::Tail(alpha, _) => alpha.contains(b),
+        Part::Lit(s) | Part::Opt(s) => s.as_bytes()[0] == b,
+    }
 }
 
 /// How many of the first bytes of `s`, at most `max`, are in `alpha`.

@@ -138,7 +138,7 @@ pub const FAMILIES: &[Family] = &[
         "Scaleway",
         &[Lit("SCW"), Run(UpperAlnum, 17, 17)],
     )
-    .likely(),
+    .named(&["scaleway", "scw"]),
     key("supabase_pat", "Supabase", &[Lit("sbp_"), Run(Hex, 40, 40)]),
     key(
         "supabase_secret_key",
@@ -171,27 +171,23 @@ pub const FAMILIES: &[Family] = &[
         "doppler_personal_token",
         "Doppler",
         &[Lit("dp.pt."), Run(Alnum, 40, 44)],
-    )
-    .hook("dp."),
+    ),
     key(
         "doppler_service_token",
         "Doppler",
         &[Lit("dp.st."), Run(Dotted, 40, 80)],
     )
-    .hook("dp.")
     .check(Random),
     key(
         "doppler_cli_token",
         "Doppler",
         &[Lit("dp.ct."), Run(Alnum, 40, 44)],
-    )
-    .hook("dp."),
+    ),
     key(
         "doppler_service_account_token",
         "Doppler",
         &[Lit("dp.sa."), Run(Alnum, 40, 44)],
-    )
-    .hook("dp."),
+    ),
     key(
         "pulumi_access_token",
         "Pulumi",
@@ -242,7 +238,6 @@ pub const FAMILIES: &[Family] = &[
             Run(UpperAlnum, 5, 5),
         ],
     )
-    // A Teddy pattern: as a word before `-` it would make every date's
-    // `2023-` a lookup.
-    .hook("A3-"),
+    // As a word before `-`, `A3` would make every date's `2023-` a lookup.
+    .named(&["1password", "onepassword", "op"]),
 ];

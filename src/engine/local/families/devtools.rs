@@ -35,7 +35,7 @@ pub const FAMILIES: &[Family] = &[
         "NuGet",
         &[Lit("oy2"), Run(LowerAlnum, 43, 43)],
     )
-    .likely(),
+    .named(&["nuget"]),
     key(
         "clojars_token",
         "Clojars",
@@ -176,8 +176,7 @@ pub const FAMILIES: &[Family] = &[
             Lit("."),
             Run(Alnum, 20, 20),
         ],
-    )
-    .hook("pat"),
+    ),
     key(
         "launchdarkly_access_token",
         "LaunchDarkly",

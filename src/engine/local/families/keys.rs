@@ -51,5 +51,7 @@ pub const FAMILIES: &[Family] = &[
         ],
     )
     .likely()
-    .check(Jwt),
+    .check(Jwt)
+    // The header's first field: `{"alg"`, `{"typ"`, `{"kid"`.
+    .hooks(&["eyJhbGci", "eyJ0eXAi", "eyJraWQi"]),
 ];

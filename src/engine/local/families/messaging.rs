@@ -52,13 +52,13 @@ pub const FAMILIES: &[Family] = &[
         "Slack",
         &[Lit("xoxe.xoxp-1-"), Run(Alnum, 140, 170)],
     )
-    .hook("xoxe."),
+    .hooks(&["xoxe."]),
     key(
         "slack_rotating_bot_token",
         "Slack",
         &[Lit("xoxe.xoxb-1-"), Run(Alnum, 140, 170)],
     )
-    .hook("xoxe."),
+    .hooks(&["xoxe."]),
     key(
         "slack_refresh_token",
         "Slack",
@@ -90,7 +90,7 @@ pub const FAMILIES: &[Family] = &[
             Run(Alnum, 24, 24),
         ],
     )
-    .hook("hooks.slack.com/"),
+    .hooks(&["hooks.slack.com/"]),
     key(
         "slack_workflow_webhook",
         "Slack",
@@ -104,24 +104,37 @@ pub const FAMILIES: &[Family] = &[
             Run(Hex, 32, 32),
         ],
     )
-    .hook("hooks.slack.com/"),
+    .hooks(&["hooks.slack.com/"]),
     key(
         "discord_webhook",
         "Discord",
         &[
-            Lit("https://discord"),
-            Opt("app"),
-            Lit(".com/api/webhooks/"),
+            Opt("https://"),
+            Lit("discord.com/api/webhooks/"),
             Run(Digit, 17, 20),
             Lit("/"),
             Run(Url64, 60, 68),
         ],
-    ),
+    )
+    .hooks(&["discord"]),
+    key(
+        "discord_legacy_webhook",
+        "Discord",
+        &[
+            Opt("https://"),
+            Lit("discordapp.com/api/webhooks/"),
+            Run(Digit, 17, 20),
+            Lit("/"),
+            Run(Url64, 60, 68),
+        ],
+    )
+    .hooks(&["discord"]),
     key(
         "telegram_bot_token",
         "Telegram",
         &[Run(Digit, 8, 10), Lit(":AA"), Run(Url64, 33, 33)],
-    ),
+    )
+    .named(&["telegram", "tg", "bot"]),
     key(
         "teams_webhook",
         "Microsoft",
@@ -175,14 +188,15 @@ pub const FAMILIES: &[Family] = &[
         "X",
         &[Lit("AAAAAAAAAAAAAAAAAAAAA"), Run(Percent, 60, 140)],
     )
-    .check(Random),
+    .check(Random)
+    .named(&["twitter"]),
     key(
         "facebook_access_token",
         "Meta",
         &[Lit("EAA"), Run(Alnum, 90, 250)],
     )
-    .likely()
-    .check(Random),
+    .check(Random)
+    .named(&["facebook", "fb", "meta"]),
     key(
         "instagram_access_token",
         "Meta",

@@ -172,10 +172,10 @@ pub struct Family {
     /// Vendor names, lower case: when not empty, the token counts only
     /// after one of them as a word of an assigned name (`HEROKU_API_KEY=`).
     pub named: &'static [&'static str],
-    /// A prefix of the anchor for the literal (Teddy) search to look for
-    /// instead of the whole anchor, so that families sharing it cost one
-    /// search pattern; a family with a hook is always found by that search.
-    pub hook: Option<&'static str>,
+    /// Literals the literal (Teddy) search looks for instead of the anchor,
+    /// each starting where the anchor does: longer ones where the anchor is
+    /// too short a pattern (a JWT's `eyJ`).
+    pub hooks: &'static [&'static str],
 }
 
 /// A family of API keys, anchored, VERY_LIKELY, checked by shape alone:
@@ -189,7 +189,7 @@ const fn key(kind: &'static str, vendor: &'static str, shape: &'static [Part]) -
         confidence: Confidence::VeryLikely,
         check: Check::Shape,
         named: &[],
-        hook: None,
+        hooks: &[],
     }
 }
 
@@ -216,11 +216,8 @@ impl Family {
         }
     }
 
-    const fn hook(self, hook: &'static str) -> Family {
-        Family {
-            hook: Some(hook),
-            ..self
-        }
+    const fn hooks(self, hooks: &'static [&'static str]) -> Family {
+        Family { hooks, ..self }
     }
 
     /// A private key: reported as CRYPTOGRAPHIC_KEY when that detector is

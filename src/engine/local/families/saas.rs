@@ -30,7 +30,8 @@ pub const FAMILIES: &[Family] = &[
         "airtable_pat",
         "Airtable",
         &[Lit("pat"), Run(Alnum, 14, 14), Lit("."), Run(Hex, 64, 64)],
-    ),
+    )
+    .named(&["airtable"]),
     key(
         "hubspot_private_app_token",
         "HubSpot",
@@ -166,8 +167,7 @@ pub const FAMILIES: &[Family] = &[
             Lit("."),
             Run(UpperAlnum, 64, 64),
         ],
-    )
-    .hook("dt0"),
+    ),
     key(
         "dynatrace_platform_token",
         "Dynatrace",
@@ -177,6 +177,5 @@ pub const FAMILIES: &[Family] = &[
             Lit("."),
             Run(UpperAlnum, 64, 64),
         ],
-    )
-    .hook("dt0"),
+    ),
 ];
