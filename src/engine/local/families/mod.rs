@@ -23,6 +23,7 @@ mod messaging;
 mod named;
 mod saas;
 mod vcs;
+pub(super) mod verify;
 
 use crate::engine::{Confidence, DetectorId};
 
