@@ -1,15 +1,15 @@
 //! The secret families: one declarative row per vendor token format, taken
 //! from the vendor's own documentation of its tokens (prefix, length,
-//! alphabet, checksum), grouped by area in the files below. The matcher
-//! that finds them is [`super::apikey`]; this module only says what each
-//! family looks like, so adding one is adding a row (and its tests, which
-//! are generated from the row).
+//! alphabet, checksum), grouped by area in the files below. The engine's
+//! API_KEY search (`apikey.rs`) finds where they can start and `verify`
+//! matches them; the tables only say what each family looks like, so
+//! adding one is adding a row (its tests are generated from the row).
 //!
 //! A family is found one of two ways:
 //! - by its **anchor**, the first fixed literal of its shape (`ghp_`,
 //!   `xoxb-`, `AKIA`): every real token of the family contains it, so the
 //!   hot path only looks for anchors;
-//! - by its **vendor's name** ([`Family::named`]), for formats with no
+//! - by its **vendor's name** (the `named` field), for formats with no
 //!   distinctive literal (a UUID, 32 hex digits): the value counts only
 //!   after a name such as `HEROKU_API_KEY=` or `datadog-app-key:`, and
 //!   starts at LIKELY. Bare hex and UUIDs never match alone.
