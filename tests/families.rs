@@ -131,3 +131,26 @@ fn the_docs_list_every_family_with_its_shape() {
         assert!(row.contains(&f.describe()), "{}: {row}", f.kind);
     }
 }
+
+#[test]
+fn truncated_tokens_and_runs_of_anchors_never_panic_and_stay_linear() {
+    // Every cut of every family's token ends the buffer somewhere inside
+    // a shape; runs of the anchor make every position a hit.
+    let engine = engine(vec![DetectorId::ApiKey, DetectorId::CryptographicKey]);
+    let mut rng = corpus::Rng(11);
+    let started = std::time::Instant::now();
+    for f in families::all() {
+        let line = positive(f, &mut rng).case.line;
+        for cut in (0..line.len()).filter(|&c| line.is_char_boundary(c)) {
+            engine.scan_bytes(&line.as_bytes()[..cut]);
+        }
+        let token = &positive(f, &mut rng).case.expect[0].1;
+        let run = token[..token.len().min(12)].repeat(20_000);
+        engine.scan_bytes(run.as_bytes());
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
