@@ -169,7 +169,7 @@ fn secret(rng: &mut Rng) -> String {
             1 + rng.below(98),
             1 + rng.below(9998)
         ),
-        2 => format!("ghp_{}", rng.alnum(36)),
+        2 => format!("github_pat_{}_{}", rng.alnum(22), rng.alnum(59)),
         _ => format!(
             "AKIA{}7",
             rng.alnum(15)

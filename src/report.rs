@@ -33,7 +33,7 @@ pub struct FindingRecord {
     pub path: String,
     pub detector: Detector,
     pub confidence: Confidence,
-    /// Which family of secret, where known (e.g. "AWS").
+    /// Which family of secret, where known (e.g. "aws_access_key_id").
     pub kind: Option<String>,
     /// The value, masked unless the caller chose to show values.
     pub finding: String,

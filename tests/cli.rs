@@ -130,7 +130,10 @@ fn directories_are_scanned_recursively() {
         .iter()
         .find(|l| l["detector"]["id"] == "API_KEY")
         .unwrap();
-    assert_eq!(key["findingMetadata"]["apiKeyMetadata"]["kind"], "GitHub");
+    assert_eq!(
+        key["findingMetadata"]["apiKeyMetadata"]["kind"],
+        "github_pat"
+    );
     assert_eq!(key["location"]["byteRange"]["start"], 13);
 }
 

@@ -276,7 +276,7 @@ fn api_key() -> impl Strategy<Value = String> {
     )
     .prop_map(|v| String::from_utf8(v).unwrap());
     (alnum, base32, 0usize..4).prop_map(|(a, b32, which)| match which {
-        0 => format!("ghp_{}", &a[..36]),
+        0 => format!("github_pat_{}_{}", &a[..22], &a[5..64]),
         1 => format!("AKIA{b32}7"),
         2 => format!("glpat-{}", &a[..20]),
         _ => format!("AIza{}", &a[..35]),
@@ -343,8 +343,7 @@ fn a_grown_file_scanned_by_its_new_bytes_gives_the_findings_of_a_whole_scan() {
     let cut_zone = text.len();
     for line in SAMPLE_PCI.lines().skip(1) {
         text.push_str(&format!(
-            "card {line} ssn 536-90-4399 token ghp_{}\n",
-            "a1B2".repeat(9)
+            "card {line} ssn 536-90-4399 token 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\n"
         ));
     }
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod families;
+
 use dlpd::engine::DetectorId;
 
 /// A small deterministic generator (xorshift64*), so the corpus is the
@@ -128,7 +130,7 @@ fn bad_ssn(rng: &mut Rng) -> String {
 fn api_key(rng: &mut Rng) -> String {
     match rng.below(6) {
         0 => format!("AKIA{}", rng.from(UPPER32, 16)),
-        1 => format!("ghp_{}", rng.from(ALNUM, 36)),
+        1 => format!("github_pat_{}_{}", rng.from(ALNUM, 22), rng.from(ALNUM, 59)),
         2 => format!("sk_live_{}", rng.from(ALNUM, 24)),
         3 => format!(
             "AIza{}",

@@ -286,7 +286,7 @@ pub struct Finding {
     pub detector: Detector,
     /// How sure the detector is, after context and placeholder adjustments.
     pub confidence: Confidence,
-    /// Which family of secret, where the detector knows (e.g. "AWS").
+    /// Which family of secret, where the detector knows (e.g. "aws_access_key_id").
     pub kind: Option<&'static str>,
     /// The matched value; callers mask it unless told otherwise.
     pub value: Sensitive,

@@ -11,6 +11,7 @@ mod assign;
 pub(crate) mod bytes;
 mod card;
 mod detect;
+pub mod families;
 mod file;
 mod iban;
 mod keywords;
@@ -103,7 +104,10 @@ impl LocalEngine {
             card: on(DetectorId::CreditCardNumber),
             ssn: on(DetectorId::UsSocialSecurityNumber),
             iban: on(DetectorId::IbanCode),
-            api: on(DetectorId::ApiKey).then(ApiKeyRules::new),
+            api: ApiKeyRules::new(
+                on(DetectorId::ApiKey),
+                cfg.detectors.contains(&DetectorId::CryptographicKey),
+            ),
             assignments: assign::Assignments::new(
                 on(DetectorId::ApiKey),
                 on(DetectorId::PasswordInCode),
@@ -223,6 +227,7 @@ impl LocalEngine {
                 c.confidence = c.confidence.raised();
             }
         }
+        assign::yield_to_families(&mut out);
         resolve_overlaps(out)
     }
 }

@@ -25,9 +25,9 @@ use super::Candidate;
 use crate::engine::DetectorId;
 
 /// The `kind` of a secret found by its name alone.
-const KIND_SECRET: &str = "generic_secret";
+pub const KIND_SECRET: &str = "generic_secret";
 /// The `kind` of a password found by its name.
-const KIND_PASSWORD: &str = "password_assignment";
+pub const KIND_PASSWORD: &str = "password_assignment";
 /// The longest value read.
 const MAX_VALUE: usize = 256;
 /// The longest name read.
@@ -52,6 +52,36 @@ const fn class(extra: &[u8]) -> [bool; 256] {
 static VALUE_BYTE: [bool; 256] = class(b"/+_.=-~");
 /// Bytes a name may hold (`api_key`, `client.secret`, `X-Token`).
 static NAME_BYTE: [bool; 256] = class(b"_.-");
+
+/// Drops the rule's candidates that overlap a known family's (of any
+/// detector): one finding per value, named by what knows it best.
+pub fn yield_to_families(cands: &mut Vec<Candidate>) {
+    let generic = |c: &Candidate| matches!(c.kind, Some(KIND_SECRET | KIND_PASSWORD));
+    let mut known: Vec<(usize, usize)> = cands
+        .iter()
+        .filter(|c| c.kind.is_some() && !generic(c))
+        .map(|c| (c.start, c.end))
+        .collect();
+    if known.is_empty() {
+        return;
+    }
+    known.sort_unstable();
+    // The furthest end among the known spans up to each one.
+    let mut reach = 0;
+    let furthest: Vec<usize> = known
+        .iter()
+        .map(|k| {
+            reach = reach.max(k.1);
+            reach
+        })
+        .collect();
+    cands.retain(|c| {
+        // Of the known spans that start before this one ends, does any
+        // reach past its start?
+        let before = known.partition_point(|k| k.0 < c.end);
+        !generic(c) || before == 0 || furthest[before - 1] <= c.start
+    });
+}
 
 /// What the rule looks for, as the configured detectors ask.
 #[derive(Debug, Clone, Copy)]
