@@ -45,4 +45,18 @@ fn main() {
     );
     table("detector", tally.iter().map(|(d, t)| (d.as_str(), *t)));
     table("family", kinds.iter().map(|(k, t)| (*k, *t)));
+
+    let cases = corpus::more::corpus(0x5EED, n / 4);
+    let engine = LocalEngine::new(&ScannerConfig {
+        detectors: corpus::more::DETECTORS.to_vec(),
+        ..ScannerConfig::default()
+    });
+    let tally = corpus::score(&engine, &cases);
+    println!();
+    println!(
+        "more detectors and assignment layouts: {} lines, detectors {:?}",
+        cases.len(),
+        corpus::more::DETECTORS.map(|d| d.as_str())
+    );
+    table("detector", tally.iter().map(|(d, t)| (d.as_str(), *t)));
 }

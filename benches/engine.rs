@@ -7,7 +7,13 @@
 //! - engine MB/s on one core on text with no findings;
 //! - files/s on many small files;
 //! - ripgrep (`rg`, Debian's ripgrep) with an equivalent regex set on the
-//!   same files, one thread and all threads, and the ratio;
+//!   same files (one pattern per secret family, from dlpd's own table, and
+//!   the cards, SSNs and assignments), one thread and all threads, and the
+//!   ratio;
+//! - all detectors' speed as a share of the default's;
+//! - the `dlpd scan` binary as users run it (store on, results to a file)
+//!   against ripgrep, and with a 200-rule gitleaks-format pack against
+//!   Kingfisher (`pip install kingfisher-bin`) running the same pack;
 //! - peak memory after streaming 64 MiB and 1 GiB through the engine.
 //!
 //! `DLPD_BENCH_MB` sets the size of each corpus (default 256);
@@ -22,6 +28,8 @@ use std::time::Instant;
 use dlpd::config::ScannerConfig;
 use dlpd::engine::{LocalEngine, ScanOptions};
 use dlpd::scan::{WalkOptions, scan_paths};
+
+mod engine_peers;
 
 /// A small, fast, deterministic PRNG: the corpus is the same every run.
 struct Rng(u64);
@@ -321,19 +329,6 @@ fn best(n: usize, mut f: impl FnMut() -> (f64, u64)) -> (f64, u64) {
         .unwrap()
 }
 
-const RG_PATTERNS: &[&str] = &[
-    r"(?-u:\b)(?:[0-9]{4}[ -]?){3}[0-9]{1,4}(?-u:\b)",
-    r"(?-u:\b)[0-9]{4}[ -]?[0-9]{6}[ -]?[0-9]{4,5}(?-u:\b)",
-    r"(?-u:\b)[0-9]{13,19}(?-u:\b)",
-    r"(?-u:\b)[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}(?-u:\b)",
-    r"(?:AKIA|ASIA)[A-Z2-7]{16}",
-    r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}|glpat-[A-Za-z0-9_-]{20,}",
-    r"xox[abpr]-[0-9A-Za-z-]{10,}|https://hooks\.slack\.com/[A-Za-z0-9_/]{20,}",
-    r"[sr]k_live_[A-Za-z0-9]{20,}|AIza[0-9A-Za-z_-]{35}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
-    r"SK[0-9a-fA-F]{32}|sk-[A-Za-z0-9_-]{32,}|-----BEGIN [A-Z ]*PRIVATE KEY",
-    r#"(?:key|KEY|Key|token|TOKEN|Token|secret|SECRET|Secret)[A-Za-z0-9_.-]{0,32}["']?[ \t]*[:=][ \t]*["']?[A-Za-z0-9/+_.=-]{16,}"#,
-];
-
 /// Runs ripgrep with the equivalent regex set; returns (seconds, matching lines).
 fn run_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
     let mut cmd = Command::new("rg");
@@ -347,7 +342,7 @@ fn run_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
         "-j",
     ])
     .arg(threads.to_string());
-    for p in RG_PATTERNS {
+    for p in engine_peers::rg_patterns() {
         cmd.arg("-e").arg(p);
     }
     cmd.arg(dir);
@@ -537,6 +532,63 @@ fn main() {
         _ => println!(
             "rg not found: install Debian's ripgrep (apt-get install ripgrep) for the reference figures"
         ),
+    }
+    println!(
+        "default vs all detectors, 1 core: all run at {:.2} of the default's speed",
+        t1 / ta
+    );
+    peers(&root, &mixed, &clean, mixed_bytes, clean_bytes, cores);
+}
+
+/// The binary as users run it, against ripgrep and Kingfisher.
+fn peers(
+    root: &Path,
+    mixed: &Path,
+    clean: &Path,
+    mixed_bytes: usize,
+    clean_bytes: usize,
+    cores: usize,
+) {
+    let work = root.join("peers");
+    let plain = engine_peers::write_config(&work.join("plain"), None);
+    let best = |f: &dyn Fn() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
+    let stored = best(&|| engine_peers::run_dlpd(&plain, mixed, cores, false));
+    let unstored = best(&|| engine_peers::run_dlpd(&plain, mixed, cores, true));
+    let clean_stored = best(&|| engine_peers::run_dlpd(&plain, clean, 1, false));
+    println!(
+        "dlpd scan (binary, store on), mixed, {cores} threads: {:6.0} MB/s  (--no-store: {:.0} MB/s)",
+        mbps(mixed_bytes, stored),
+        mbps(mixed_bytes, unstored)
+    );
+    println!(
+        "dlpd scan (binary, store on), no findings, 1 thread: {:6.0} MB/s",
+        mbps(clean_bytes, clean_stored)
+    );
+    if let (Some((rn, _)), Some((rc, _))) = (best3_rg(mixed, cores), best3_rg(clean, 1)) {
+        println!(
+            "ratio dlpd scan/rg, mixed, {cores} threads: {:5.2}x   no findings, 1 thread: {:5.2}x",
+            rn / stored,
+            rc / clean_stored
+        );
+    }
+    let pack = work.join("pack.toml");
+    std::fs::write(&pack, engine_peers::synthetic_pack(200)).unwrap();
+    let packed = engine_peers::write_config(&work.join("packed"), Some(&pack));
+    let with_pack = best(&|| engine_peers::run_dlpd(&packed, mixed, cores, true));
+    print!(
+        "200-rule pack, mixed, {cores} threads: dlpd scan {:6.0} MB/s",
+        mbps(mixed_bytes, with_pack)
+    );
+    match (0..3)
+        .filter_map(|_| engine_peers::run_kingfisher(&pack, mixed, cores))
+        .reduce(f64::min)
+    {
+        Some(k) => println!(
+            ", kingfisher {:6.0} MB/s, ratio dlpd/kingfisher {:5.2}x",
+            mbps(mixed_bytes, k),
+            k / with_pack
+        ),
+        None => println!("; kingfisher not found: pip install kingfisher-bin for the reference"),
     }
 }
 

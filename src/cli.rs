@@ -211,8 +211,11 @@ fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
-/// How many reports the store takes per transaction during a scan.
+/// How many reports, or findings, the store takes per transaction during
+/// a scan: small enough that storing keeps pace with scanning instead of
+/// all happening at the end, large enough that commits are few.
 const STORE_BATCH: usize = 512;
+const STORE_BATCH_FINDINGS: usize = 4096;
 
 fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     if config.scanner.engine == EngineKind::Nightfall {
@@ -228,6 +231,7 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     let mut out = FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
     let progress = Progress::new();
     let mut batch: Vec<FileReport> = Vec::new();
+    let mut batch_findings = 0;
     let mut failure: Option<anyhow::Error> = None;
     let opts = WalkOptions {
         follow_symlinks: args.follow_symlinks,
@@ -261,8 +265,10 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             }
         }
         if let Some(store) = store.as_mut() {
+            batch_findings += report.findings().len();
             batch.push(report);
-            if batch.len() >= STORE_BATCH {
+            if batch.len() >= STORE_BATCH || batch_findings >= STORE_BATCH_FINDINGS {
+                batch_findings = 0;
                 if let Err(e) = store.record(&batch) {
                     failure = Some(e.into());
                     return false;

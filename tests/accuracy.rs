@@ -23,6 +23,24 @@ fn precision_and_recall_of_the_default_detectors_are_at_least_0_99() {
 }
 
 #[test]
+fn precision_and_recall_of_more_detectors_and_assignment_layouts_are_at_least_0_99() {
+    let cases = corpus::more::corpus(0xC0FFEE, 10_000);
+    let engine = LocalEngine::new(&ScannerConfig {
+        detectors: corpus::more::DETECTORS.to_vec(),
+        ..ScannerConfig::default()
+    });
+    let tally = corpus::score(&engine, &cases);
+    assert_eq!(tally.len(), corpus::more::DETECTORS.len(), "{tally:?}");
+    for (d, t) in &tally {
+        let (p, r) = corpus::rates(*t);
+        assert!(
+            p >= 0.99 && r >= 0.99,
+            "{d}: precision {p:.4}, recall {r:.4} ({t:?})"
+        );
+    }
+}
+
+#[test]
 fn precision_and_recall_of_every_secret_family_are_at_least_0_99() {
     let cases = corpus::families::corpus(0xC0FFEE, 20);
     let engine = LocalEngine::new(&ScannerConfig::default());

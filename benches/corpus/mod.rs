@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod families;
+pub mod more;
 
 use dlpd::engine::DetectorId;
 

@@ -179,8 +179,8 @@ fn equals(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
         return None;
     }
     let after = if next == Some(b'>') { op + 2 } else { op + 1 };
-    let value = value_at(hay, after)?;
-    Some((name_before(hay, name_end)?, value))
+    let name = secret_name_before(hay, name_end)?;
+    Some((name, value_at(hay, after)?))
 }
 
 /// An assignment at the `:` at `op` (YAML, JSON, properties); not `::`,
@@ -189,8 +189,8 @@ fn colon(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
     if matches!(hay.get(op + 1), Some(b':' | b'=' | b'/')) || op > 0 && hay[op - 1] == b':' {
         return None;
     }
-    let value = value_at(hay, op + 1)?;
-    Some((name_before(hay, op)?, value))
+    let name = secret_name_before(hay, op)?;
+    Some((name, value_at(hay, op + 1)?))
 }
 
 /// An XML element at the `>` at `op`: `<apiKey>value</apiKey>`.
@@ -199,7 +199,7 @@ fn element(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
     while n > 0 && op - n < MAX_NAME && NAME_BYTE[hay[n - 1] as usize] {
         n -= 1;
     }
-    if n == op || n == 0 || hay[n - 1] != b'<' {
+    if n == op || n == 0 || hay[n - 1] != b'<' || !mentions_secret(&hay[n..op]) {
         return None;
     }
     let start = op + 1;
@@ -234,7 +234,12 @@ fn call(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
     while n > 0 && close - n < MAX_NAME && NAME_BYTE[hay[n - 1] as usize] {
         n -= 1;
     }
-    if n == close || n < 2 || hay[n - 1] != quote || hay[n - 2] != b'(' {
+    if n == close
+        || n < 2
+        || hay[n - 1] != quote
+        || hay[n - 2] != b'('
+        || !mentions_secret(&hay[n..close])
+    {
         return None;
     }
     let value = value_at(hay, op + 1)?;
@@ -283,7 +288,10 @@ fn name_before(hay: &[u8], end: usize) -> Option<Range<usize>> {
     while s > 0 && e - s < MAX_NAME && NAME_BYTE[hay[s - 1] as usize] {
         s -= 1;
     }
-    if TYPES.contains(&&hay[s..e]) {
+    // Type names are short and start with one of these.
+    let may_be_type =
+        e - s <= 13 && matches!(hay.get(s), Some(b's' | b'S' | b'&' | b'c' | b'[' | b'T'));
+    if may_be_type && TYPES.contains(&&hay[s..e]) {
         // `name string`, `name: string`, `NAME: &'static str`: the name is
         // the word before the type.
         let mut t = s;
@@ -305,6 +313,31 @@ fn name_before(hay: &[u8], end: usize) -> Option<Range<usize>> {
         return name_before(hay, t);
     }
     (s < e).then_some(s..e)
+}
+
+/// [`name_before`], when the name mentions a secret at all: most `=` and
+/// `:` in text do not, and this is the cheap way to say so.
+fn secret_name_before(hay: &[u8], end: usize) -> Option<Range<usize>> {
+    name_before(hay, end).filter(|n| mentions_secret(&hay[n.clone()]))
+}
+
+/// Whether a name holds the start of a word [`judge::classify`] could
+/// call secret (`key`, `tok…`, `sec…`, `pas…`, `pwd`, `aut…`, `cre…`,
+/// `bea…`), ignoring case: a few table lookups per byte.
+fn mentions_secret(name: &[u8]) -> bool {
+    name.windows(3).any(|w| {
+        matches!(
+            [w[0] | 0x20, w[1] | 0x20, w[2] | 0x20],
+            [b'k', b'e', b'y']
+                | [b't', b'o', b'k']
+                | [b's', b'e', b'c']
+                | [b'p', b'a', b's']
+                | [b'p', b'w', b'd']
+                | [b'a', b'u', b't']
+                | [b'c', b'r', b'e']
+                | [b'b', b'e', b'a']
+        )
+    })
 }
 
 /// The value that starts after an operator at `from`: quoted (to its
