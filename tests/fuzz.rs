@@ -80,6 +80,113 @@ proptest! {
     }
 }
 
+/// Text made of the pieces the detectors look at: digit groups, the
+/// separators people paste (no-break and zero-width spaces, full-width
+/// digits, Unicode hyphens), operators and names of the assignment rule,
+/// IBAN and phone starts, quotes and brackets.
+fn detector_soup() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "4916",
+        "6734",
+        "7572",
+        "5015",
+        "536",
+        "22",
+        "1234",
+        "0000",
+        "12/27",
+        "123",
+        " ",
+        "-",
+        ".",
+        "\n",
+        "\t",
+        "\u{a0}",
+        "\u{200b}",
+        "\u{2011}",
+        "\u{ff14}\u{ff19}",
+        "\u{3000}",
+        "=",
+        ":",
+        ",",
+        ">",
+        "<",
+        "\"",
+        "'",
+        "(",
+        ")",
+        "[",
+        "]",
+        "key",
+        "token",
+        "secret",
+        "password",
+        "api_key",
+        "xToken",
+        "string",
+        "&'static str",
+        "DE89",
+        "GB29",
+        "NO",
+        "+49",
+        "(0)",
+        "@",
+        "example.com",
+        "://",
+        "ghp_",
+        "AKIA",
+        "sk_live_",
+        "-----BEGIN ",
+        "q8W2e4R6t8Y0u2I4o6P8",
+        "5f4dcc3b5aa765d61d8327deb882cf99",
+        "\u{e9}",
+        "\u{fffd}",
+    ]);
+    prop::collection::vec(piece, 0..1500).prop_map(|v| v.concat())
+}
+
+static ALL_DETECTORS: LazyLock<LocalEngine> = LazyLock::new(|| {
+    LocalEngine::new(&dlpd::config::ScannerConfig {
+        detectors: dlpd::engine::DetectorId::ALL.to_vec(),
+        min_confidence: dlpd::engine::Confidence::VeryUnlikely,
+        ..dlpd::config::ScannerConfig::default()
+    })
+});
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Every detector on, every confidence kept, small blocks: nothing
+    /// panics, every range is inside the text and is the finding's value,
+    /// and the block size changes nothing.
+    #[test]
+    fn detector_soup_never_panics_and_every_range_is_its_value(text in detector_soup()) {
+        let bytes = text.as_bytes();
+        let whole = ALL_DETECTORS.scan_text_bytes(bytes);
+        for f in &whole {
+            let (s, e) = (f.byte_start as usize, f.byte_end as usize);
+            prop_assert!(s <= e && e <= bytes.len(), "{f:?}");
+            prop_assert_eq!(&f.value.raw, &String::from_utf8_lossy(&bytes[s..e]));
+        }
+        let small = LocalEngine::new(&dlpd::config::ScannerConfig {
+            detectors: dlpd::engine::DetectorId::ALL.to_vec(),
+            min_confidence: dlpd::engine::Confidence::VeryUnlikely,
+            ..dlpd::config::ScannerConfig::default()
+        })
+        .with_block_size(2048);
+        let key = |f: &dlpd::engine::Finding| (f.byte_start, f.byte_end, f.detector.clone());
+        let mut a: Vec<_> = whole.iter().map(key).collect();
+        let mut b: Vec<_> = small.scan_text_bytes(bytes).iter().map(key).collect();
+        a.sort();
+        b.sort();
+        prop_assert_eq!(a, b);
+    }
+}
+
 #[test]
 fn every_seed_holds_findings_when_intact() {
     let dir = tempfile::tempdir().unwrap();
