@@ -173,3 +173,36 @@ fn spaced_international_phone_numbers_are_found_with_a_keyword() {
         ["+49 30 1234567", "+44 (0)20 7946 0958"]
     );
 }
+
+#[test]
+fn a_second_copy_of_a_finding_in_its_context_is_masked_too() {
+    let secret = "h7Gk2LpQ9xZr4VtB8nWm3CsY6dFj1";
+    let text = format!("token = \"{secret}\"\nif token == \"{secret}\": ok\n");
+    let found = LocalEngine::new(&ScannerConfig::default()).scan_bytes(text.as_bytes());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = &found[0];
+    for masked in [&f.value.masked, &f.before.masked, &f.after.masked] {
+        assert!(!masked.contains(&secret[..8]), "{masked}");
+        assert!(!masked.contains(&secret[20..]), "{masked}");
+    }
+    // The raw context still has it, for outputs configured to show values.
+    assert!(f.after.raw.contains(&secret[..8]));
+}
+
+#[test]
+fn a_file_of_nothing_but_findings_records_a_bounded_number_and_says_so() {
+    use dlpd::engine::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dump.txt");
+    std::fs::write(&path, "4916673475725015\n".repeat(100_050)).unwrap();
+    let report = LocalEngine::new(&ScannerConfig::default()).scan_path(&path, Default::default());
+    assert_eq!(report.findings().len(), 100_000);
+    assert!(
+        report
+            .partial
+            .iter()
+            .any(|p| p.contains("first 100000 findings")),
+        "{:?}",
+        report.partial
+    );
+}

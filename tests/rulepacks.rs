@@ -206,3 +206,48 @@ fn a_remediation_rule_may_name_a_pack_rule() {
     let run = env.run(&["scan", "--no-store", "/etc/hostname"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
 }
+
+#[test]
+fn a_multi_line_private_key_rule_sees_a_whole_key_and_an_empty_regex_is_a_path_rule() {
+    let pack = r#"
+[[rules]]
+id = "private-key"
+description = "a PEM private key, begin to end"
+regex = '''(?i)-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[\s\S-]{64,}?KEY(?: BLOCK)?-----'''
+keywords = ["-----begin"]
+
+[[rules]]
+id = "pfx-file"
+description = "a certificate bundle"
+regex = ""
+path = '''(?i)\.pfx$'''
+"#;
+    let env = env_with(pack);
+    // A key the size of a 2048-bit RSA key: the END line is 1.7 KB past
+    // the keyword.
+    let body: String = (0..26)
+        .map(|i| {
+            format!(
+                "{}\n",
+                &"MIIEowIBAAKCAQEAq8W2e4R6t8Y0u2I4o6P8a0S2d4F6g8H0j2K4l6".repeat(2)
+                    [i % 7..i % 7 + 64]
+            )
+        })
+        .collect();
+    let pem = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\n");
+    env.write("id_rsa", &pem);
+    let found = scan(&env, "id_rsa");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.0 == "private-key" && f.1.len() > 1700),
+        "{found:?}"
+    );
+    env.write("bundle.pfx", "binary-ish\n");
+    let found = scan(&env, "bundle.pfx");
+    assert_eq!(
+        found.iter().filter(|f| f.0 == "pfx-file").count(),
+        1,
+        "{found:?}"
+    );
+}

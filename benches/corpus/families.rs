@@ -172,9 +172,16 @@ pub fn positive(f: &'static Family, rng: &mut Rng) -> FamilyCase {
         name_for(f, rng)
     };
     let filler = rng.pick(FILLER);
+    // A private key's header is followed by its body, as in a key file.
+    let line = if f.check == Check::PemPrivate {
+        let body = run(rng, Alphabet::Base64, 64);
+        format!("{lead}{value}\n{body}\n{filler}")
+    } else {
+        format!("{lead}{value}\" {filler}")
+    };
     FamilyCase {
         case: Case {
-            line: format!("{lead}{value}\" {filler}"),
+            line,
             // In the default configuration private keys report as API_KEY too.
             expect: vec![(DetectorId::ApiKey, value)],
         },

@@ -162,10 +162,12 @@ fn rule(spec: RuleSpec) -> Result<PackRule, String> {
     if spec.id.is_empty() {
         return Err("a rule needs an id".into());
     }
-    if spec.regex.is_none() && spec.path.is_none() {
+    // An empty regex with a path is a path-only rule, as gitleaks reads it.
+    let pattern = spec.regex.as_deref().filter(|r| !r.is_empty());
+    if pattern.is_none() && spec.path.is_none() {
         return Err("a rule needs a regex, a path, or both".into());
     }
-    let regex = spec.regex.as_deref().map(compile).transpose()?;
+    let regex = pattern.map(compile).transpose()?;
     if let Some(re) = &regex
         && spec.secret_group >= re.captures_len()
     {
@@ -187,7 +189,12 @@ fn rule(spec: RuleSpec) -> Result<PackRule, String> {
         regex,
         secret_group: spec.secret_group,
         entropy: spec.entropy.filter(|e| *e > 0.0),
-        keywords: spec.keywords.iter().map(|k| k.to_lowercase()).collect(),
+        // Matched ignoring ASCII case, as the automaton does.
+        keywords: spec
+            .keywords
+            .iter()
+            .map(|k| k.to_ascii_lowercase())
+            .collect(),
         path: spec.path.as_deref().map(compile).transpose()?,
         allows,
     })
@@ -215,12 +222,13 @@ fn allow(spec: AllowSpec) -> Result<Allow, String> {
         }
     };
     let compile_all = |v: &[String]| v.iter().map(|p| compile(p)).collect::<Result<Vec<_>, _>>();
+    // Files have no commits: an allowlist that needs a commit (its only
+    // criterion, or one of all with AND) covers nothing.
+    let needs_commit = !spec.commits.is_empty()
+        && (and || (spec.paths.is_empty() && spec.regexes.is_empty() && spec.stopwords.is_empty()));
     Ok(Allow {
         and,
-        commits_only: !spec.commits.is_empty()
-            && spec.paths.is_empty()
-            && spec.regexes.is_empty()
-            && spec.stopwords.is_empty(),
+        commits_only: needs_commit,
         paths: compile_all(&spec.paths)?,
         regexes: compile_all(&spec.regexes)?,
         target,

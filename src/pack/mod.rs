@@ -17,9 +17,11 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// How far from a keyword a rule's match may lie, either way. It is also
-/// what the engine's block overlap allows a pack match.
-pub const REACH: usize = 1024;
+/// How far from a keyword a rule's match may lie, either way: enough for
+/// a whole PEM private key (a 4096-bit RSA key is about 3.3 KB) after its
+/// `-----BEGIN` keyword. It is also what the engine's block overlap allows
+/// a pack match.
+pub const REACH: usize = 4096;
 
 /// A pack that could not be loaded: which file, and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,7 @@ pub struct PackRule {
 pub struct Allow {
     /// All given criteria must hold (`condition = "AND"`), not any.
     and: bool,
-    /// Only commits are listed, which files do not have: it covers nothing.
+    /// It needs a commit, which files do not have: it covers nothing.
     commits_only: bool,
     paths: Vec<Regex>,
     regexes: Vec<Regex>,
@@ -211,15 +213,25 @@ impl RulePacks {
             return Vec::new();
         };
         let path = path.unwrap_or_default();
-        // Windows around each rule's keywords, merged per rule.
-        let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
+        // Windows around each keyword, merged as the hits come (they come
+        // in order), then handed to the rules that list the keyword: memory
+        // and time stay proportional to the text, not to hits times rules.
+        let mut per_keyword: Vec<Vec<Range<usize>>> = vec![Vec::new(); c.keyword_rules.len()];
         if let Some(ac) = &c.keywords {
             for m in ac.find_overlapping_iter(hay) {
                 let lo = m.start().saturating_sub(REACH);
                 let hi = (m.end() + REACH).min(hay.len());
-                for &r in &c.keyword_rules[m.pattern().as_usize()] {
-                    windows.push((r, lo..hi));
+                let list = &mut per_keyword[m.pattern().as_usize()];
+                match list.last_mut() {
+                    Some(w) if lo <= w.end => w.end = w.end.max(hi),
+                    _ => list.push(lo..hi),
                 }
+            }
+        }
+        let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
+        for (k, list) in per_keyword.iter().enumerate() {
+            for &r in &c.keyword_rules[k] {
+                windows.extend(list.iter().map(|w| (r, w.clone())));
             }
         }
         windows.extend(c.everywhere.iter().map(|&r| (r, 0..hay.len())));

@@ -291,13 +291,19 @@ impl ApiKeyRules {
             Part::Lit(s) => s.len(),
             _ => 0,
         };
-        let to = (from + NAME_REACH).min(hay.len());
+        // The value is on the name's line, after an operator: not a hash
+        // on a later line (`GITHUB_TOKEN.\n\ncommit 19f2…`).
+        let mut to = (from + NAME_REACH).min(hay.len());
+        if let Some(nl) = memchr::memchr(b'\n', &hay[from..to]) {
+            to = from + nl;
+        }
         for p in from..to {
             if !can_start(first, hay[p]) || is_word(hay[p - 1]) {
                 continue;
             }
             if let Some(end) = match_parts(f.shape, hay, p, p, MAX_MATCH) {
-                if names_a_secret(&hay[from..p]) {
+                let assigned = memchr::memchr3(b'=', b':', b'>', &hay[from..p]).is_some();
+                if assigned && names_a_secret(&hay[from..p]) {
                     self.push(hay, p, end, p + lit, i, out);
                 }
                 return;
@@ -319,9 +325,15 @@ impl ApiKeyRules {
         let e = &self.entries[i];
         let token = &hay[start..end];
         let body = &hay[body_from..end];
-        let Some(confidence) = confirm(e.family, token, body) else {
+        let Some(mut confidence) = confirm(e.family, token, body) else {
             return false;
         };
+        // A PEM header alone is a string in code that handles keys
+        // (`startswith("-----BEGIN PRIVATE KEY-----")`); a key has a body.
+        let bare_pem = e.family.check == families::Check::PemPrivate && !pem_body_follows(hay, end);
+        if bare_pem {
+            confidence = confidence.min(Confidence::Possible);
+        }
         out.push(Candidate {
             detector: e.detector,
             confidence,
@@ -329,10 +341,28 @@ impl ApiKeyRules {
             start,
             end,
             keyword_raises: e.family.named.is_empty()
+                && !bare_pem
                 && matches!(confidence, Confidence::Possible | Confidence::Likely),
         });
         true
     }
+}
+
+/// Whether a base64 line of a PEM body (20 or more characters) follows a
+/// header ending at `end`, past its line break and any `Key: value`
+/// header lines, within 200 bytes.
+fn pem_body_follows(hay: &[u8], end: usize) -> bool {
+    let after = &hay[end..(end + 200).min(hay.len())];
+    after
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| !l.is_empty() && !l.contains(&b':'))
+        .is_some_and(|l| {
+            l.len() >= 20
+                && l.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        })
 }
 
 /// Anchors found by a literal search (Teddy, when there are few enough).
@@ -557,10 +587,14 @@ mod tests {
             "-----BEGIN ENCRYPTED PRIVATE KEY-----",
             "-----BEGIN PGP PRIVATE KEY BLOCK-----",
         ] {
+            let key = format!("{header}\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ\n");
             assert_eq!(
-                one(header),
+                one(&key),
                 ("private_key", header.to_string(), Confidence::VeryLikely)
             );
+            // The header alone is code that handles keys.
+            let code = format!("if line.startswith(\"{header}\"):\n    pass\n");
+            assert_eq!(one(&code).2, Confidence::Possible);
         }
         assert!(find("-----BEGIN PUBLIC KEY-----").is_empty());
         assert!(find("-----BEGIN CERTIFICATE-----").is_empty());

@@ -313,26 +313,44 @@ fn judge(
     }
 }
 
-/// Whether one of the three tokens either side, on the same line, is a
-/// hexadecimal word: a hex dump (`0000000: 2e54 4820 5858 4420`) has
-/// groups of digits only now and then.
+/// Whether the number sits among hexadecimal words (`54A0`, `3f2e`): the
+/// token right beside it is one, or two of the three tokens either side
+/// on the same line are. A hex dump (`0000000: 2e54 4820 5858 4420`) has
+/// groups of digits only now and then; one stray word (`Apt 4B`, a
+/// transaction id) is not a dump.
 fn hex_nearby(hay: &[u8], start: usize, end: usize) -> bool {
-    let (mut before, mut after) = (start, end);
-    for _ in 0..3 {
-        match neighbour(hay, before, false) {
-            Some(t) if is_hex_word(t) => return true,
-            Some(t) => before -= t.len() + 1,
-            None => break,
+    let mut seen = 0;
+    for after in [false, true] {
+        let mut at = if after { end } else { start };
+        for distance in 0..3 {
+            let Some(t) = neighbour(hay, at, after) else {
+                // A dump line's offset (`0000000: `, xxd's) says it all.
+                if !after && at >= 2 && hay[at - 1] == b' ' && hay[at - 2] == b':' {
+                    let offset = hay[..at - 2]
+                        .iter()
+                        .rev()
+                        .take_while(|b| b.is_ascii_hexdigit())
+                        .count();
+                    if offset >= 6 {
+                        return true;
+                    }
+                }
+                break;
+            };
+            if is_hex_word(t) {
+                if distance == 0 {
+                    return true;
+                }
+                seen += 1;
+            }
+            at = if after {
+                at + t.len() + 1
+            } else {
+                at - t.len() - 1
+            };
         }
     }
-    for _ in 0..3 {
-        match neighbour(hay, after, true) {
-            Some(t) if is_hex_word(t) => return true,
-            Some(t) => after += t.len() + 1,
-            None => break,
-        }
-    }
-    false
+    seen >= 2
 }
 
 /// Digits confined to five consecutive values (`341124311214544`, stroke
@@ -345,11 +363,11 @@ fn narrow_digits(d: &[u8]) -> bool {
     hi - lo < 5
 }
 
-/// Whether the number is part of a name or a path: joined by `-`, `_` or
-/// `/` to a word (`fuzzer-5390364397928448`, `/testcase/5390…`,
-/// `id_4916…`). Ids, not cards.
+/// Whether the number is part of a name: joined by `-` or `_` to a word
+/// (`fuzzer-5390364397928448`, `id_4916…`). Ids, not cards. A URL path
+/// (`/cards/4916…`) is where access logs leak card numbers: not an id.
 fn in_identifier(hay: &[u8], start: usize, end: usize) -> bool {
-    let joined = |b: Option<&u8>| matches!(b, Some(b'-' | b'_' | b'/'));
+    let joined = |b: Option<&u8>| matches!(b, Some(b'-' | b'_'));
     let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
     let before = start.checked_sub(1).map(|i| &hay[i]);
     let before2 = start.checked_sub(2).map(|i| &hay[i]);
@@ -653,7 +671,20 @@ mod tests {
         // A code-point table whose rows continue across line breaks.
         assert!(likely("7876 7877 4109 7966 7970 7971\n7972 7973 7974").is_empty());
         // Ids in URLs and names (fuzzer test cases).
-        assert!(likely("https://oss-fuzz.com/testcase-detail/5390364397928448.").is_empty());
+        // In a URL path it is a leak, as in an access log.
+        assert_eq!(
+            likely("GET /api/cards/4916660487647592 HTTP/1.1"),
+            ["4916660487647592"]
+        );
+        // One hex word nearby is not a dump.
+        assert_eq!(
+            likely("Ship to Apt 4B card 4916 0115 2449 3907 exp 12/27"),
+            ["4916 0115 2449 3907"]
+        );
+        assert_eq!(
+            likely("txn 9f3a2c1e card 4916 3982 5979 1906 ok"),
+            ["4916 3982 5979 1906"]
+        );
         assert!(likely("clusterfuzz-testcase-minimized-fuzzer-5390364397928448 |").is_empty());
         // Hex dumps, stroke orders.
         assert!(likely("0000000: 2e54 4820 5858 4420 3120 2241  .TH XXD").is_empty());

@@ -208,9 +208,20 @@ impl LocalEngine {
                     column_end,
                 })
             });
+            let value = start..end;
             let finding = Finding {
-                before: context(hay, before_range(hay, start, self.context_bytes), &spans),
-                after: context(hay, after_range(hay, end, self.context_bytes), &spans),
+                before: context(
+                    hay,
+                    before_range(hay, start, self.context_bytes),
+                    &spans,
+                    &value,
+                ),
+                after: context(
+                    hay,
+                    after_range(hay, end, self.context_bytes),
+                    &spans,
+                    &value,
+                ),
                 byte_start: base + start as u64,
                 byte_end: base + end as u64,
                 line_start,
@@ -218,6 +229,11 @@ impl LocalEngine {
                 table,
                 ..m.finding(hay)
             };
+            // Past the cap the rest go unrecorded (the file's report says
+            // so): a file of nothing but card numbers costs bounded memory.
+            if out.len() + tagged.len() >= MAX_STREAM_FINDINGS {
+                continue;
+            }
             match m.tag {
                 Some(tag) => tagged.push((tag, finding)),
                 None => out.push(finding),
@@ -387,6 +403,9 @@ struct Window<'a> {
     path: Option<&'a [u8]>,
 }
 
+/// The most findings one stream records.
+pub(crate) const MAX_STREAM_FINDINGS: usize = 100_000;
+
 /// A rule's index and its detector's, for a match waiting on the counts.
 type Tag = (usize, usize);
 
@@ -446,10 +465,28 @@ fn is_continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
 }
 
-/// A context, raw and with every match inside it masked.
-fn context(hay: &[u8], range: Range<usize>, matches: &[Range<usize>]) -> Sensitive {
+/// A context, raw and with every match inside it masked, and every other
+/// copy of the finding's own `value` (`if token == "<the token>"`), even
+/// one the context cuts.
+fn context(
+    hay: &[u8],
+    range: Range<usize>,
+    matches: &[Range<usize>],
+    value: &Range<usize>,
+) -> Sensitive {
+    let mut copies = Vec::new();
+    let needle = &hay[value.clone()];
+    if needle.len() >= 4 {
+        let lo = range.start.saturating_sub(needle.len());
+        let hi = (range.end + needle.len()).min(hay.len());
+        copies.extend(
+            memchr::memmem::find_iter(&hay[lo..hi], needle)
+                .map(|at| lo + at..lo + at + needle.len()),
+        );
+    }
     let spans: Vec<Range<usize>> = matches
         .iter()
+        .chain(&copies)
         .filter(|m| m.start < range.end && m.end > range.start)
         .map(|m| m.start.saturating_sub(range.start)..m.end.min(range.end) - range.start)
         .collect();

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use ring::digest;
 
-use super::detect::{Resume, Stream};
+use super::detect::{MAX_STREAM_FINDINGS, Resume, Stream};
 use super::{LocalEngine, StreamVerdict};
 use crate::engine::extract::archive::{self, ArchiveError};
 use crate::engine::extract::{Format, Place, Text, delimiter_of, pdf, tabular, utf16};
@@ -243,6 +243,11 @@ impl LocalEngine {
                     tracing::info!(path = %path.display(), "not valid UTF-8: scanned as bytes, byte ranges are exact");
                 }
                 report.sha256 = hasher.map(|h| hex(h.finish().as_ref()));
+                if findings.len() >= MAX_STREAM_FINDINGS {
+                    report.partial.push(format!(
+                        "only its first {MAX_STREAM_FINDINGS} findings were recorded"
+                    ));
+                }
                 // Quoted fields: a second pass over the file finds the cells.
                 if let (Some(delim), Some(again)) = (delimiter, again)
                     && utf16.is_none()

@@ -38,14 +38,16 @@ fn pasted(s: &[u8]) -> Option<(usize, Becomes)> {
         [0xC2, 0xAD, ..] => (2, Nothing),
         // En quad to hair space (figure, thin, punctuation spaces among them).
         [0xE2, 0x80, 0x80..=0x8A, ..] => (3, Byte(b' ')),
-        // Zero-width space, non-joiner, joiner.
-        [0xE2, 0x80, 0x8B..=0x8D, ..] => (3, Nothing),
+        // Zero-width space, non-joiner, joiner; left-to-right and
+        // right-to-left marks.
+        [0xE2, 0x80, 0x8B..=0x8F, ..] => (3, Nothing),
         // Hyphen, non-breaking hyphen, figure dash, en dash.
         [0xE2, 0x80, 0x90..=0x93, ..] => (3, Byte(b'-')),
         // Narrow no-break space; medium mathematical space.
         [0xE2, 0x80, 0xAF, ..] | [0xE2, 0x81, 0x9F, ..] => (3, Byte(b' ')),
-        // Word joiner; minus sign.
-        [0xE2, 0x81, 0xA0, ..] => (3, Nothing),
+        // Word joiner and the invisible operators (function application,
+        // times, separator, plus); minus sign.
+        [0xE2, 0x81, 0xA0..=0xA4, ..] => (3, Nothing),
         [0xE2, 0x88, 0x92, ..] => (3, Byte(b'-')),
         // Ideographic space.
         [0xE3, 0x80, 0x80, ..] => (3, Byte(b' ')),
@@ -129,6 +131,10 @@ mod tests {
             "4916673475725015"
         );
         assert_eq!(norm("a\u{3000}b"), "a b");
+        assert_eq!(
+            norm("4916\u{200e}6734\u{2063}7572\u{200f}5015"),
+            "4916673475725015"
+        );
         // Smart quotes and other text stay as they are.
         assert!(Normalized::of("“quoted” – é ü 漢字".replace('–', "x").as_bytes()).is_none());
         assert_eq!(norm("café\u{a0}“x”"), "café “x”");

@@ -158,7 +158,10 @@ pub(super) fn classify(name: &[u8]) -> Option<Name> {
             .iter()
             .any(|(a, b)| word(i - 1) == *a && word(i) == *b)
     });
-    let strength = if pair || any(STRONG) {
+    // `pass` alone is a word of test logs (`PASS:`); with another word
+    // (`db_pass`, `smtp_pass`) it names a password.
+    let compound_pass = count >= 2 && any(&[b"pass"]);
+    let strength = if pair || any(STRONG) || compound_pass {
         Strength::Strong
     } else if any(WEAK) {
         Strength::Weak
@@ -205,7 +208,7 @@ fn not_a_literal(v: &[u8]) -> bool {
 fn is_identifier(v: &[u8]) -> bool {
     let part = |p: &[u8]| {
         !p.is_empty()
-            && p.len() <= 32
+            && p.len() <= 64
             && (p[0].is_ascii_alphabetic() || p[0] == b'_')
             && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
     };
@@ -255,15 +258,16 @@ pub(super) fn judge(name: Name, v: &[u8], quoted: bool) -> Option<Confidence> {
     }
     if name.password {
         // Passwords are chosen, not random: any 6 or more characters in
-        // quotes; bare, they need letters with digits or symbols.
-        let symbols = v.iter().any(|b| !b.is_ascii_alphanumeric());
-        let mixed = has_letter_and_digit(v) || (symbols && v.iter().any(u8::is_ascii_alphabetic));
+        // quotes; bare, 8 or more with letters and digits. A name that is
+        // only `pass` (a test log's `PASS: addr2line`) needs the quotes;
+        // versions (`'1.302120'`) are not passwords.
+        let version = v.iter().all(|b| b.is_ascii_digit() || *b == b'.');
         let ok = if quoted {
             v.len() >= 6
         } else {
-            v.len() >= 8 && mixed
+            name.strength == Strength::Strong && v.len() >= 8 && has_letter_and_digit(v)
         };
-        return (ok && !is_identifier(v)).then_some(Confidence::Likely);
+        return (ok && !version && !is_identifier(v)).then_some(Confidence::Likely);
     }
     // A list or a set of fields (`id=KEYID,value=…`), not one value; `=`
     // only ends base64.
@@ -274,8 +278,11 @@ pub(super) fn judge(name: Name, v: &[u8], quoted: bool) -> Option<Confidence> {
     if v.contains(&b',') || body.contains(&b'=') {
         return None;
     }
-    // Letters with digits, or a long quoted string (base64 of letters).
-    let mixed = has_letter_and_digit(v) || (quoted && v.len() >= 24);
+    // Letters with digits, or a long quoted string of base64 (random
+    // strings that long nearly always hold a digit; without one, a `+`,
+    // `/` or `=` tells base64 from a name such as `_EllipticCurvePrivateKey`).
+    let base64 = v.iter().any(|b| matches!(b, b'+' | b'/' | b'='));
+    let mixed = has_letter_and_digit(v) || (quoted && v.len() >= 24 && base64);
     if is_identifier(v) || !mixed {
         return None;
     }

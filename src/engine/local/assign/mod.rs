@@ -239,11 +239,26 @@ fn call(hay: &[u8], op: usize) -> Option<(Range<usize>, Value)> {
         || hay[n - 1] != quote
         || hay[n - 2] != b'('
         || !mentions_secret(&hay[n..close])
+        || !sets_a_variable(hay, n - 2)
     {
         return None;
     }
     let value = value_at(hay, op + 1)?;
     value.quoted.then_some((n..close, value))
+}
+
+/// Whether the function called at the `(` at `paren` sets a variable:
+/// its name has `set`, `put` or `env` in it (`setProperty`, `Setenv`,
+/// `putenv`, `SetEnvironmentVariable`), unlike `MovedAttribute(…)`.
+fn sets_a_variable(hay: &[u8], paren: usize) -> bool {
+    let mut s = paren;
+    while s > 0 && paren - s < 48 && NAME_BYTE[hay[s - 1] as usize] {
+        s -= 1;
+    }
+    let name = hay[s..paren].to_ascii_lowercase();
+    [&b"set"[..], b"put", b"env"]
+        .iter()
+        .any(|w| memchr::memmem::find(&name, w).is_some())
 }
 
 /// Spaces skipped around an operator.
@@ -280,39 +295,47 @@ const TYPES: &[&[u8]] = &[
 /// The name that ends before `end` (an operator), past closing quotes
 /// and brackets (`"key":`, `environ["KEY"] =`) and a type after it.
 fn name_before(hay: &[u8], end: usize) -> Option<Range<usize>> {
-    let mut e = skip_spaces(hay, end, true);
-    while e > 0 && end - e < 12 && matches!(hay[e - 1], b'"' | b'\'' | b']' | b')' | b'`') {
-        e -= 1;
-    }
-    let mut s = e;
-    while s > 0 && e - s < MAX_NAME && NAME_BYTE[hay[s - 1] as usize] {
-        s -= 1;
-    }
+    let word_before = |end: usize| {
+        let mut e = skip_spaces(hay, end, true);
+        while e > 0 && end - e < 12 && matches!(hay[e - 1], b'"' | b'\'' | b']' | b')' | b'`') {
+            e -= 1;
+        }
+        let mut s = e;
+        while s > 0 && e - s < MAX_NAME && NAME_BYTE[hay[s - 1] as usize] {
+            s -= 1;
+        }
+        s..e
+    };
+    let first = word_before(end);
     // Type names are short and start with one of these.
-    let may_be_type =
-        e - s <= 13 && matches!(hay.get(s), Some(b's' | b'S' | b'&' | b'c' | b'[' | b'T'));
-    if may_be_type && TYPES.contains(&&hay[s..e]) {
-        // `name string`, `name: string`, `NAME: &'static str`: the name is
-        // the word before the type.
-        let mut t = s;
-        while t > 0
-            && s - t < 16
-            && matches!(hay[t - 1], b' ' | b'\t' | b'&' | b'*' | b'[' | b']' | b'\'')
-        {
-            t -= 1;
-            if hay[..t].ends_with(b"'static") {
-                t -= "'static".len();
-            }
-        }
-        if t > 0 && hay[t - 1] == b':' {
-            t = skip_spaces(hay, t - 1, true);
-        }
-        if t == s {
-            return None;
-        }
-        return name_before(hay, t);
+    let may_be_type = first.len() <= 13
+        && matches!(
+            hay.get(first.start),
+            Some(b's' | b'S' | b'&' | b'c' | b'[' | b'T')
+        );
+    if !(may_be_type && TYPES.contains(&&hay[first.clone()])) {
+        return (!first.is_empty()).then_some(first);
     }
-    (s < e).then_some(s..e)
+    // `name string`, `name: string`, `NAME: &'static str`: the name is the
+    // word before the type; one step back only, so a chain of type names
+    // (`str:str:str…`) costs no more than one.
+    let s = first.start;
+    let mut t = s;
+    while t > 0
+        && s - t < 16
+        && matches!(hay[t - 1], b' ' | b'\t' | b'&' | b'*' | b'[' | b']' | b'\'')
+    {
+        t -= 1;
+        if hay[..t].ends_with(b"'static") {
+            t -= "'static".len();
+        }
+    }
+    if t > 0 && hay[t - 1] == b':' {
+        t = skip_spaces(hay, t - 1, true);
+    }
+    let name = word_before(t);
+    let is_type = TYPES.contains(&&hay[name.clone()]);
+    (t < s && !name.is_empty() && !is_type).then_some(name)
 }
 
 /// [`name_before`], when the name mentions a secret at all: most `=` and
@@ -485,6 +508,13 @@ mod tests {
             "secret = /etc/app/secret.pem",
             "password: required",
             "the key to success is 42",
+            "PASS: addr2line",
+            "self.passwd = password_mgr",
+            "MovedAttribute(\"HTTPPasswordMgr\", \"urllib2\", \"urllib.request\")",
+            "'Test2::Event::Pass' => '1.302120',",
+            "(pass_through): Likewise.",
+            "private_key: \"_EllipticCurvePrivateKey\"",
+            "nid_key = self._lib.NID_pbe_WithSHA1And3_Key_TripleDES_CBC",
             "--public-key='id=KEYID,value=BASE64PUBLICKEY'",
             "shared-key='secret_version=projects/PROJECT/secrets/SECRET/versions/1'",
             "docs.google.com/spreadsheet/ccc?key=0Ao1yRmX6PQQzdG5wSFlrZl9HRWNET3ZyN0hnaGo5ZFE&usp=sharing",
@@ -514,6 +544,17 @@ mod tests {
         ] {
             assert!(likely(no).is_empty(), "{no}");
         }
+    }
+
+    #[test]
+    fn chains_of_type_names_cost_one_step_each() {
+        // Each `:` looks back one type name, not the whole chain.
+        // (Each used to walk the whole chain again, recursively: minutes,
+        // and a stack overflow in a debug build.)
+        let chain = format!("token{} = \"{V}\"", ":str".repeat(60_000));
+        assert!(find(&chain).is_empty());
+        let spaced = format!("token {}= \"{V}\"", "str ".repeat(60_000));
+        assert!(find(&spaced).is_empty());
     }
 
     #[test]
