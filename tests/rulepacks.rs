@@ -251,3 +251,56 @@ path = '''(?i)\.pfx$'''
         "{found:?}"
     );
 }
+
+#[test]
+fn an_overlay_merges_into_the_rule_it_extends() {
+    let env = Env::new();
+    env.write(
+        "base.toml",
+        r#"
+[[rules]]
+id = "acme-token"
+description = "Acme token"
+regex = '''\b(acme_[a-z0-9]{24})\b'''
+keywords = ["acme_"]
+
+[[rules]]
+id = "retired"
+description = "a rule the overlay turns off"
+regex = '''retired_[0-9]{8}'''
+"#,
+    );
+    // The overlay adds an allowlist to acme-token and nothing else, as
+    // gitleaks overlays do, and disables a rule.
+    let overlay = env.write(
+        "overlay.toml",
+        r#"
+[extend]
+path = "base.toml"
+disabledRules = ["retired"]
+
+[[rules]]
+id = "acme-token"
+[[rules.allowlists]]
+stopwords = ["staging"]
+"#,
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&env.config)
+        .and_then(|mut f| {
+            use std::io::Write;
+            writeln!(f, "[scanner]\nrule_packs = [\"{}\"]", overlay.display())
+        })
+        .unwrap();
+    env.write(
+        "app.cfg",
+        "a acme_q8w2e4r6t8y0u2i4o6p8a0s2\nb acme_stagingq8w2e4r6t8y0u2\nretired_12345678\n",
+    );
+    let found: Vec<String> = scan(&env, "app.cfg")
+        .into_iter()
+        .filter(|f| f.0 != "API Key")
+        .map(|f| f.1)
+        .collect();
+    assert_eq!(found, ["acme_q8w2e4r6t8y0u2i4o6p8a0s2"]);
+}

@@ -43,8 +43,7 @@ struct Extend {
 struct RuleSpec {
     id: String,
     regex: Option<String>,
-    #[serde(default)]
-    secret_group: usize,
+    secret_group: Option<usize>,
     entropy: Option<f64>,
     #[serde(default)]
     keywords: Vec<String>,
@@ -76,16 +75,44 @@ struct AllowSpec {
 pub struct Loaded {
     pub rules: Vec<PackRule>,
     pub global: Vec<Allow>,
-    /// Rule ids the pack's `[extend] disabledRules` turns off.
-    pub disabled: Vec<String>,
     /// Set when the pack extends gitleaks' own default rules, which dlpd
     /// does not ship.
     pub extends_default: bool,
 }
 
+/// A pack as read, its rules not yet compiled: an overlay's rule merges
+/// into the rule of the same id it extends before either is checked.
+struct Read {
+    /// Each rule with the file that last defined it, for errors.
+    specs: Vec<(std::path::PathBuf, RuleSpec)>,
+    global: Vec<Allow>,
+    disabled: Vec<String>,
+    extends_default: bool,
+}
+
 /// Reads and compiles the pack at `path`, and any pack its `[extend]`
 /// names (relative to it), at most `depth` levels down.
 pub fn load(path: &Path, depth: u32) -> Result<Loaded, PackError> {
+    let read = read(path, depth)?;
+    let mut rules = Vec::with_capacity(read.specs.len());
+    for (file, spec) in read.specs {
+        if read.disabled.contains(&spec.id) {
+            continue;
+        }
+        let id = spec.id.clone();
+        rules.push(rule(spec).map_err(|e| PackError {
+            path: file,
+            what: format!("rule {id:?}: {e}"),
+        })?);
+    }
+    Ok(Loaded {
+        rules,
+        global: read.global,
+        extends_default: read.extends_default,
+    })
+}
+
+fn read(path: &Path, depth: u32) -> Result<Read, PackError> {
     let fail = |what: String| PackError {
         path: path.to_path_buf(),
         what,
@@ -96,15 +123,15 @@ pub fn load(path: &Path, depth: u32) -> Result<Loaded, PackError> {
         let line = text[..at].matches('\n').count() + 1;
         fail(format!("line {line}: {}", e.message()))
     })?;
-    let mut loaded = Loaded {
-        rules: Vec::new(),
+    let mut read = Read {
+        specs: Vec::new(),
         global: Vec::new(),
         disabled: Vec::new(),
         extends_default: false,
     };
     if let Some(extend) = file.extend {
-        loaded.extends_default = extend.use_default;
-        loaded.disabled = extend.disabled_rules;
+        read.extends_default = extend.use_default;
+        read.disabled = extend.disabled_rules;
         if let Some(base) = extend.path {
             if depth == 0 {
                 return Err(fail(format!(
@@ -112,35 +139,57 @@ pub fn load(path: &Path, depth: u32) -> Result<Loaded, PackError> {
                 )));
             }
             let base = path.parent().unwrap_or(Path::new(".")).join(base);
-            let inner = load(&base, depth - 1)?;
-            loaded.extends_default |= inner.extends_default;
-            loaded.rules = inner.rules;
-            loaded.global = inner.global;
+            let inner = self::read(&base, depth - 1)?;
+            read.extends_default |= inner.extends_default;
+            read.specs = inner.specs;
+            read.global = inner.global;
+            read.disabled.extend(inner.disabled);
         }
     }
     for spec in file.allowlist.into_iter().chain(file.allowlists) {
         let targets = spec.target_rules.clone();
         let allow = allow(spec).map_err(|e| fail(format!("global allowlist: {e}")))?;
-        if targets.is_empty() {
-            loaded.global.push(allow);
-        } else {
-            // Scoped to some rules: it joins theirs (defined above it or below).
-            loaded.global.push(Allow {
-                rules: targets,
-                ..allow
-            });
-        }
+        // With targetRules it is for those rules only.
+        read.global.push(Allow {
+            rules: targets,
+            ..allow
+        });
     }
     for spec in file.rules {
-        let id = spec.id.clone();
-        let rule = rule(spec).map_err(|e| fail(format!("rule {id:?}: {e}")))?;
-        // A rule of the same id replaces the one it extends.
-        loaded.rules.retain(|r| r.id != rule.id);
-        loaded.rules.push(rule);
+        match read.specs.iter_mut().find(|(_, base)| base.id == spec.id) {
+            // As gitleaks does: what the overlay gives replaces, keywords
+            // and allowlists add up.
+            Some((file, base)) => {
+                merge(base, spec);
+                *file = path.to_path_buf();
+            }
+            None => read.specs.push((path.to_path_buf(), spec)),
+        }
     }
-    let disabled = loaded.disabled.clone();
-    loaded.rules.retain(|r| !disabled.contains(&r.id));
-    Ok(loaded)
+    Ok(read)
+}
+
+/// Merges an overlay's rule into the rule of the same id it extends.
+fn merge(base: &mut RuleSpec, overlay: RuleSpec) {
+    if overlay.regex.is_some() {
+        base.regex = overlay.regex;
+    }
+    if overlay.secret_group.is_some() {
+        base.secret_group = overlay.secret_group;
+    }
+    if overlay.entropy.is_some() {
+        base.entropy = overlay.entropy;
+    }
+    if overlay.path.is_some() {
+        base.path = overlay.path;
+    }
+    for k in overlay.keywords {
+        if !base.keywords.contains(&k) {
+            base.keywords.push(k);
+        }
+    }
+    base.allowlists
+        .extend(overlay.allowlist.into_iter().chain(overlay.allowlists));
 }
 
 /// Compiles a regex as Go would read it: ASCII classes unless it needs
@@ -168,12 +217,12 @@ fn rule(spec: RuleSpec) -> Result<PackRule, String> {
         return Err("a rule needs a regex, a path, or both".into());
     }
     let regex = pattern.map(compile).transpose()?;
+    let secret_group = spec.secret_group.unwrap_or(0);
     if let Some(re) = &regex
-        && spec.secret_group >= re.captures_len()
+        && secret_group >= re.captures_len()
     {
         return Err(format!(
-            "secretGroup {} but the regex has {} groups",
-            spec.secret_group,
+            "secretGroup {secret_group} but the regex has {} groups",
             re.captures_len() - 1
         ));
     }
@@ -187,7 +236,7 @@ fn rule(spec: RuleSpec) -> Result<PackRule, String> {
     Ok(PackRule {
         id: spec.id,
         regex,
-        secret_group: spec.secret_group,
+        secret_group,
         entropy: spec.entropy.filter(|e| *e > 0.0),
         // Matched ignoring ASCII case, as the automaton does.
         keywords: spec
