@@ -347,19 +347,22 @@ pub type Tally = std::collections::BTreeMap<DetectorId, (u64, u64, u64)>;
 /// Scans every case with `engine` and tallies the outcome per detector.
 pub fn score(engine: &dlpd::engine::LocalEngine, cases: &[Case]) -> Tally {
     let mut tally = Tally::new();
-    let mut text = String::new();
-    let mut starts = Vec::new();
-    for c in cases {
-        starts.push(text.len());
-        text.push_str(&c.line);
-        text.push('\n');
-    }
-    let found = engine.scan_bytes(text.as_bytes());
     let mut by_line: Vec<Vec<(DetectorId, String)>> = vec![Vec::new(); cases.len()];
-    for f in found {
-        let line = starts.partition_point(|&s| s <= f.byte_start as usize) - 1;
-        if let Some(id) = f.detector.builtin() {
-            by_line[line].push((id, f.value.raw));
+    // Scanned as files of 10,000 lines: one file records at most 100,000
+    // findings, and a whole corpus in one would hit that cap.
+    for (chunk, lines) in cases.chunks(10_000).enumerate() {
+        let mut text = String::new();
+        let mut starts = Vec::new();
+        for c in lines {
+            starts.push(text.len());
+            text.push_str(&c.line);
+            text.push('\n');
+        }
+        for f in engine.scan_bytes(text.as_bytes()) {
+            let line = starts.partition_point(|&s| s <= f.byte_start as usize) - 1;
+            if let Some(id) = f.detector.builtin() {
+                by_line[chunk * 10_000 + line].push((id, f.value.raw));
+            }
         }
     }
     for (c, got) in cases.iter().zip(&by_line) {
