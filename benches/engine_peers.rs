@@ -29,7 +29,7 @@ pub fn rg_patterns() -> Vec<String> {
     let mut named: Vec<String> = Vec::new();
     for f in families::all() {
         if !f.named.is_empty() {
-            named.extend(f.named.iter().map(|n| regex_escape(n)));
+            named.extend(f.named.iter().map(|n| regex::escape(n)));
             continue;
         }
         let anchor = f.shape.iter().find_map(|p| match *p {
@@ -37,7 +37,7 @@ pub fn rg_patterns() -> Vec<String> {
             _ => None,
         });
         if let Some(a) = anchor {
-            let a = regex_escape(a);
+            let a = regex::escape(a);
             if !anchors.contains(&a) {
                 anchors.push(a);
             }
@@ -51,17 +51,6 @@ pub fn rg_patterns() -> Vec<String> {
         "(?i:{})[A-Za-z0-9_.-]{{0,24}}[\"']?[ \t]*[:=][ \t]*[\"']?[A-Za-z0-9_.-]{{16,}}",
         named.join("|")
     ));
-    out
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
     out
 }
 

@@ -166,11 +166,6 @@ impl RulePacks {
         self.paths.is_empty()
     }
 
-    /// How many rules the packs hold.
-    pub fn len(&self) -> usize {
-        self.compiled.as_ref().map_or(0, |c| c.rules.len())
-    }
-
     /// Whether a rule of this id is loaded (a remediation rule may name it).
     pub fn has_rule(&self, id: &str) -> bool {
         self.compiled
