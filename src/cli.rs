@@ -8,6 +8,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, EngineKind};
@@ -15,7 +16,7 @@ use crate::engine::{LocalEngine, ScanOptions};
 use crate::finding::{FileReport, Outcome};
 use crate::report::{FindingRecord, FindingWriter, Format};
 use crate::scan::{self, WalkOptions};
-use crate::store::{FindingQuery, Store};
+use crate::store::{FindingQuery, Recorder, Store};
 
 /// Exit code: nothing found.
 pub const EXIT_CLEAN: u8 = 0;
@@ -211,12 +212,6 @@ fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
-/// How many reports, or findings, the store takes per transaction during
-/// a scan: small enough that storing keeps pace with scanning instead of
-/// all happening at the end, large enough that commits are few.
-const STORE_BATCH: usize = 512;
-const STORE_BATCH_FINDINGS: usize = 4096;
-
 fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     if config.scanner.engine == EngineKind::Nightfall {
         tracing::info!("dlpd scan uses the local engine; the Nightfall engine runs in `dlpd run`");
@@ -225,13 +220,14 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     let mut store = if args.no_store {
         None
     } else {
-        Some(Store::open(&config.output)?)
+        Some(
+            Recorder::spawn(Store::open(&config.output)?)
+                .context("cannot start the store's thread")?,
+        )
     };
     let format = args.format.unwrap_or_else(default_format);
     let mut out = FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
     let progress = Progress::new();
-    let mut batch: Vec<FileReport> = Vec::new();
-    let mut batch_findings = 0;
     let mut failure: Option<anyhow::Error> = None;
     let opts = WalkOptions {
         follow_symlinks: args.follow_symlinks,
@@ -264,23 +260,12 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
                 return false;
             }
         }
-        if let Some(store) = store.as_mut() {
-            batch_findings += report.findings().len();
-            batch.push(report);
-            if batch.len() >= STORE_BATCH || batch_findings >= STORE_BATCH_FINDINGS {
-                batch_findings = 0;
-                if let Err(e) = store.record(&batch) {
-                    failure = Some(e.into());
-                    return false;
-                }
-                batch.clear();
-            }
-        }
-        true
+        // False when the store failed: its error comes from `finish`.
+        store.as_mut().is_none_or(|s| s.push(report))
     });
     progress.finish();
-    if let Some(store) = store.as_mut() {
-        store.record(&batch)?;
+    if let Some(store) = store {
+        store.finish()?;
     }
     if let Err(e) = out.flush()
         && !is_broken_pipe(&e)

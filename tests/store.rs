@@ -148,6 +148,52 @@ fn a_half_written_csv_row_is_cut_and_pending_rows_are_written_again() {
 }
 
 #[test]
+fn csv_rows_made_in_memory_are_the_rows_read_back_from_sqlite() {
+    let (s, store) = Scanned::new();
+    drop(store);
+    let first = std::fs::read(s.cfg.csv_path()).unwrap();
+    // Pending again, as after a crash: the next open writes the same rows,
+    // read back from SQLite this time.
+    let conn = rusqlite::Connection::open(s.cfg.db_path()).unwrap();
+    conn.execute("UPDATE files SET csv_pending = 1", [])
+        .unwrap();
+    drop(conn);
+    drop(Store::open(&s.cfg).unwrap());
+    let both = std::fs::read(s.cfg.csv_path()).unwrap();
+    let header = first.iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(&both[first.len()..], &first[header..]);
+}
+
+#[test]
+fn a_file_recorded_again_by_another_process_before_the_flush_gets_that_ones_rows() {
+    let (s, mut a) = Scanned::new();
+    let mut b = Store::open(&s.cfg).unwrap();
+    let scan = || {
+        s.engine.scan_path(
+            &s.file,
+            ScanOptions {
+                hash: true,
+                prior: None,
+            },
+        )
+    };
+    a.record_remedied(&[scan()], &[], &[], &mut []).unwrap();
+    // Another process records the file, shortened to two cards, before
+    // the first appends its rows.
+    let short: String = SAMPLE_PCI
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&s.file, short).unwrap();
+    b.record_remedied(&[scan()], &[], &[], &mut []).unwrap();
+    a.flush_csv().unwrap();
+    b.flush_csv().unwrap();
+    // The ten rows of the first scan, then the two the store holds now.
+    assert_eq!(csv_rows(&s.cfg), 12);
+}
+
+#[test]
 fn a_rotated_csv_gets_a_fresh_header() {
     let (s, mut store) = Scanned::new();
     std::fs::remove_file(s.cfg.csv_path()).unwrap();
@@ -183,7 +229,7 @@ fn a_version_1_store_is_migrated_in_place() {
     // Wind the schema back to version 1, as the first release wrote it.
     let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
     conn.execute_batch(
-        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         PRAGMA user_version = 1;",
+        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         CREATE INDEX findings_value ON findings (value_hmac);\n         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
@@ -193,5 +239,13 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
+    let value_index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'findings_value'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(value_index, 0);
 }

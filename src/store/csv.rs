@@ -8,20 +8,36 @@ use std::io::{Seek, SeekFrom, Write};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
+use crate::finding::FileReport;
 use crate::fsutil::{ensure_private_dir, open_private_rw};
-use crate::report::{CSV_HEADER, csv_row};
+use crate::report::{CSV_HEADER, FindingRecord, csv_row};
+
+/// The CSV rows of a report's findings, as the flush would read them back
+/// from SQLite: in the order of member, then byte offset.
+pub(super) fn rows_of(report: &FileReport, show_values: bool) -> Vec<u8> {
+    let mut findings: Vec<_> = report.findings().iter().collect();
+    findings.sort_by(|a, b| (&a.member, a.byte_start).cmp(&(&b.member, b.byte_start)));
+    let mut out = Vec::new();
+    for f in findings {
+        csv_row(
+            &mut out,
+            &FindingRecord::new(report, f, show_values).csv_cells(),
+        );
+    }
+    out
+}
 
 impl Store {
     /// Appends the rows of every file marked pending to the CSV, exactly once.
     pub fn flush_csv(&mut self) -> Result<(), StoreError> {
-        let pending: Vec<i64> = {
+        let pending: Vec<(i64, i64)> = {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT id FROM files WHERE csv_pending = 1 ORDER BY scanned_at, id",
+                    "SELECT id, scans FROM files WHERE csv_pending = 1 ORDER BY scanned_at, id",
                 )
                 .map_err(self.sql_err())?;
-            stmt.query_map([], |r| r.get(0))
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| rows.collect::<Result<_, _>>())
                 .map_err(self.sql_err())?
         };
@@ -34,6 +50,7 @@ impl Store {
             .optional()
             .map_err(self.sql_err())?;
         if pending.is_empty() && committed.is_some() {
+            self.csv_rows.clear();
             return Ok(());
         }
         let csv_err = |source| StoreError::Csv {
@@ -63,10 +80,17 @@ impl Store {
         if start == 0 && !pending.is_empty() {
             csv_row(&mut buf, &CSV_HEADER);
         }
-        for &id in &pending {
-            // A file that only grew: the rows past where it was last written.
-            for rec in self.records_where("f.id = ?1 AND x.byte_end > f.csv_after", &[&id])? {
-                csv_row(&mut buf, &rec.csv_cells());
+        for &(id, scans) in &pending {
+            match self.csv_rows.get(&id) {
+                Some((at, rows)) if *at == scans => buf.extend_from_slice(rows),
+                // A file that only grew: the rows past where it was last written.
+                _ => {
+                    for rec in
+                        self.records_where("f.id = ?1 AND x.byte_end > f.csv_after", &[&id])?
+                    {
+                        csv_row(&mut buf, &rec.csv_cells());
+                    }
+                }
             }
         }
         file.seek(SeekFrom::Start(start)).map_err(csv_err)?;
@@ -88,10 +112,12 @@ impl Store {
             let mut done = tx
                 .prepare_cached("UPDATE files SET csv_pending = 0 WHERE id = ?1")
                 .map_err(err)?;
-            for id in &pending {
+            for (id, _) in &pending {
                 done.execute([id]).map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.csv_rows.clear();
+        Ok(())
     }
 }

@@ -11,12 +11,14 @@
 mod csv;
 mod query;
 mod queue;
+mod recorder;
 mod remediation;
 mod schema;
 mod uploads;
 
 pub use query::{FailedFile, FindingQuery, StoreStatus};
 pub use queue::{Job, JobId, LastScan, QueueCounts, Recovered};
+pub use recorder::Recorder;
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
 
@@ -90,6 +92,12 @@ pub struct Store {
     csv_path: PathBuf,
     hmac_key: hmac::Key,
     redact: Redact,
+    /// CSV rows of files recorded since the last flush, made from the
+    /// reports in memory, so the flush need not read them back from SQLite.
+    /// Keyed by file id, with the `scans` count they were stored under: a
+    /// row recorded again since (by this process or another) no longer
+    /// matches, and is read from SQLite as before.
+    csv_rows: std::collections::HashMap<i64, (i64, Vec<u8>)>,
 }
 
 /// Switches to WAL. That takes an exclusive lock SQLite does not wait for
@@ -159,6 +167,7 @@ impl Store {
             db_path,
             csv_path: cfg.csv_path(),
             redact: cfg.redact,
+            csv_rows: Default::default(),
         })
     }
 
@@ -195,12 +204,17 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        // 32 MiB of page cache instead of 2: the findings' value index takes
+        // keys in random order, and a small cache rereads its pages.
+        conn.pragma_update(None, "cache_size", -32768)
+            .map_err(open_err)?;
         let mut store = Store {
             conn,
             hmac_key: load_or_create_key(&dir.join("hmac.key"))?,
             db_path,
             csv_path: cfg.csv_path(),
             redact: cfg.redact,
+            csv_rows: Default::default(),
         };
         store.migrate()?;
         store.flush_csv()?;
@@ -301,6 +315,7 @@ impl Store {
             path: path.clone(),
             source,
         };
+        let mut csv_rows = Vec::new();
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut upsert = tx
@@ -310,7 +325,7 @@ impl Store {
                      ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
                        engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10,
                        csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
-                     RETURNING id",
+                     RETURNING id, scans",
                 )
                 .map_err(err)?;
             let mut clear = tx
@@ -335,7 +350,7 @@ impl Store {
                     Outcome::Skipped(reason) => ("skipped", Some(reason.to_string())),
                     Outcome::Failed(msg) => ("failed", Some(msg.clone())),
                 };
-                let id: i64 = upsert
+                let (id, scans): (i64, i64) = upsert
                     .query_row(
                         params![
                             report.path.as_os_str().as_bytes(),
@@ -350,12 +365,16 @@ impl Store {
                             !report.findings().is_empty(),
                             report.grown_from.map(|n| n as i64),
                         ],
-                        |r| r.get(0),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .map_err(err)?;
-                // A file that only grew keeps its earlier findings.
+                // A file that only grew keeps its earlier findings (and its
+                // CSV rows are read back, the earlier ones perhaps among them).
                 if report.grown_from.is_none() {
                     clear.execute([id]).map_err(err)?;
+                    if !report.findings().is_empty() {
+                        csv_rows.push((id, scans, csv::rows_of(report, show)));
+                    }
                 }
                 for (f, mac) in report.findings().iter().zip(hmacs) {
                     insert
@@ -415,7 +434,13 @@ impl Store {
                 q.id = remediation::insert_quarantine(&tx, q).map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.csv_rows.extend(
+            csv_rows
+                .into_iter()
+                .map(|(id, scans, rows)| (id, (scans, rows))),
+        );
+        Ok(())
     }
 
     /// Sets a small piece of daemon state (`daemon.pid`, `daemon.last_error`).

@@ -133,4 +133,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE files ADD COLUMN csv_after INTEGER NOT NULL DEFAULT -1;
     "#,
+    // v8: no query looks findings up by value, and the index on the keyed
+    // hash, whose keys arrive in random order, was half of what storing a
+    // finding cost. A query that needs it will bring it back.
+    r#"
+    DROP INDEX IF EXISTS findings_value;
+    "#,
 ];
