@@ -112,7 +112,7 @@ impl LocalEngine {
                 on(DetectorId::ApiKey),
                 on(DetectorId::PasswordInCode),
             ),
-            patterns: patterns::Patterns::new(&running),
+            patterns: patterns::Patterns::new(&running, cfg.min_confidence),
             allow: Allowlist::new(cfg),
             archives: archive::Limits::new(cfg),
             keywords: Keywords::new(),

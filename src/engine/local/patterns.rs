@@ -35,48 +35,109 @@ struct Pattern {
     gate: Gate,
     /// The finding is capture group 1 (a password, not its assignment).
     value_group: bool,
+    /// No literal narrows where the regex can match, so a search of its
+    /// own would look at every byte: it runs near matches of the union of
+    /// such patterns instead (see [`Patterns::detect`]).
+    windowed: bool,
 }
 
 /// The configured pattern detectors, compiled once.
 pub struct Patterns {
     list: Vec<Pattern>,
+    /// The union of the windowed patterns, when there are two or more, and
+    /// the longest match any of them can make.
+    finder: Option<(Regex, usize)>,
+    /// The engine reports nothing below this: a match that stays below it
+    /// even with a keyword is dropped before the keyword is looked for.
+    min: Confidence,
 }
 
 impl Patterns {
-    /// The pattern detectors among `detectors`; `None` when there are none.
-    pub fn new(detectors: &[DetectorId]) -> Option<Patterns> {
+    /// The pattern detectors among `detectors`, for an engine reporting
+    /// `min` and above; `None` when there are none.
+    pub fn new(detectors: &[DetectorId], min: Confidence) -> Option<Patterns> {
         let list: Vec<Pattern> = detectors.iter().filter_map(|d| build(*d)).collect();
-        (!list.is_empty()).then_some(Patterns { list })
+        let windowed: Vec<String> = list
+            .iter()
+            .filter(|p| p.windowed)
+            .map(|p| format!("(?:{})", p.re.as_str()))
+            .collect();
+        let finder = (windowed.len() > 1).then(|| {
+            let union = windowed.join("|");
+            (
+                Regex::new(&union).expect("built-in patterns are valid"),
+                longest_match(&union),
+            )
+        });
+        (!list.is_empty()).then_some(Patterns { list, finder, min })
     }
 
     /// Appends the candidates in `hay`.
     pub fn detect(&self, hay: &[u8], keywords: &Keywords, out: &mut Vec<Candidate>) {
+        // One pass of all the patterns that have no literal to search for
+        // finds where any of them matches; each then runs only near those
+        // places. Any match of one lies within MAX_MATCH of a match of the
+        // union (which resumes after each match it finds), so none is lost.
+        let near_union = self.finder.as_ref().map(|(union, longest)| {
+            windows(
+                hay,
+                union.find_iter(hay).map(|m| (m.start(), m.end())),
+                *longest,
+            )
+        });
         for p in &self.list {
             if p.gate == Gate::Require {
-                // Nothing counts without a keyword: search only around them,
-                // in merged windows that start and end between words.
-                let mut windows: Vec<std::ops::Range<usize>> = Vec::new();
-                for k in keywords.positions(p.id, hay) {
-                    let (mut lo, mut hi) = (k.saturating_sub(REACH), (k + REACH).min(hay.len()));
-                    while lo > 0 && hay[lo - 1].is_ascii_alphanumeric() {
-                        lo -= 1;
-                    }
-                    while hi < hay.len() && hay[hi].is_ascii_alphanumeric() {
-                        hi += 1;
-                    }
-                    match windows.last_mut() {
-                        Some(w) if lo <= w.end => w.end = w.end.max(hi),
-                        _ => windows.push(lo..hi),
-                    }
+                // Nothing counts without a keyword: search only around them.
+                let near = keywords.positions(p.id, hay).into_iter().map(|k| (k, k));
+                for w in windows(hay, near, REACH) {
+                    p.find(hay, w, keywords, self.min, out);
                 }
-                for w in windows {
-                    p.find(hay, w, keywords, out);
+            } else if let (true, Some(near)) = (p.windowed, &near_union) {
+                for w in near {
+                    p.find(hay, w.clone(), keywords, self.min, out);
                 }
             } else {
-                p.find(hay, 0..hay.len(), keywords, out);
+                p.find(hay, 0..hay.len(), keywords, self.min, out);
             }
         }
     }
+}
+
+/// The longest match `pattern` can make, in bytes.
+fn longest_match(pattern: &str) -> usize {
+    // As `regex::bytes` reads it: a class may match any byte.
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+        .and_then(|hir| hir.properties().maximum_len())
+        .expect("built-in patterns are valid and bounded")
+}
+
+/// The spans widened by `reach` on both sides, to places between words,
+/// merged where they touch. Spans come in order of their starts.
+fn windows(
+    hay: &[u8],
+    spans: impl Iterator<Item = (usize, usize)>,
+    reach: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for (s, e) in spans {
+        let (mut lo, mut hi) = (s.saturating_sub(reach), (e + reach).min(hay.len()));
+        while lo > 0 && word(hay[lo - 1]) {
+            lo -= 1;
+        }
+        while hi < hay.len() && word(hay[hi]) {
+            hi += 1;
+        }
+        match out.last_mut() {
+            Some(w) if lo <= w.end => w.end = w.end.max(hi),
+            _ => out.push(lo..hi),
+        }
+    }
+    out
 }
 
 /// How far from a keyword a match can start or end and still be near it.
@@ -90,6 +151,7 @@ impl Pattern {
         hay: &[u8],
         within: std::ops::Range<usize>,
         keywords: &Keywords,
+        min: Confidence,
         out: &mut Vec<Candidate>,
     ) {
         let base = within.start;
@@ -110,6 +172,15 @@ impl Pattern {
             let Some(mut confidence) = (self.check)(hay, start, end) else {
                 continue;
             };
+            let best = match self.gate {
+                Gate::None => confidence,
+                Gate::Raise | Gate::Require => confidence.raised(),
+            };
+            if best < min {
+                // It would be dropped whatever surrounds it; below `min` it
+                // can hide nothing that would be kept either.
+                continue;
+            }
             if self.gate != Gate::None {
                 if keywords.near(self.id, hay, start, end) {
                     confidence = confidence.raised();
@@ -133,7 +204,7 @@ fn build(id: DetectorId) -> Option<Pattern> {
     use Confidence::*;
     let (re, check, gate): (&str, Check, Gate) = match id {
         DetectorId::CryptographicKey => (
-            r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:\r?\n(?:[A-Za-z-]{1,20}: [^\r\n]{0,60}\r?\n){0,3}\r?\n?[A-Za-z0-9+/=]{20,76})?",
+            r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:\r?\n(?:[A-Za-z-]{1,20}: (?-u:[^\r\n]){0,60}\r?\n){0,2}\r?\n?[A-Za-z0-9+/=]{20,76})?",
             |hay, s, e| {
                 // With a base64 body after the header, it is a key, not a mention.
                 let body = hay[s..e].ends_with(b"-----");
@@ -221,7 +292,7 @@ fn build(id: DetectorId) -> Option<Pattern> {
             Gate::Require,
         ),
         DetectorId::DatabaseConnectionString => (
-            r#"(?i)(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|mssql|sqlserver|oracle|amqps?|jdbc:[a-z]{2,12})://[^\s:/@'"]{1,64}:([^\s@'"/]{1,128})@[^\s'"<>]{1,100}"#,
+            r#"(?i-u)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|mssql|sqlserver|oracle|amqps?|jdbc:[a-z]{2,12})://[^\s:/@'"]{1,64}:([^\s@'"/]{1,128})@[^\s'"<>]{1,100}"#,
             |hay, s, e| {
                 Some(if placeholder(&hay[s..e]) {
                     Unlikely
@@ -288,6 +359,16 @@ fn build(id: DetectorId) -> Option<Pattern> {
         check,
         gate,
         value_group: id == DetectorId::GcpCredentials,
+        windowed: matches!(
+            id,
+            DetectorId::UsBankRoutingMicr
+                | DetectorId::UsEmployerIdentificationNumber
+                | DetectorId::CanadaSocialInsuranceNumber
+                | DetectorId::UkNationalInsuranceNumber
+                | DetectorId::PhoneNumber
+                | DetectorId::IpAddress
+                | DetectorId::RandomlyGeneratedToken
+        ),
     })
 }
 
@@ -376,7 +457,13 @@ mod tests {
         let p = build(id).unwrap();
         let mut out = Vec::new();
         let keywords = Keywords::new();
-        p.find(text.as_bytes(), 0..text.len(), &keywords, &mut out);
+        p.find(
+            text.as_bytes(),
+            0..text.len(),
+            &keywords,
+            Confidence::VeryUnlikely,
+            &mut out,
+        );
         out.iter()
             .map(|c| (text[c.start..c.end].to_string(), c.confidence))
             .collect()
@@ -440,6 +527,11 @@ mod tests {
         let long = "A".repeat(10_000) + "@" + &"b".repeat(10_000) + ".com";
         for id in DetectorId::ALL {
             let Some(p) = build(id) else { continue };
+            let longest = longest_match(p.re.as_str());
+            assert!(
+                longest <= super::super::apikey::MAX_MATCH,
+                "{id}: {longest}"
+            );
             for m in p.re.find_iter(long.as_bytes()) {
                 assert!(
                     m.len() <= super::super::apikey::MAX_MATCH,
