@@ -433,3 +433,74 @@ fn json_logs_are_one_object_per_line_and_never_hold_a_value() {
     );
     assert!(!run.stderr().contains("5433-9502"));
 }
+
+#[test]
+fn no_command_panics_when_its_reader_has_gone() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let env = Env::new();
+    let file = env.write("s.csv", SAMPLE_PCI);
+    let file = file.to_str().unwrap();
+    // A store, so that `findings`, `status` and `quarantine list` print.
+    assert_eq!(env.run(&["scan", "--format", "jsonl", file]).code(), 1);
+    let commands: &[&[&str]] = &[
+        &["check-config"],
+        &["status"],
+        &["status", "--json"],
+        &["findings", "--format", "jsonl"],
+        &["findings", "--format", "table"],
+        &["findings", "--failed"],
+        &["quarantine", "list"],
+        &["scan", "--no-store", "--format", "jsonl", file],
+        &["scan", "--no-store", "--format", "csv", file],
+        &["hash-value"],
+        &["--help"],
+        &["--version"],
+        &["scan", "--help"],
+    ];
+    for args in commands {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just made by pipe(2) and are owned here.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read);
+        let mut child = support::cmd(&env.config)
+            .args(*args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(b"a value\n");
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn status_without_a_daemon_exits_3_and_creates_no_store() {
+    let env = Env::new();
+    let run = env.run(&["status", "--json"]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(v["running"], false);
+    assert_eq!(v["store_exists"], false);
+    let text = env.run(&["status"]);
+    assert_eq!(text.code(), 3);
+    assert!(text.stdout().contains("not running (no store yet at"));
+    assert!(!env.state_dir().join("dlpd.sqlite").exists());
+    // With a store but no daemon: still 3, with the counts.
+    let file = env.write("s.csv", SAMPLE_PCI);
+    env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    let run = env.run(&["status", "--json"]);
+    assert_eq!(run.code(), 3);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        (v["running"].clone(), v["findings"].clone()),
+        (false.into(), 10.into())
+    );
+}

@@ -234,12 +234,19 @@ fn status_shows_the_queue_counts_and_the_running_daemon() {
         "{text}"
     );
     assert!(text.contains("last error: none"), "{text}");
-    d.signal(libc::SIGTERM);
-    assert!(
-        support::dlpd(&d.config, &["status"])
-            .stdout()
-            .contains("daemon:     not running")
+    let json = support::dlpd(&d.config, &["status", "--json"]);
+    assert_eq!(json.code(), 0, "{}", json.stderr());
+    let v: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
+    assert_eq!(v["running"], true);
+    assert_eq!(v["pid"], d.pid());
+    assert_eq!(
+        (v["scanned"].clone(), v["findings"].clone()),
+        (1.into(), 10.into())
     );
+    d.signal(libc::SIGTERM);
+    let after = support::dlpd(&d.config, &["status"]);
+    assert!(after.stdout().contains("daemon:     not running"));
+    assert_eq!(after.code(), 3);
 }
 
 #[test]

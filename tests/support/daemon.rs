@@ -128,6 +128,11 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
+    /// The running daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon runs").id()
+    }
+
     pub fn signal(&mut self, sig: i32) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         unsafe { libc::kill(child.id() as i32, sig) };

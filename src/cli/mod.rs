@@ -18,6 +18,8 @@ use crate::report::{FindingRecord, FindingWriter, Format};
 use crate::scan::{self, WalkOptions};
 use crate::store::{FindingQuery, Recorder, Store};
 
+mod status;
+
 /// Exit code: nothing found.
 pub const EXIT_CLEAN: u8 = 0;
 /// Exit code: findings.
@@ -45,8 +47,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: watch, queue, scan, record; until SIGTERM or SIGINT (SIGHUP reloads).
     Run(RunArgs),
-    /// Show the daemon's queue, counts, last error and uptime (reads the store).
-    Status,
+    /// Show the daemon's queue, counts, last error and uptime (reads the store); exit 3 when it is not running.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Scan files or directories once and print the findings.
     Scan(ScanArgs),
     /// Validate the config and print the effective config.
@@ -172,7 +178,7 @@ pub fn run(cli: Cli) -> u8 {
             };
             crate::service::run(config, log, &opts).map(|()| EXIT_CLEAN)
         }
-        Command::Status => status(&config),
+        Command::Status { json } => status::status(&config, json),
         Command::Scan(args) => scan(&config, args),
         Command::Findings(args) => findings(&config, args),
         Command::Quarantine(cmd) => quarantine(&config, cmd),
@@ -180,6 +186,12 @@ pub fn run(cli: Cli) -> u8 {
         Command::PdfText => Ok(crate::engine::extract::pdf::child_main()),
     };
     result.unwrap_or_else(|e| {
+        // The reader went away (`dlpd status | head -1`): nothing to say.
+        if e.chain()
+            .any(|c| c.downcast_ref::<io::Error>().is_some_and(is_broken_pipe))
+        {
+            return EXIT_CLEAN;
+        }
         eprintln!("dlpd: {e:#}");
         EXIT_ERROR
     })
@@ -191,10 +203,13 @@ fn check_config(config: &Config, source: &crate::config::Source) -> anyhow::Resu
     if config.scanner.engine == EngineKind::Nightfall {
         crate::nightfall::Secrets::load(config)?;
     }
-    print!(
+    let mut out = io::stdout().lock();
+    write!(
+        out,
         "# dlpd effective config (from {source})\n{}",
         config.to_toml()
-    );
+    )?;
+    out.flush()?;
     Ok(EXIT_CLEAN)
 }
 
@@ -313,7 +328,9 @@ fn hash_value() -> anyhow::Result<u8> {
     if raw.is_empty() {
         anyhow::bail!("no value on stdin; try: echo -n VALUE | dlpd hash-value");
     }
-    println!("\"sha256:{}\"", crate::engine::allow::hash_value(&raw));
+    let mut out = io::stdout().lock();
+    writeln!(out, "\"sha256:{}\"", crate::engine::allow::hash_value(&raw))?;
+    out.flush()?;
     Ok(EXIT_CLEAN)
 }
 
@@ -357,64 +374,6 @@ fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
             Ok(EXIT_CLEAN)
         }
     }
-}
-
-fn status(config: &Config) -> anyhow::Result<u8> {
-    let store = match Store::open_existing(&config.output) {
-        Err(crate::store::StoreError::Missing { path }) => {
-            println!(
-                "daemon:     not running (no store yet at {})",
-                path.display()
-            );
-            return Ok(EXIT_CLEAN);
-        }
-        other => other?,
-    };
-    let st = store.status()?;
-    let pid: Option<i32> = store.meta("daemon.pid")?.and_then(|p| p.parse().ok());
-    // kill(pid, 0) only asks whether the process exists.
-    let alive = pid.filter(|&p| unsafe { libc::kill(p, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
-    let daemon = match alive {
-        Some(pid) => {
-            let started: u64 = store
-                .meta("daemon.started")?
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let up = Duration::from_secs(now.saturating_sub(started));
-            format!("running (pid {pid}), up {}", humantime::format_duration(up))
-        }
-        None => "not running".to_string(),
-    };
-    let last_error = store
-        .meta("daemon.last_error")?
-        .unwrap_or_else(|| "none".into());
-    println!("daemon:     {daemon}");
-    if alive.is_some() {
-        // Written by the running daemon: stuck threads, unwatched directories.
-        let health = store.meta("daemon.health")?;
-        println!("health:     {}", health.as_deref().unwrap_or("ok"));
-    }
-    println!(
-        "queue:      {} queued ({} retrying), {} in flight ({} awaiting Nightfall results)",
-        st.queue.queued, st.retrying, st.queue.running, st.queue.awaiting
-    );
-    println!(
-        "files:      {} scanned, {} skipped, {} failed; {} findings",
-        st.scanned, st.skipped, st.failed, st.findings
-    );
-    let quarantined = store
-        .quarantine_list(Some(crate::store::QuarantineState::Quarantined))?
-        .len();
-    println!(
-        "remedies:   {quarantined} quarantined, {} alerts waiting for their sink",
-        store.alerts_pending()?
-    );
-    println!("last error: {last_error}");
-    println!("store:      {}", store.db_path().display());
-    Ok(EXIT_CLEAN)
 }
 
 fn failed_files(store: &Store, format: Format) -> anyhow::Result<u8> {
