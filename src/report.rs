@@ -125,15 +125,15 @@ impl FindingRecord {
             rfc3339(self.scanned_at),
             // The columns are fixed once a CSV exists: a member goes with
             // its archive's path, as `archive.zip!dir/a.txt`.
-            match &self.member {
+            one_line(&match &self.member {
                 Some(m) => format!("{}!{m}", self.path),
                 None => self.path.clone(),
-            },
+            }),
             self.detector.as_str().to_string(),
             self.confidence.as_str().to_string(),
-            self.finding.clone(),
-            self.before.clone(),
-            self.after.clone(),
+            one_line(&self.finding),
+            one_line(&self.before),
+            one_line(&self.after),
             self.byte_start.to_string(),
             self.byte_end.to_string(),
             self.line_start.to_string(),
@@ -141,6 +141,16 @@ impl FindingRecord {
             self.upload_id.clone().unwrap_or_default(),
             self.sha256.clone().unwrap_or_default(),
         ]
+    }
+}
+
+/// A cell with its line breaks written as `\r` and `\n`, so that one
+/// finding is one line of the CSV for `tail -f` and `grep`.
+fn one_line(cell: &str) -> String {
+    if cell.contains(['\r', '\n']) {
+        cell.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        cell.to_string()
     }
 }
 

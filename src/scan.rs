@@ -48,7 +48,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, r: &FileReport) {
+    /// Counts one report.
+    pub fn add(&mut self, r: &FileReport) {
         match &r.outcome {
             Outcome::Scanned { findings } => {
                 self.scanned += 1;
@@ -62,6 +63,16 @@ impl Summary {
             }
             Outcome::Failed(_) => self.failed += 1,
         }
+    }
+
+    /// Adds another scan's totals.
+    pub fn merge(&mut self, o: Summary) {
+        self.scanned += o.scanned;
+        self.skipped += o.skipped;
+        self.failed += o.failed;
+        self.findings += o.findings;
+        self.bytes += o.bytes;
+        self.unseen += o.unseen;
     }
 }
 

@@ -93,6 +93,13 @@ fn csv_and_table_formats() {
         "scanned_at,path,detector,confidence,finding,before_context,after_context,byte_start,byte_end,line,engine,upload_id,sha256"
     );
     assert!(csv.contains(",36,55,2,local,,"), "{csv}");
+    // Contexts span lines of the sample; each finding is still one line,
+    // in the store's CSV too.
+    assert_eq!(csv.lines().count(), 11, "{csv}");
+    assert!(csv.contains("\\n"), "{csv}");
+    env.run(&["scan", file.to_str().unwrap()]);
+    let stored = std::fs::read_to_string(env.state_dir().join("results.csv")).unwrap();
+    assert_eq!(stored.lines().count(), 11, "{stored}");
     let table = env
         .run(&[
             "scan",
@@ -165,7 +172,8 @@ fn bad_inputs_get_clear_messages_and_the_scan_carries_on() {
         gone.to_str().unwrap(),
     ]);
     let err = run.stderr();
-    assert_eq!(run.code(), 1, "{err}");
+    // Findings, but a path given does not exist: that decides the code.
+    assert_eq!(run.code(), 4, "{err}");
     let paths: Vec<String> = run
         .jsonl()
         .iter()
@@ -191,7 +199,7 @@ fn bad_inputs_get_clear_messages_and_the_scan_carries_on() {
         (&sparse, "over scanner.max_file_bytes"),
         (&fifo, "not a regular file (fifo)"),
         (&self_loop, "symlink loop"),
-        (&gone, "vanished before it could be scanned"),
+        (&gone, "no such file or directory"),
         (&latin1, "not valid UTF-8: scanned as bytes"),
     ] {
         let line = err
@@ -270,23 +278,70 @@ fn unreadable_directory_is_reported_and_skipped() {
 }
 
 #[test]
-fn exit_2_only_when_nothing_could_be_scanned() {
+fn exit_2_when_nothing_could_be_scanned_and_4_for_a_path_that_does_not_exist() {
     let env = Env::new();
-    let run = env.run(&[
-        "scan",
-        "--no-store",
-        env.path("missing-a").to_str().unwrap(),
-        env.path("missing-b").to_str().unwrap(),
-    ]);
+    // A dangling symlink: given, but nothing behind it can be read.
+    let dangling = env.path("dangling");
+    symlink(env.path("nowhere"), &dangling).unwrap();
+    let run = env.run(&["scan", "--no-store", dangling.to_str().unwrap()]);
     assert_eq!(run.code(), 2, "{}", run.stderr());
-    let clean = env.write("clean.txt", "hello\n");
+
+    let (a, b) = (env.path("missing-a"), env.path("missing-b"));
     let run = env.run(&[
         "scan",
         "--no-store",
-        clean.to_str().unwrap(),
-        env.path("missing").to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
     ]);
-    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.code(), 4, "{}", run.stderr());
+    for p in [&a, &b] {
+        let said = format!("dlpd: {}: no such file or directory", p.display());
+        assert!(run.stderr().contains(&said), "{}", run.stderr());
+    }
+    // With a good path beside it: the good one is scanned and printed, and
+    // the missing one still decides the exit code.
+    let sample = env.write("s.csv", SAMPLE_PCI);
+    let clean = env.write("clean.txt", "hello\n");
+    for (good, found) in [(&clean, 0), (&sample, 10)] {
+        let run = env.run(&[
+            "scan",
+            "--no-store",
+            "--format",
+            "jsonl",
+            good.to_str().unwrap(),
+            a.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code(), 4, "{}", run.stderr());
+        assert_eq!(run.jsonl().len(), found);
+    }
+}
+
+#[test]
+fn dash_scans_stdin_and_keeps_it_out_of_the_store() {
+    use std::io::Write;
+    let env = Env::new();
+    let mut child = support::cmd(&env.config)
+        .args(["scan", "--format", "jsonl", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SAMPLE_PCI.as_bytes())
+        .unwrap();
+    let run = support::Run(child.wait_with_output().unwrap());
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let lines = run.jsonl();
+    assert_eq!(lines.len(), 10);
+    assert_eq!(lines[0]["path"], "-");
+    assert_eq!(lines[0]["location"]["byteRange"]["start"], 36);
+    assert!(!run.stdout().contains("5433-9502"));
+    let stored = env.run(&["findings", "--format", "jsonl"]);
+    assert!(stored.jsonl().is_empty(), "{}", stored.stdout());
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! returns the process exit code.
 //!
 //! Exit codes follow CI secret scanners: 0 = no findings, 1 = findings,
-//! 2 = error (for `scan`: only when nothing at all could be scanned).
+//! 2 = error (for `scan`: only when nothing at all could be scanned), 3 =
+//! something went unseen (`scan`) or no daemon runs (`status`), 4 = a
+//! path given to `scan` does not exist.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub const EXIT_ERROR: u8 = 2;
 /// Exit code: nothing found, but a file or an archive member was skipped
 /// for a limit or damage, so something went unseen. A CI gate fails closed.
 pub const EXIT_UNSEEN: u8 = 3;
+/// Exit code of `scan`: a path given does not exist (the others were
+/// scanned and their findings printed). It outranks findings, so a typo in
+/// a CI job cannot pass for a clean or a dirty tree.
+pub const EXIT_NO_SUCH_PATH: u8 = 4;
 
 /// dlpd finds card numbers, social security numbers and API keys in files.
 #[derive(Debug, Parser)]
@@ -95,7 +101,7 @@ pub struct RunArgs {
 /// `dlpd scan`
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Files or directories (scanned recursively).
+    /// Files or directories (scanned recursively); `-` reads stdin.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output format (default: table on a terminal, else jsonl).
@@ -253,7 +259,7 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         },
     };
     let started = Instant::now();
-    let summary = scan::scan_paths(engine, &args.paths, opts, |report| {
+    let mut handle = |report: FileReport, record: bool| {
         progress.tick(&report);
         match &report.outcome {
             Outcome::Skipped(reason) => {
@@ -276,8 +282,32 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             }
         }
         // False when the store failed: its error comes from `finish`.
-        store.as_mut().is_none_or(|s| s.push(report))
-    });
+        !record || store.as_mut().is_none_or(|s| s.push(report))
+    };
+    // `-` is stdin, scanned first (and not recorded: it has no path). A
+    // path that does not exist is named at the end, with its own exit code.
+    let mut roots = Vec::new();
+    let (mut stdin, mut missing) = (false, Vec::new());
+    for p in &args.paths {
+        if p.as_os_str() == "-" {
+            stdin = true;
+        } else if std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+            missing.push(p);
+        } else {
+            roots.push(p.clone());
+        }
+    }
+    let mut summary = scan::Summary::default();
+    let mut going = true;
+    if stdin {
+        let report =
+            engine.scan_stream_as(std::path::Path::new("-"), io::stdin().lock(), opts.scan);
+        summary.add(&report);
+        going = handle(report, false);
+    }
+    if going {
+        summary.merge(scan::scan_paths(engine, &roots, opts, |r| handle(r, true)));
+    }
     progress.finish();
     if let Some(store) = store {
         store.finish()?;
@@ -300,17 +330,20 @@ fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         secs = format!("{:.2}", started.elapsed().as_secs_f64()),
         "scan complete"
     );
-    Ok(
-        if summary.failed > 0 && summary.scanned + summary.skipped == 0 {
-            EXIT_ERROR
-        } else if summary.findings > 0 {
-            EXIT_FINDINGS
-        } else if summary.unseen > 0 {
-            EXIT_UNSEEN
-        } else {
-            EXIT_CLEAN
-        },
-    )
+    for p in &missing {
+        eprintln!("dlpd: {}: no such file or directory", p.display());
+    }
+    Ok(if !missing.is_empty() {
+        EXIT_NO_SUCH_PATH
+    } else if summary.failed > 0 && summary.scanned + summary.skipped == 0 {
+        EXIT_ERROR
+    } else if summary.findings > 0 {
+        EXIT_FINDINGS
+    } else if summary.unseen > 0 {
+        EXIT_UNSEEN
+    } else {
+        EXIT_CLEAN
+    })
 }
 
 /// Reads a value from stdin (one trailing newline is not part of it) and

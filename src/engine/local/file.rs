@@ -62,6 +62,56 @@ impl LocalEngine {
         }
     }
 
+    /// Scans a stream that is not a file (`dlpd scan -` reading a pipe) as
+    /// text, reported as `name`: read once, up to `max_file_bytes`; no
+    /// format is sniffed, since nothing can be read twice.
+    pub fn scan_stream_as(&self, name: &Path, reader: impl Read, opts: ScanOptions) -> FileReport {
+        let mut report = FileReport::new(name, self.name(), Outcome::Skipped(SkipReason::Empty));
+        let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
+        let mut size = 0;
+        let limit = self.max_file_bytes;
+        let reader = HashTee {
+            inner: reader.take(limit + 1),
+            hasher: hasher.as_mut(),
+        };
+        let counted = Counted {
+            inner: reader,
+            n: &mut size,
+        };
+        let text = Text {
+            reader: Box::new(counted),
+            name: None,
+            path: None,
+            delimiter: None,
+            member: None,
+            place: Place::Plain,
+        };
+        let result = self.scan_text(text);
+        report.scanned_at = SystemTime::now();
+        report.size = size.min(limit);
+        report.outcome = match result {
+            Ok(StreamVerdict::Binary) => Outcome::Skipped(SkipReason::Binary),
+            Ok(StreamVerdict::Text { bytes: 0, .. }) => Outcome::Skipped(SkipReason::Empty),
+            Ok(StreamVerdict::Text { findings, .. }) => {
+                if size > limit {
+                    report.partial.push(format!(
+                        "only its first {limit} bytes (max_file_bytes) were read"
+                    ));
+                } else {
+                    report.sha256 = hasher.map(|h| hex(h.finish().as_ref()));
+                }
+                if findings.len() >= MAX_STREAM_FINDINGS {
+                    report.partial.push(format!(
+                        "only its first {MAX_STREAM_FINDINGS} findings were recorded"
+                    ));
+                }
+                Outcome::Scanned { findings }
+            }
+            Err(e) => failed(&e),
+        };
+        report
+    }
+
     /// An opened regular file, through the limits, the format stage and
     /// detection.
     fn scan_file(
@@ -391,4 +441,18 @@ pub(super) fn read_head(r: &mut impl Read, head: &mut [u8]) -> io::Result<usize>
         }
     }
     Ok(got)
+}
+
+/// Counts the bytes read through it.
+struct Counted<'a, R> {
+    inner: R,
+    n: &'a mut u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        *self.n += got as u64;
+        Ok(got)
+    }
 }
