@@ -80,8 +80,8 @@ pub fn run_dlpd(config: &Path, target: &Path, threads: usize, no_store: bool) ->
         .arg(config)
         .args(["scan", "--format", "jsonl", "--threads"]);
     cmd.arg(threads.to_string());
-    if no_store {
-        cmd.arg("--no-store");
+    if !no_store {
+        cmd.arg("--store");
     }
     cmd.arg(target)
         .stdout(Stdio::null())

@@ -4,7 +4,7 @@
 use std::fs::{self, DirBuilder, File, FileType, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Mode of every file dlpd creates.
 pub const FILE_MODE: u32 = 0o600;
@@ -62,6 +62,63 @@ pub fn write_private_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+/// A 0600 file written in full or not at all: the bytes go to a temp file
+/// beside `path`, which [`AtomicFile::commit`] syncs and renames into
+/// place; dropped uncommitted (an error, an interrupted run), the temp file
+/// is removed and `path` is untouched.
+pub struct AtomicFile {
+    file: io::BufWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temp file (never an existing one: `O_EXCL`).
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        Ok(AtomicFile {
+            file: io::BufWriter::new(file),
+            tmp,
+            path: path.to_path_buf(),
+            done: false,
+        })
+    }
+
+    /// Syncs the bytes and gives the file its name.
+    pub fn commit(mut self) -> io::Result<()> {
+        use std::io::Write;
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        fs::rename(&self.tmp, &self.path)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Opens `path` to read without following a symlink anywhere below

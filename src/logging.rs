@@ -91,7 +91,13 @@ fn filter(cfg: &LogConfig) -> EnvFilter {
     let mut filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(cfg.level.as_str()));
+        .unwrap_or_else(|| {
+            let level = cfg.level.as_str();
+            match cfg.also_info {
+                Some(target) => EnvFilter::new(format!("{level},{target}=info")),
+                None => EnvFilter::new(level),
+            }
+        });
     for target in QUIET {
         if let Ok(directive) = format!("{target}=info").parse() {
             filter = filter.add_directive(directive);

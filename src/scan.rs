@@ -20,9 +20,11 @@ use crate::walk::{Walked, walk};
 
 /// How to walk and scan.
 #[derive(Debug, Clone, Copy)]
-pub struct WalkOptions {
+pub struct WalkOptions<'a> {
     /// Follow symlinks inside directories (loops are detected and reported).
     pub follow_symlinks: bool,
+    /// Files and directories matching these are neither walked nor scanned.
+    pub exclude: Option<&'a globset::GlobSet>,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
     /// Passed to the engine for every file.
@@ -87,7 +89,7 @@ pub fn failed_report(path: &Path, engine: &'static str, message: String) -> File
 pub fn scan_paths<E: Engine + 'static>(
     engine: Arc<E>,
     roots: &[PathBuf],
-    opts: WalkOptions,
+    opts: WalkOptions<'_>,
     mut on_report: impl FnMut(FileReport) -> bool,
 ) -> Summary {
     let threads = if opts.threads == 0 {
@@ -115,7 +117,7 @@ pub fn scan_paths<E: Engine + 'static>(
     }
     std::thread::scope(|s| {
         let stop = &stop;
-        s.spawn(move || walk_roots(roots, opts.follow_symlinks, name, stop, &job_tx, &res_tx));
+        s.spawn(move || walk_roots(roots, &opts, name, stop, &job_tx, &res_tx));
         for report in res_rx.iter().flatten() {
             if stop.load(Ordering::Relaxed) {
                 continue;
@@ -133,7 +135,7 @@ pub fn scan_paths<E: Engine + 'static>(
 /// to the results.
 fn walk_roots(
     roots: &[PathBuf],
-    follow: bool,
+    opts: &WalkOptions<'_>,
     engine: &'static str,
     stop: &AtomicBool,
     jobs: &Sender<PathBuf>,
@@ -156,8 +158,8 @@ fn walk_roots(
         }
         let walked = walk(
             root,
-            follow,
-            |_, _| true,
+            opts.follow_symlinks,
+            |path, _| opts.exclude.is_none_or(|g| !g.is_match(path)),
             |found| {
                 if stop.load(Ordering::Relaxed) {
                     return ControlFlow::Break(());

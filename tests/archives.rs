@@ -53,6 +53,11 @@ fn members_of_zip_tar_and_gzip_are_scanned_and_named_even_nested() {
     )));
 
     // Stored: the CSV names the member after its archive.
+    let zip = env.path("bundle.zip");
+    assert_eq!(
+        env.run(&["scan", "--store", zip.to_str().unwrap()]).code(),
+        1
+    );
     let csv = std::fs::read_to_string(env.state_dir().join("results.csv")).unwrap();
     assert!(csv.contains("bundle.zip!inner.zip!c.txt"), "{csv}");
 }

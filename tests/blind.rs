@@ -393,7 +393,7 @@ fn commands_beside_a_starting_daemon_neither_break_it_nor_create_the_store() {
     assert!(list.stderr().contains("no store at"), "{}", list.stderr());
     assert!(!env.state_dir().join("dlpd.sqlite").exists());
     let status = env.run(&["status"]);
-    assert_eq!(status.code(), 0, "{}", status.stderr());
+    assert_eq!(status.code(), 3, "{}", status.stderr());
     assert!(
         status.stdout().contains("not running"),
         "{}",
@@ -404,7 +404,7 @@ fn commands_beside_a_starting_daemon_neither_break_it_nor_create_the_store() {
     let children: Vec<_> = (0..8)
         .map(|_| {
             support::cmd(&env.config)
-                .arg("scan")
+                .args(["scan", "--store"])
                 .arg(&file)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())

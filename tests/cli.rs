@@ -97,7 +97,7 @@ fn csv_and_table_formats() {
     // in the store's CSV too.
     assert_eq!(csv.lines().count(), 11, "{csv}");
     assert!(csv.contains("\\n"), "{csv}");
-    env.run(&["scan", file.to_str().unwrap()]);
+    env.run(&["scan", "--store", file.to_str().unwrap()]);
     let stored = std::fs::read_to_string(env.state_dir().join("results.csv")).unwrap();
     assert_eq!(stored.lines().count(), 11, "{stored}");
     let table = env
@@ -165,6 +165,7 @@ fn bad_inputs_get_clear_messages_and_the_scan_carries_on() {
 
     let run = env.run(&[
         "scan",
+        "-v",
         "--format",
         "jsonl",
         env.path("in").to_str().unwrap(),
@@ -350,8 +351,14 @@ fn store_is_private_and_csv_header_is_written_once() {
     let file = env.write("s.csv", SAMPLE_PCI);
     for _ in 0..2 {
         assert_eq!(
-            env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()])
-                .code(),
+            env.run(&[
+                "scan",
+                "--store",
+                "--format",
+                "jsonl",
+                file.to_str().unwrap()
+            ])
+            .code(),
             1
         );
     }
@@ -384,6 +391,7 @@ fn findings_filter_by_path_and_time() {
     );
     env.run(&[
         "scan",
+        "--store",
         "--format",
         "jsonl",
         env.path("a").to_str().unwrap(),
@@ -425,7 +433,13 @@ fn findings_filter_by_path_and_time() {
 fn redact_none_stores_raw_values() {
     let env = Env::with_config("redact = \"none\"\n");
     let file = env.write("s.csv", SAMPLE_PCI);
-    env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    env.run(&[
+        "scan",
+        "--store",
+        "--format",
+        "jsonl",
+        file.to_str().unwrap(),
+    ]);
     let csv = std::fs::read_to_string(env.state_dir().join("results.csv")).unwrap();
     assert!(csv.contains("5433-9502-3725-7862"));
 }
@@ -480,12 +494,14 @@ fn json_logs_are_one_object_per_line_and_never_hold_a_value() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["fields"]["message"] == "scan complete"),
-        "{lines:?}"
-    );
+    // The summary is a line of its own, with its numbers as fields.
+    let summary = lines
+        .iter()
+        .find(|l| l["fields"]["findings"] == 10)
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    let said = summary["fields"]["message"].as_str().unwrap();
+    assert!(said.starts_with("10 findings in 1 file ("), "{said}");
+    assert_eq!(summary["fields"]["scanned"], 1);
     assert!(!run.stderr().contains("5433-9502"));
 }
 
@@ -496,7 +512,11 @@ fn no_command_panics_when_its_reader_has_gone() {
     let file = env.write("s.csv", SAMPLE_PCI);
     let file = file.to_str().unwrap();
     // A store, so that `findings`, `status` and `quarantine list` print.
-    assert_eq!(env.run(&["scan", "--format", "jsonl", file]).code(), 1);
+    assert_eq!(
+        env.run(&["scan", "--store", "--format", "jsonl", file])
+            .code(),
+        1
+    );
     let commands: &[&[&str]] = &[
         &["check-config"],
         &["status"],
@@ -550,7 +570,13 @@ fn status_without_a_daemon_exits_3_and_creates_no_store() {
     assert!(!env.state_dir().join("dlpd.sqlite").exists());
     // With a store but no daemon: still 3, with the counts.
     let file = env.write("s.csv", SAMPLE_PCI);
-    env.run(&["scan", "--format", "jsonl", file.to_str().unwrap()]);
+    env.run(&[
+        "scan",
+        "--store",
+        "--format",
+        "jsonl",
+        file.to_str().unwrap(),
+    ]);
     let run = env.run(&["status", "--json"]);
     assert_eq!(run.code(), 3);
     let v: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
@@ -558,4 +584,93 @@ fn status_without_a_daemon_exits_3_and_creates_no_store() {
         (v["running"].clone(), v["findings"].clone()),
         (false.into(), 10.into())
     );
+}
+
+#[test]
+fn scan_flags_for_ci_choose_detectors_confidence_paths_and_output() {
+    let env = Env::new();
+    env.write("t/cards.csv", SAMPLE_PCI);
+    env.write("t/skip/more.csv", SAMPLE_PCI);
+    env.write("t/app.log", SAMPLE_PCI);
+    env.write("t/empty.txt", "");
+    env.write("t/ssn.txt", "ssn 536-22-1234\n");
+    let tree = env.path("t");
+    let tree = tree.to_str().unwrap();
+    let count = |args: &[&str]| {
+        let mut all = vec!["scan", "--format", "jsonl"];
+        all.extend_from_slice(args);
+        all.push(tree);
+        let run = env.run(&all);
+        (run.jsonl().len(), run)
+    };
+    assert_eq!(count(&[]).0, 31);
+    // Globs: a bare name at any depth, a path glob; both skip whole trees.
+    assert_eq!(count(&["--exclude", "*.log", "--exclude", "**/skip"]).0, 11);
+    assert_eq!(count(&["--detectors", "us_social_security_number"]).0, 1);
+    // The sample's cards are LIKELY or VERY_LIKELY; only some are the latter.
+    let (very, _) = count(&["--min-confidence", "very_likely"]);
+    assert!(very < 31, "{very}");
+    let (bad, run) = count(&["--min-confidence", "sure"]);
+    assert_eq!((bad, run.code()), (0, 2));
+    assert!(run.stderr().contains("very_likely"), "{}", run.stderr());
+    let (_, run) = count(&["--detectors", "CARDS"]);
+    assert!(
+        run.stderr().contains("CREDIT_CARD_NUMBER"),
+        "{}",
+        run.stderr()
+    );
+
+    // By default: no line per skipped file, one summary line; -v names
+    // them; -q says nothing.
+    let (_, run) = count(&[]);
+    assert!(!run.stderr().contains("empty.txt"), "{}", run.stderr());
+    let summary: Vec<&str> = run
+        .0
+        .stderr
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert!(summary[0].contains("31 findings in 4 files"), "{summary:?}");
+    assert!(summary[0].contains("1 skipped (1 empty"), "{summary:?}");
+    assert!(count(&["-v"]).1.stderr().contains("empty.txt"));
+    assert_eq!(count(&["-q"]).1.stderr(), "");
+
+    // --output: the whole report or nothing, 0600; stdout stays empty.
+    let out = env.path("report.jsonl");
+    let (printed, run) = count(&["--output", out.to_str().unwrap()]);
+    assert_eq!((printed, run.code()), (0, 1));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 31);
+    assert_eq!(mode(&out), 0o600);
+    let names: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.to_string_lossy().ends_with(".tmp")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_one_off_scan_stays_out_of_the_store_unless_asked_and_then_stores_absolute_paths() {
+    let env = Env::new();
+    env.write("t/cards.csv", SAMPLE_PCI);
+    let scan = |args: &[&str]| {
+        support::cmd(&env.config)
+            .current_dir(env.dir.path())
+            .args(["scan", "--format", "jsonl"])
+            .args(args)
+            .arg("t/cards.csv")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(scan(&[]).status.code(), Some(1));
+    assert!(!env.state_dir().join("dlpd.sqlite").exists());
+    assert_eq!(scan(&["--store"]).status.code(), Some(1));
+    let stored = env.run(&["findings", "--format", "jsonl"]).jsonl();
+    assert_eq!(stored.len(), 10);
+    let expected = env.dir.path().join("t/cards.csv");
+    assert_eq!(stored[0]["path"], expected.to_str().unwrap());
 }

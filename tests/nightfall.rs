@@ -90,7 +90,13 @@ fn files_dropped_in_a_root_get_the_same_rows_as_the_local_engine() {
 
     // The local engine on the same files, into a store of its own.
     let local = support::Env::new();
-    let run = local.run(&["scan", "--format", "jsonl", d.root().to_str().unwrap()]);
+    let run = local.run(&[
+        "scan",
+        "--store",
+        "--format",
+        "jsonl",
+        d.root().to_str().unwrap(),
+    ]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
     let local_db = local.state_dir().join("dlpd.sqlite");
     for path in [&pci, &mixed] {

@@ -250,7 +250,13 @@ scope = "ContentAndFile"
         "docs/my-passwords-PRJ-123456.txt",
         "passwords: none here\nPRJ-654321\n",
     );
-    let run = env.run(&["scan", "--format", "jsonl", named.to_str().unwrap()]);
+    let run = env.run(&[
+        "scan",
+        "--store",
+        "--format",
+        "jsonl",
+        named.to_str().unwrap(),
+    ]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
     let rows: Vec<(String, String, u64, bool)> = run
         .jsonl()
@@ -295,6 +301,11 @@ scope = "ContentAndFile"
         "{err}"
     );
     // Stored under the custom name, and read back by `dlpd findings`.
+    assert_eq!(
+        env.run(&["scan", "--store", archive.to_str().unwrap()])
+            .code(),
+        1
+    );
     let run = env.run(&["findings", "--format", "jsonl"]);
     let stored: Vec<String> = run
         .jsonl()

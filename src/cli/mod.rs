@@ -8,19 +8,18 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, EngineKind};
-use crate::engine::{LocalEngine, ScanOptions};
-use crate::finding::{FileReport, Outcome};
-use crate::report::{FindingRecord, FindingWriter, Format};
-use crate::scan::{self, WalkOptions};
-use crate::store::{FindingQuery, Recorder, Store};
+use crate::report::{FindingWriter, Format};
+use crate::store::{FindingQuery, Store};
 
+mod scan;
 mod status;
+
+pub use scan::ScanArgs;
 
 /// Exit code: nothing found.
 pub const EXIT_CLEAN: u8 = 0;
@@ -98,29 +97,6 @@ pub struct RunArgs {
     pub pidfile: Option<PathBuf>,
 }
 
-/// `dlpd scan`
-#[derive(Debug, Args)]
-pub struct ScanArgs {
-    /// Files or directories (scanned recursively); `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Output format (default: table on a terminal, else jsonl).
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Print values and contexts unmasked.
-    #[arg(long)]
-    pub show_values: bool,
-    /// Do not record results in the store (SQLite and CSV).
-    #[arg(long)]
-    pub no_store: bool,
-    /// Follow symlinks inside directories.
-    #[arg(long)]
-    pub follow_symlinks: bool,
-    /// Worker threads (default: one per core).
-    #[arg(short = 'j', long, default_value_t = 0)]
-    pub threads: usize,
-}
-
 /// `dlpd findings`
 #[derive(Debug, Args)]
 pub struct FindingsArgs {
@@ -159,13 +135,18 @@ pub fn run(cli: Cli) -> u8 {
     if let Ok(exe) = std::env::current_exe() {
         crate::engine::extract::pdf::isolate_with(exe);
     }
-    let (config, source) = match Config::load(cli.config.as_deref()) {
+    let (mut config, source) = match Config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("dlpd: {e}");
             return EXIT_ERROR;
         }
     };
+    // A one-off scan is quiet but for warnings, unless asked (-v, -q).
+    if let Command::Scan(args) = &cli.command {
+        config.log.level = args.log_level();
+        config.log.also_info = (!args.quiet).then_some(scan::SUMMARY);
+    }
     let log = match crate::logging::init(&config.log) {
         Ok(handle) => handle,
         Err(e) => {
@@ -185,7 +166,7 @@ pub fn run(cli: Cli) -> u8 {
             crate::service::run(config, log, &opts).map(|()| EXIT_CLEAN)
         }
         Command::Status { json } => status::status(&config, json),
-        Command::Scan(args) => scan(&config, args),
+        Command::Scan(args) => scan::scan(&config, args),
         Command::Findings(args) => findings(&config, args),
         Command::Quarantine(cmd) => quarantine(&config, cmd),
         Command::HashValue => hash_value(),
@@ -231,119 +212,6 @@ fn default_format() -> Format {
 /// not a failure.
 fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
-}
-
-fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
-    if config.scanner.engine == EngineKind::Nightfall {
-        tracing::info!("dlpd scan uses the local engine; the Nightfall engine runs in `dlpd run`");
-    }
-    let engine = std::sync::Arc::new(LocalEngine::new(&config.scanner));
-    let mut store = if args.no_store {
-        None
-    } else {
-        Some(
-            Recorder::spawn(Store::open(&config.output)?)
-                .context("cannot start the store's thread")?,
-        )
-    };
-    let format = args.format.unwrap_or_else(default_format);
-    let mut out = FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
-    let progress = Progress::new();
-    let mut failure: Option<anyhow::Error> = None;
-    let opts = WalkOptions {
-        follow_symlinks: args.follow_symlinks,
-        threads: args.threads,
-        scan: ScanOptions {
-            hash: store.is_some(),
-            prior: None,
-        },
-    };
-    let started = Instant::now();
-    let mut handle = |report: FileReport, record: bool| {
-        progress.tick(&report);
-        match &report.outcome {
-            Outcome::Skipped(reason) => {
-                tracing::info!(path = %report.path.display(), "skipped: {reason}")
-            }
-            Outcome::Failed(msg) => {
-                tracing::warn!(path = %report.path.display(), "cannot scan: {msg}")
-            }
-            Outcome::Scanned { .. } if !report.partial.is_empty() => {
-                tracing::warn!(path = %report.path.display(), "partly scanned: {}", report.partial.join("; "))
-            }
-            Outcome::Scanned { .. } => {}
-        }
-        for f in report.findings() {
-            if let Err(e) = out.write(&FindingRecord::new(&report, f, args.show_values)) {
-                if !is_broken_pipe(&e) {
-                    failure = Some(anyhow::Error::new(e).context("cannot write results"));
-                }
-                return false;
-            }
-        }
-        // False when the store failed: its error comes from `finish`.
-        !record || store.as_mut().is_none_or(|s| s.push(report))
-    };
-    // `-` is stdin, scanned first (and not recorded: it has no path). A
-    // path that does not exist is named at the end, with its own exit code.
-    let mut roots = Vec::new();
-    let (mut stdin, mut missing) = (false, Vec::new());
-    for p in &args.paths {
-        if p.as_os_str() == "-" {
-            stdin = true;
-        } else if std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
-            missing.push(p);
-        } else {
-            roots.push(p.clone());
-        }
-    }
-    let mut summary = scan::Summary::default();
-    let mut going = true;
-    if stdin {
-        let report =
-            engine.scan_stream_as(std::path::Path::new("-"), io::stdin().lock(), opts.scan);
-        summary.add(&report);
-        going = handle(report, false);
-    }
-    if going {
-        summary.merge(scan::scan_paths(engine, &roots, opts, |r| handle(r, true)));
-    }
-    progress.finish();
-    if let Some(store) = store {
-        store.finish()?;
-    }
-    if let Err(e) = out.flush()
-        && !is_broken_pipe(&e)
-    {
-        return Err(anyhow::Error::new(e).context("cannot write results"));
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    tracing::info!(
-        scanned = summary.scanned,
-        skipped = summary.skipped,
-        failed = summary.failed,
-        findings = summary.findings,
-        unseen = summary.unseen,
-        bytes = summary.bytes,
-        secs = format!("{:.2}", started.elapsed().as_secs_f64()),
-        "scan complete"
-    );
-    for p in &missing {
-        eprintln!("dlpd: {}: no such file or directory", p.display());
-    }
-    Ok(if !missing.is_empty() {
-        EXIT_NO_SUCH_PATH
-    } else if summary.failed > 0 && summary.scanned + summary.skipped == 0 {
-        EXIT_ERROR
-    } else if summary.findings > 0 {
-        EXIT_FINDINGS
-    } else if summary.unseen > 0 {
-        EXIT_UNSEEN
-    } else {
-        EXIT_CLEAN
-    })
 }
 
 /// Reads a value from stdin (one trailing newline is not part of it) and
@@ -471,51 +339,4 @@ fn findings(config: &Config, args: FindingsArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FINDINGS
     })
-}
-
-/// A progress line on stderr, only on a terminal, and only once a scan has
-/// taken more than a moment.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    started: Instant,
-    found: std::cell::Cell<usize>,
-}
-
-impl Progress {
-    const DELAY: Duration = Duration::from_millis(700);
-
-    fn new() -> Progress {
-        let bar = io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::hidden();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} files, {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            bar
-        });
-        Progress {
-            bar,
-            started: Instant::now(),
-            found: Default::default(),
-        }
-    }
-
-    fn tick(&self, report: &FileReport) {
-        let Some(bar) = &self.bar else { return };
-        if bar.is_hidden() && self.started.elapsed() > Self::DELAY {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        }
-        bar.inc(1);
-        if !report.findings().is_empty() {
-            self.found.set(self.found.get() + report.findings().len());
-            bar.set_message(format!("{} findings", self.found.get()));
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        let _ = io::stderr().flush();
-    }
 }

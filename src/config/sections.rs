@@ -423,6 +423,10 @@ pub struct LogConfig {
     pub level: LogLevel,
     /// `text` for people, `json` for collectors.
     pub format: LogFormat,
+    /// A target logged at `info` even when the level is higher: a one-off
+    /// scan is quiet but for warnings and its summary. Not a config key.
+    #[serde(skip)]
+    pub also_info: Option<&'static str>,
     /// Log to this file (0600, reopened on SIGHUP) instead of stderr.
     #[serde(
         deserialize_with = "optional_path",
@@ -436,6 +440,7 @@ impl Default for LogConfig {
         LogConfig {
             level: LogLevel::Info,
             format: LogFormat::Text,
+            also_info: None,
             file: None,
         }
     }

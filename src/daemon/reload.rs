@@ -46,6 +46,11 @@ static RESTART: &[RestartKey] = &[
     restart_key!("remediation.stub", remediation.stub),
 ];
 
+/// How long a reload waits for the new watches before walking anyway (a
+/// tree of a million directories takes a while; its events are taken
+/// all along).
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The names of the keys a reload does not apply, in the order above.
 pub fn restart_keys() -> Vec<&'static str> {
     RESTART.iter().map(|k| k.name).collect()
@@ -84,7 +89,23 @@ impl Keeper {
             // The old watcher goes first: two would report every change twice.
             self.watcher = None;
             match watch::spawn((*settings).clone(), self.watch_tx.clone(), &self.liveness) {
-                Ok(w) => self.watcher = Some(w),
+                Ok(w) => {
+                    // The walks start once the watches are in place: a file
+                    // written after a walk passed its directory, and before
+                    // the watch on it existed, would be missed for good.
+                    let started = std::time::Instant::now();
+                    while !w.wait_ready(std::time::Duration::from_millis(100)) {
+                        self.beat.beat();
+                        if started.elapsed() >= READY_WAIT {
+                            tracing::warn!(
+                                "reload: the watches are still being added after {}s; walking the roots meanwhile",
+                                READY_WAIT.as_secs()
+                            );
+                            break;
+                        }
+                    }
+                    self.watcher = Some(w);
+                }
                 Err(e) => tracing::error!(
                     "reload: cannot start the watcher: {e}; no roots are watched until the next reload or restart"
                 ),

@@ -341,6 +341,20 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// A short name of the kind of reason, for counts in a summary.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::Empty => "empty",
+            SkipReason::TooLarge { .. } => "too large",
+            SkipReason::NotRegular(_) => "not regular files",
+            SkipReason::Unsupported(_) => "unsupported",
+            SkipReason::Allowlisted => "allowlisted",
+            SkipReason::Archive(_) => "unreadable archives",
+            SkipReason::Document(_) => "unreadable documents",
+        }
+    }
+
     /// Whether a limit (or damage) kept the file from being read: content
     /// that may hold findings went unseen, so a gate should not call the
     /// file clean.
