@@ -468,8 +468,39 @@ fn check_config_rejects_unknown_keys_with_file_line_and_key() {
         )),
         "{err}"
     );
+    assert!(err.contains("did you mean `min_confidence`?"), "{err}");
     // And every other command refuses to run on it.
     assert_eq!(env.run(&["scan", "/dev/null"]).code(), 2);
+}
+
+#[test]
+fn check_config_suggests_values_and_takes_them_as_people_write_them() {
+    let env = Env::with_config(
+        "[scanner]
+engine = \"nightfal\"\n",
+    );
+    let err = env.run(&["check-config"]).stderr();
+    assert!(err.contains("did you mean `nightfall`?"), "{err}");
+    // Any case for confidences and detectors; localhost for loopback.
+    let env = Env::with_config(
+        "[scanner]\nmin_confidence = \"very-likely\"\ndetectors = [\"api_key\", \"Credit_Card_Number\"]\n\
+         [webhook]\nlisten = \"localhost:8123\"\n",
+    );
+    let run = env.run(&["check-config"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let shown = run.stdout();
+    assert!(
+        shown.contains("min_confidence = \"VERY_LIKELY\""),
+        "{shown}"
+    );
+    assert!(shown.contains("\"API_KEY\""), "{shown}");
+    assert!(shown.contains("listen = \"127.0.0.1:8123\""), "{shown}");
+    let env = Env::with_config("[webhook]\nlisten = \"localhost\"\n");
+    let err = env.run(&["check-config"]).stderr();
+    assert!(err.contains("write IP:PORT"), "{err}");
+    let env = Env::with_config("[scanner]\nmin_confidence = \"likly\"\n");
+    let err = env.run(&["check-config"]).stderr();
+    assert!(err.contains("did you mean `LIKELY`?"), "{err}");
 }
 
 #[test]

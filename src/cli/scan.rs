@@ -16,7 +16,7 @@ use super::{
 };
 use crate::config::{Config, EngineKind, LogLevel};
 use crate::engine::{LocalEngine, ScanOptions};
-use crate::finding::{Confidence, DetectorId, FileReport, Outcome};
+use crate::finding::{Confidence, DetectorId, FileReport, Outcome, wire_name};
 use crate::fsutil::AtomicFile;
 use crate::report::{FindingRecord, FindingWriter, Format};
 use crate::scan::{self, Summary, WalkOptions};
@@ -83,13 +83,13 @@ impl ScanArgs {
 }
 
 fn parse_confidence(s: &str) -> Result<Confidence, String> {
-    Confidence::parse(&s.trim().to_ascii_uppercase().replace('-', "_")).ok_or_else(|| {
+    Confidence::parse(&wire_name(s)).ok_or_else(|| {
         format!("`{s}` is not a confidence; use very_unlikely, unlikely, possible, likely or very_likely")
     })
 }
 
 fn parse_detector(s: &str) -> Result<DetectorId, String> {
-    DetectorId::parse(&s.trim().to_ascii_uppercase().replace('-', "_")).ok_or_else(|| {
+    DetectorId::parse(&wire_name(s)).ok_or_else(|| {
         let names: Vec<&str> = DetectorId::ALL.iter().map(|d| d.as_str()).collect();
         format!(
             "`{s}` is not a detector; the detectors are {}",

@@ -117,7 +117,8 @@ impl Config {
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            located(inner.span(), format!("key `{key}`: {}", inner.message()))
+            let said = with_suggestion(inner.message());
+            located(inner.span(), format!("key `{key}`: {said}"))
         })?;
         // A remediation rule may name a custom rule's detector, which must exist.
         for (i, r) in cfg.remediation.rules.iter().enumerate() {
@@ -308,6 +309,36 @@ pub fn default_state_dir() -> PathBuf {
         return h.join(".local/state/dlpd");
     }
     PathBuf::from("/var/lib/dlpd")
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or variant),
+/// with the closest expected name added: a misspelt key or value names
+/// its fix.
+fn with_suggestion(message: &str) -> String {
+    let wrong = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    let (Some(wrong), Some((_, expected))) = (wrong, message.split_once("expected")) else {
+        return message.to_string();
+    };
+    let closest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| {
+            (
+                strsim::damerau_levenshtein(&wrong.to_lowercase(), &name.to_lowercase()),
+                name,
+            )
+        })
+        .min();
+    match closest {
+        Some((d, name)) if d <= (wrong.len() / 3).max(2) => {
+            format!("{message}; did you mean `{name}`?")
+        }
+        _ => message.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -201,6 +201,7 @@ impl Default for NightfallConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
     /// Address the listener binds; loopback unless a proxy elsewhere needs it.
+    #[serde(deserialize_with = "super::values::listen_addr")]
     pub listen: std::net::SocketAddr,
     /// Larger request bodies get 413 without being read.
     #[serde(deserialize_with = "positive_u64")]

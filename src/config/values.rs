@@ -63,6 +63,23 @@ impl<'de> Deserialize<'de> for Glob {
     }
 }
 
+/// A socket address to listen on; `localhost:PORT` is loopback
+/// (127.0.0.1), which is what it means to anyone writing it.
+pub(super) fn listen_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::net::SocketAddr, D::Error> {
+    let raw = String::deserialize(d)?;
+    let text = match raw.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => raw.clone(),
+    };
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{raw}` is not an address to listen on; write IP:PORT (127.0.0.1:8000, [::1]:8000) or localhost:PORT"
+        ))
+    })
+}
+
 /// `sha256:<64 hex>` (or bare hex), stored as lowercase hex.
 pub(super) fn value_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Vec::<String>::deserialize(d)?

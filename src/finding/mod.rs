@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub mod json;
 
 /// Nightfall's confidence scale, ordered so `min_confidence` is a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Confidence {
     VeryUnlikely,
@@ -70,7 +70,7 @@ impl fmt::Display for Confidence {
 
 /// Detector ids are Nightfall's built-in detector names, so results from
 /// either engine line up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DetectorId {
     CreditCardNumber,
@@ -448,5 +448,46 @@ impl FileReport {
             Outcome::Scanned { findings } => findings,
             _ => &[],
         }
+    }
+}
+
+/// The name as people write it (`likely`, `very-likely`, `api_key`) in
+/// Nightfall's spelling (`LIKELY`, `VERY_LIKELY`, `API_KEY`).
+pub fn wire_name(s: &str) -> String {
+    s.trim().to_ascii_uppercase().replace('-', "_")
+}
+
+/// Reads a name in any case; a wrong one is refused with the right ones
+/// listed (and the config reader adds the closest as a suggestion).
+fn from_name<'de, D, T>(
+    d: D,
+    parse: fn(&str) -> Option<T>,
+    names: &'static [&'static str],
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = String::deserialize(d)?;
+    parse(&wire_name(&raw)).ok_or_else(|| serde::de::Error::unknown_variant(&raw, names))
+}
+
+impl<'de> Deserialize<'de> for Confidence {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const NAMES: &[&str] = &[
+            "VERY_UNLIKELY",
+            "UNLIKELY",
+            "POSSIBLE",
+            "LIKELY",
+            "VERY_LIKELY",
+        ];
+        from_name(d, Confidence::parse, NAMES)
+    }
+}
+
+impl<'de> Deserialize<'de> for DetectorId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        static NAMES: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| DetectorId::ALL.iter().map(|d| d.as_str()).collect());
+        from_name(d, DetectorId::parse, &NAMES)
     }
 }
