@@ -705,3 +705,38 @@ fn a_one_off_scan_stays_out_of_the_store_unless_asked_and_then_stores_absolute_p
     let expected = env.dir.path().join("t/cards.csv");
     assert_eq!(stored[0]["path"], expected.to_str().unwrap());
 }
+
+#[test]
+fn the_quickstart_examples_are_found() {
+    let env = Env::new();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let run = env.run(&["scan", "--format", "jsonl", examples]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let mut found: Vec<String> = run
+        .jsonl()
+        .iter()
+        .map(|l| l["detector"]["id"].as_str().unwrap().to_string())
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "API_KEY",
+            "API_KEY",
+            "CREDIT_CARD_NUMBER",
+            "CREDIT_CARD_NUMBER",
+            "CREDIT_CARD_NUMBER",
+            "US_SOCIAL_SECURITY_NUMBER",
+            "US_SOCIAL_SECURITY_NUMBER"
+        ]
+    );
+    let with_db = env.run(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "--detectors",
+        "database_connection_string",
+        examples,
+    ]);
+    assert_eq!(with_db.jsonl().len(), 1, "{}", with_db.stderr());
+}
