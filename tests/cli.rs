@@ -525,14 +525,21 @@ fn json_logs_are_one_object_per_line_and_never_hold_a_value() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    // The summary is a line of its own, with its numbers as fields.
+    // The summary is a line of its own, flat, in ECS names, with its
+    // numbers as numbers.
     let summary = lines
         .iter()
-        .find(|l| l["fields"]["findings"] == 10)
+        .find(|l| l["findings"] == 10)
         .unwrap_or_else(|| panic!("{lines:?}"));
-    let said = summary["fields"]["message"].as_str().unwrap();
+    let said = summary["message"].as_str().unwrap();
     assert!(said.starts_with("10 findings in 1 file ("), "{said}");
-    assert_eq!(summary["fields"]["scanned"], 1);
+    assert_eq!(summary["scanned"], 1);
+    assert!(summary["secs"].is_f64(), "{summary}");
+    assert_eq!(summary["log.level"], "info");
+    assert_eq!(summary["service.name"], "dlpd");
+    assert_eq!(summary["service.version"], env!("CARGO_PKG_VERSION"));
+    assert!(summary["@timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(!summary["host.name"].as_str().unwrap().is_empty());
     assert!(!run.stderr().contains("5433-9502"));
 }
 

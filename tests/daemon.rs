@@ -421,3 +421,50 @@ fn a_log_that_only_grows_has_its_new_bytes_scanned_and_its_new_rows_written() {
         ]
     );
 }
+
+#[test]
+fn finding_logs_are_flat_typed_json_for_collectors_and_quoted_text_for_people() {
+    let mut d = Daemon::new("[log]\nformat = \"json\"\n");
+    d.start();
+    let file = d.root().join("with space.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&file);
+    assert!(wait_for(DEADLINE, || d
+        .log()
+        .contains("sensitive data found")));
+    let log = d.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let found = lines
+        .iter()
+        .find(|v| v["message"] == "sensitive data found")
+        .unwrap();
+    assert_eq!(found["file.path"], file.to_str().unwrap());
+    assert_eq!(
+        found["findings"],
+        serde_json::json!({"CREDIT_CARD_NUMBER": 10})
+    );
+    assert!(
+        ["LIKELY", "VERY_LIKELY"].contains(&found["confidence"].as_str().unwrap()),
+        "{found}"
+    );
+    let sha = found["file.hash.sha256"].as_str().unwrap();
+    assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(found["log.level"], "info");
+    assert!(!log.contains("5433-9502"));
+    d.signal(libc::SIGTERM);
+
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("with space.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&file);
+    assert!(wait_for(DEADLINE, || d
+        .log()
+        .contains("sensitive data found")));
+    // One key=value pair per field, however many spaces a value holds.
+    let quoted = format!("path=\"{}\"", file.display());
+    assert!(d.log().contains(&quoted), "{}", d.log());
+}

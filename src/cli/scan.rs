@@ -265,7 +265,7 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         findings = summary.findings,
         unseen = summary.unseen,
         bytes = summary.bytes,
-        secs = format!("{secs:.2}"),
+        secs = (secs * 1000.0).round() / 1000.0,
         "{}",
         summary_line(&summary, &skipped, secs)
     );

@@ -500,7 +500,14 @@ impl Keeper {
 fn log_report(r: &FileReport) {
     match &r.outcome {
         Outcome::Scanned { findings } if !findings.is_empty() => {
-            tracing::info!(path = %r.path.display(), findings = %summary(findings), "sensitive data found");
+            let highest = findings.iter().map(|f| f.confidence).max();
+            tracing::info!(
+                path = %r.path.display(),
+                sha256 = r.sha256.as_deref(),
+                confidence = highest.map(|c| c.as_str()),
+                findings = %summary(findings),
+                "sensitive data found"
+            );
         }
         Outcome::Skipped(reason) => tracing::debug!(path = %r.path.display(), "skipped: {reason}"),
         _ => {}

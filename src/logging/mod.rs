@@ -25,6 +25,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::config::{LogConfig, LogFormat};
+
+mod ecs;
 use crate::fsutil::FILE_MODE;
 
 /// HTTP and TLS crates whose debug and trace output can carry hosts, URLs
@@ -74,7 +76,7 @@ pub fn init(cfg: &LogConfig) -> io::Result<LogHandle> {
         .with_target(false)
         .with_ansi(ansi);
     let fmt = match cfg.format {
-        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Json => fmt.event_format(ecs::Ecs::new()).boxed(),
         LogFormat::Text => fmt.fmt_fields(EscapedFields).boxed(),
     };
     let _ = tracing_subscriber::registry()
@@ -127,7 +129,8 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Text-log fields as `name=value`, the message bare, each value escaped.
+/// Text-log fields as `name=value` (`name="a b"` where the value has a
+/// space, a quote or `=`), the message bare, each value escaped.
 struct EscapedFields;
 
 impl<'w> FormatFields<'w> for EscapedFields {
@@ -159,6 +162,11 @@ impl Visit for EscapingVisitor<'_, '_> {
         let value = escape_controls(&text);
         self.result = match field.name() {
             "message" => write!(self.writer, "{sep}{value}"),
+            // Quoted when it would not read back as one key=value pair.
+            name if value.is_empty() || value.contains([' ', '"', '=']) => {
+                let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+                write!(self.writer, "{sep}{name}=\"{quoted}\"")
+            }
             name => write!(self.writer, "{sep}{name}={value}"),
         };
     }
