@@ -81,6 +81,14 @@ impl FindingRecord {
         }
     }
 
+    /// `path:line`, or `archive!member:line`, as the table shows it.
+    fn place(&self) -> String {
+        match &self.member {
+            Some(m) => format!("{}!{m}:{}", self.path, self.line_start),
+            None => format!("{}:{}", self.path, self.line_start),
+        }
+    }
+
     /// Nightfall's finding shape, plus the file it was found in.
     pub fn to_json(&self) -> JsonFinding {
         // Nightfall leaves empty contexts out.
@@ -207,6 +215,8 @@ pub struct FindingWriter<W: Write> {
     out: W,
     format: Format,
     header_done: bool,
+    /// The table's first column width (paths longer than it push the rest).
+    path_width: usize,
 }
 
 impl<W: Write> FindingWriter<W> {
@@ -216,7 +226,16 @@ impl<W: Write> FindingWriter<W> {
             out,
             format,
             header_done: false,
+            path_width: 40,
         }
+    }
+
+    /// Sizes the table's first column to fit `records` (when they are all
+    /// known up front, as for `dlpd findings`), so every column lines up.
+    pub fn fit(mut self, records: &[FindingRecord]) -> FindingWriter<W> {
+        let width = records.iter().map(|r| r.place().chars().count()).max();
+        self.path_width = width.unwrap_or(0).clamp(9, 160);
+        self
     }
 
     /// Writes one record.
@@ -236,21 +255,19 @@ impl<W: Write> FindingWriter<W> {
                 self.out.write_all(&buf)
             }
             Format::Table => {
+                let w = self.path_width;
                 if !self.header_done {
                     writeln!(
                         self.out,
-                        "{:<40} {:<26} {:<12} FINDING",
+                        "{:<w$} {:<26} {:<12} FINDING",
                         "PATH:LINE", "DETECTOR", "CONFIDENCE"
                     )?;
                     self.header_done = true;
                 }
-                let at = match &r.member {
-                    Some(m) => format!("{}!{m}:{}", r.path, r.line_start),
-                    None => format!("{}:{}", r.path, r.line_start),
-                };
                 writeln!(
                     self.out,
-                    "{at:<40} {:<26} {:<12} {}",
+                    "{:<w$} {:<26} {:<12} {}",
+                    r.place(),
                     r.detector.as_str(),
                     r.confidence.as_str(),
                     r.finding

@@ -747,3 +747,29 @@ fn the_quickstart_examples_are_found() {
     ]);
     assert_eq!(with_db.jsonl().len(), 1, "{}", with_db.stderr());
 }
+
+#[test]
+fn the_findings_table_lines_up_whatever_the_path_lengths() {
+    let env = Env::new();
+    let short = env.write("a.csv", SAMPLE_PCI);
+    let long = env.write(
+        "a/much/longer/directory/name/than/forty/characters/b.csv",
+        SAMPLE_PCI,
+    );
+    for f in [&short, &long] {
+        env.run(&["scan", "--store", f.to_str().unwrap()]);
+    }
+    let run = env.run(&["findings", "--format", "table"]);
+    assert_eq!(run.code(), 1);
+    let table = run.stdout();
+    let columns: std::collections::BTreeSet<usize> = table
+        .lines()
+        .map(|l| {
+            l.find("CREDIT_CARD_NUMBER")
+                .or_else(|| l.find("DETECTOR"))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(columns.len(), 1, "{table}");
+    assert_eq!(table.lines().count(), 21);
+}

@@ -114,6 +114,9 @@ fn existing_files_are_scanned_at_start_and_a_restart_over_an_unchanged_tree_scan
         std::fs::write(d.root().join(format!("f{i}.csv")), SAMPLE_PCI).unwrap();
     }
     d.start();
+    assert!(wait_for(DEADLINE, || d.log().contains("walk complete")));
+    // The root's own count: its 20 files.
+    assert!(d.log().contains("changed=20"), "{}", d.log());
     assert!(wait_for(DEADLINE, || d.count("SELECT count(*) FROM files") == 20));
     assert!(d.signal(libc::SIGTERM).success());
     d.start();
@@ -131,7 +134,7 @@ fn existing_files_are_scanned_at_start_and_a_restart_over_an_unchanged_tree_scan
         .rfind(|l| l.contains("walk complete"))
         .unwrap()
         .to_string();
-    assert!(last.contains("queued=0"), "{last}");
+    assert!(last.contains("changed=0"), "{last}");
 }
 
 #[test]

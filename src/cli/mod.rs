@@ -323,7 +323,8 @@ fn findings(config: &Config, args: FindingsArgs) -> anyhow::Result<u8> {
     let mut out = FindingWriter::new(
         io::BufWriter::new(io::stdout().lock()),
         args.format.unwrap_or_else(default_format),
-    );
+    )
+    .fit(&records);
     for r in &records {
         match out.write(r) {
             Err(e) if is_broken_pipe(&e) => return Ok(EXIT_FINDINGS),

@@ -43,6 +43,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 pub(super) struct Progress {
     /// Walks not yet complete.
     pub walks_pending: usize,
+    /// Files the walk in progress found new or changed (one walker thread
+    /// walks one tree at a time, so its files arrive together).
+    pub walk_changed: u64,
     pub queued: u64,
     pub stored: u64,
     /// Files the walker has seen.
@@ -245,14 +248,21 @@ impl Keeper {
                 } => {
                     if !self.store.is_current(path, *size, *mtime_ns)? {
                         self.deferred.push_back(path.clone());
+                        self.progress.walk_changed += 1;
                     }
                 }
                 Seen::Walked(root) => {
+                    let changed = std::mem::take(&mut self.progress.walk_changed);
                     if self.progress.walks_pending > 0 {
                         self.progress.walks_pending -= 1;
-                        tracing::info!(root = %root.display(), queued = self.progress.queued, "walk complete");
+                        tracing::info!(
+                            root = %root.display(),
+                            changed,
+                            queued_total = self.progress.queued,
+                            "walk complete"
+                        );
                     } else {
-                        tracing::debug!(dir = %root.display(), "rescan complete");
+                        tracing::debug!(dir = %root.display(), changed, "rescan complete");
                     }
                 }
             }
