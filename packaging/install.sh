@@ -1,15 +1,16 @@
 #!/bin/sh
 # Installs dlpd as a service on a host without a package manager (or on
-# macOS): the binary, the config (kept if it exists), and a systemd unit or
-# a launchd plist. Running it again upgrades in place; --uninstall undoes it.
+# macOS): the binary (stripped), the config (kept if it exists), a systemd
+# unit or a launchd plist, the man pages and the bash, zsh and fish
+# completions. Running it again upgrades in place; --uninstall undoes it.
 #
 #   packaging/install.sh                 system service (run as root)
 #   packaging/install.sh --user          service for the current user
 #   packaging/install.sh --uninstall [--user]
 #
 # Options:
-#   --bin PATH     the dlpd binary to install (default: target/release/dlpd,
-#                  built with cargo if missing)
+#   --bin PATH     the dlpd binary to install (default: release/dlpd under
+#                  $CARGO_TARGET_DIR or target/, built with cargo if missing)
 #   --prefix DIR   where bin/ goes (default /usr/local; ~/.local with --user on Linux)
 # Environment:
 #   DESTDIR        stage everything under this directory instead of /; no
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --uninstall) mode=uninstall ;;
         --bin) bin_src=${2:?--bin needs a path}; shift ;;
         --prefix) prefix=${2:?--prefix needs a directory}; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -64,6 +65,16 @@ case "$os/$scope" in
     *) echo "install.sh: unsupported system $os" >&2; exit 2 ;;
 esac
 bin=$prefix/bin/dlpd
+share=$prefix/share
+# The man pages and completions, as packaging/share holds them.
+extras() {
+    for page in "$here"/packaging/share/man/*.1; do
+        echo "$page $share/man/man1/$(basename "$page")"
+    done
+    echo "$here/packaging/share/completions/dlpd.bash $share/bash-completion/completions/dlpd"
+    echo "$here/packaging/share/completions/_dlpd $share/zsh/site-functions/_dlpd"
+    echo "$here/packaging/share/completions/dlpd.fish $share/fish/vendor_completions.d/dlpd.fish"
+}
 
 say() { echo "install.sh: $*"; }
 live() { [ -z "$destdir" ]; }
@@ -112,17 +123,21 @@ if [ "$mode" = uninstall ]; then
     remove "$unit"
     has_systemd && systemctl_scope daemon-reload || true
     remove "$bin"
+    extras | while read -r _ target; do remove "$target"; done
     if [ -f "$destdir$conf" ] && ! cmp -s "$destdir$conf" "$here/etc/dlpd.toml"; then
         say "kept $conf: it was edited; remove it yourself if you no longer need it"
     else
         remove "$conf"
     fi
     say "uninstalled; the state directory (findings store and CSV) is left in place"
+    if live && [ "$os/$scope" = Linux/system ] && id dlpd >/dev/null 2>&1; then
+        say "the system user dlpd is left in place; \`userdel dlpd\` removes it"
+    fi
     exit 0
 fi
 
 if [ -z "$bin_src" ]; then
-    bin_src=$here/target/release/dlpd
+    bin_src=${CARGO_TARGET_DIR:-$here/target}/release/dlpd
     if [ ! -x "$bin_src" ]; then
         command -v cargo >/dev/null 2>&1 || { echo "install.sh: no $bin_src and no cargo to build it; pass --bin PATH" >&2; exit 2; }
         say "building dlpd (cargo build --release)"
@@ -131,7 +146,13 @@ if [ -z "$bin_src" ]; then
 fi
 [ -x "$bin_src" ] || { echo "install.sh: $bin_src is not an executable" >&2; exit 2; }
 
-put "$bin" 0755 <"$bin_src"
+# Stripped: debug symbols are most of a release build's size.
+stripped=$(mktemp)
+trap 'rm -f "$stripped"' EXIT
+cp "$bin_src" "$stripped"
+if command -v strip >/dev/null 2>&1; then strip "$stripped" 2>/dev/null || true; fi
+put "$bin" 0755 <"$stripped"
+extras | while read -r src target; do put "$target" 0644 <"$src"; done
 if [ -f "$destdir$conf" ]; then
     say "kept the existing $conf"
 else
@@ -144,8 +165,13 @@ if live && [ "$os/$scope" = Linux/system ] && ! id dlpd >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/dlpd --no-create-home --shell "$nologin" dlpd
     say "created the system user dlpd"
 fi
+if live && [ "$os/$scope" = Linux/system ]; then
+    # The unit's StateDirectory makes it too, but `dlpd status` run by
+    # hand before the first start should find it.
+    install -d -m 0700 -o dlpd -g dlpd /var/lib/dlpd
+fi
 if ! live; then
-    say "staged under $destdir: $bin, $conf, $unit"
+    say "staged under $destdir: $bin, $conf, $unit, man pages and completions under $share"
 elif has_systemd; then
     systemctl_scope daemon-reload
     if [ "$scope" = user ]; then s="systemctl --user"; else s=systemctl; fi
@@ -157,5 +183,10 @@ elif [ "$os" = Darwin ]; then
     say "installed and started ($unit). Grant $bin Full Disk Access to watch Documents and Desktop."
 else
     say "installed $bin. No service manager found: run it with"
-    say "  $bin --config $conf run --daemonize --pidfile /var/run/dlpd.pid   (set [log] file first)"
+    if [ "$scope" = user ]; then
+        say "  $bin --config $conf run --daemonize --pidfile \$HOME/.local/state/dlpd/dlpd.pid"
+        say "  (set [log] file first, for example to \$HOME/.local/state/dlpd/dlpd.log)"
+    else
+        say "  $bin --config $conf run --daemonize --pidfile /run/dlpd.pid   (set [log] file first)"
+    fi
 fi

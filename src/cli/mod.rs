@@ -16,6 +16,7 @@ use crate::config::{Config, EngineKind};
 use crate::report::{FindingWriter, Format};
 use crate::store::{FindingQuery, Store};
 
+pub mod generated;
 mod scan;
 mod status;
 
