@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub(crate) mod dirfd;
+pub(crate) mod doctor;
 pub mod engine;
 pub mod finding;
 pub mod fsutil;

@@ -773,3 +773,93 @@ fn the_findings_table_lines_up_whatever_the_path_lengths() {
     assert_eq!(columns.len(), 1, "{table}");
     assert_eq!(table.lines().count(), 21);
 }
+
+/// `dlpd <args>` as a user that file modes bind (root without its
+/// override capabilities, when the tests run as root).
+fn as_user(env: &Env, args: &[&str]) -> support::Run {
+    let mut c = if unsafe { libc::geteuid() } == 0 {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--bounding-set=-dac_override,-dac_read_search", "--"])
+            .arg(support::bin());
+        c
+    } else {
+        std::process::Command::new(support::bin())
+    };
+    c.arg("--config").arg(&env.config).args(args);
+    c.env_remove("RUST_LOG").env_remove("DLPD_CONFIG");
+    support::Run(c.output().unwrap())
+}
+
+#[test]
+fn doctor_and_check_config_catch_what_run_would_refuse_each_with_its_fix() {
+    let base = Env::new();
+    let file_root = base.write("a-file", "x");
+    let unreadable = base.path("locked");
+    std::fs::create_dir(&unreadable).unwrap();
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let token = base.write("token", "s3cr3t-token-value");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        ("[api]\nenabled = true\n".into(), "DLPD_API_TOKEN"),
+        (
+            format!(
+                "[api]\nenabled = true\ntoken_file = \"{}\"\n",
+                token.display()
+            ),
+            "chmod 600",
+        ),
+        (
+            format!("[watch]\npaths = [\"{}\"]\n", file_root.display()),
+            "is not a directory",
+        ),
+        (
+            format!("[watch]\npaths = [\"{}\"]\n", unreadable.display()),
+            "permission denied",
+        ),
+        (
+            format!(
+                "[watch]\npaths = [\"{}\"]\n[[remediation.rules]]\naction = \"quarantine\"\n",
+                unreadable.display()
+            ),
+            "cannot be moved",
+        ),
+    ];
+    for (extra, said) in &cases {
+        let env = Env::with_config(extra);
+        for cmd in ["doctor", "check-config"] {
+            let run = as_user(&env, &[cmd]);
+            let text = run.stdout() + &run.stderr();
+            assert_eq!(run.code(), 2, "{cmd} with {extra}: {text}");
+            assert!(
+                text.contains(said) && text.contains("FAIL"),
+                "{cmd} with {extra}: {text}"
+            );
+        }
+    }
+    // A listener address that is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env = Env::with_config(&format!(
+        "[api]\nenabled = true\n[webhook]\nlisten = \"{}\"\n",
+        taken.local_addr().unwrap()
+    ));
+    let run = support::cmd(&env.config)
+        .arg("doctor")
+        .env("DLPD_API_TOKEN", "t0ken-for-the-test")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("cannot listen") && text.contains("text-scan API token: readable"),
+        "{text}"
+    );
+    // And a config with nothing wrong passes, listing what it checked.
+    let fine = Env::with_config(&format!(
+        "[watch]\npaths = [\"{}\"]\n",
+        base.dir.path().display()
+    ));
+    let run = fine.run(&["doctor"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(run.stdout().contains("readable") && run.stdout().contains("0 problem(s)"));
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o700)).unwrap();
+}

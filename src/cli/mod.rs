@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, EngineKind};
+use crate::config::Config;
 use crate::report::{FindingWriter, Format};
 use crate::store::{FindingQuery, Store};
 
@@ -61,8 +61,10 @@ pub enum Command {
     },
     /// Scan files or directories once and print the findings.
     Scan(ScanArgs),
-    /// Validate the config and print the effective config.
+    /// Validate the config, run the doctor's checks, and print the effective config.
     CheckConfig,
+    /// Check everything `dlpd run` needs (secrets, roots, state directory, listener, inotify, quarantine), each problem with its fix.
+    Doctor,
     /// List the findings in the store.
     Findings(FindingsArgs),
     /// List quarantined files, or put one back.
@@ -157,6 +159,7 @@ pub fn run(cli: Cli) -> u8 {
     };
     let result = match cli.command {
         Command::CheckConfig => check_config(&config, &source),
+        Command::Doctor => doctor(&config, &source),
         Command::Run(args) => {
             tracing::info!(config = %source, "dlpd {}", env!("CARGO_PKG_VERSION"));
             let opts = crate::service::RunOptions {
@@ -188,9 +191,6 @@ pub fn run(cli: Cli) -> u8 {
 /// Prints the effective config; with the Nightfall engine, also checks
 /// that its secrets can be read (without printing them).
 fn check_config(config: &Config, source: &crate::config::Source) -> anyhow::Result<u8> {
-    if config.scanner.engine == EngineKind::Nightfall {
-        crate::nightfall::Secrets::load(config)?;
-    }
     let mut out = io::stdout().lock();
     write!(
         out,
@@ -198,7 +198,20 @@ fn check_config(config: &Config, source: &crate::config::Source) -> anyhow::Resu
         config.to_toml()
     )?;
     out.flush()?;
-    Ok(EXIT_CLEAN)
+    // What `run` would refuse, or do differently from what is asked.
+    let checks = crate::doctor::examine(config);
+    let fine = crate::doctor::report(&checks, false, &mut io::stderr().lock())?;
+    Ok(if fine { EXIT_CLEAN } else { EXIT_ERROR })
+}
+
+/// Every check with its outcome; exit 2 when one failed.
+fn doctor(config: &Config, source: &crate::config::Source) -> anyhow::Result<u8> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "config: {source}")?;
+    let checks = crate::doctor::examine(config);
+    let fine = crate::doctor::report(&checks, true, &mut out)?;
+    out.flush()?;
+    Ok(if fine { EXIT_CLEAN } else { EXIT_ERROR })
 }
 
 fn default_format() -> Format {

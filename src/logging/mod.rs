@@ -130,7 +130,7 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 }
 
 /// Text-log fields as `name=value` (`name="a b"` where the value has a
-/// space, a quote or `=`), the message bare, each value escaped.
+/// space or a quote), the message bare, each value escaped.
 struct EscapedFields;
 
 impl<'w> FormatFields<'w> for EscapedFields {
@@ -152,19 +152,28 @@ struct EscapingVisitor<'a, 'w> {
 }
 
 impl Visit for EscapingVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_text(field, value);
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_text(field, &format!("{value:?}"));
+    }
+}
+
+impl EscapingVisitor<'_, '_> {
+    fn record_text(&mut self, field: &Field, text: &str) {
         if self.result.is_err() {
             return;
         }
-        let text = format!("{value:?}");
         let sep = if self.first { "" } else { " " };
         self.first = false;
-        let value = escape_controls(&text);
+        let value = escape_controls(text);
         self.result = match field.name() {
             "message" => write!(self.writer, "{sep}{value}"),
             // Quoted when it would not read back as one key=value pair.
-            name if value.is_empty() || value.contains([' ', '"', '=']) => {
-                let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+            name if value.is_empty() || value.contains([' ', '"']) => {
+                let quoted = value.replace('"', "\\\"");
                 write!(self.writer, "{sep}{name}=\"{quoted}\"")
             }
             name => write!(self.writer, "{sep}{name}={value}"),

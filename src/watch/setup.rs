@@ -494,7 +494,7 @@ fn classify(e: &notify::Error) -> Option<Cause> {
     }
 }
 
-fn read_watch_limit() -> Option<usize> {
+pub(super) fn read_watch_limit() -> Option<usize> {
     std::fs::read_to_string(WATCH_LIMIT)
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -19,6 +19,9 @@ _dlpd() {
             dlpd,check-config)
                 cmd="dlpd__subcmd__check__subcmd__config"
                 ;;
+            dlpd,doctor)
+                cmd="dlpd__subcmd__doctor"
+                ;;
             dlpd,findings)
                 cmd="dlpd__subcmd__findings"
                 ;;
@@ -45,6 +48,9 @@ _dlpd() {
                 ;;
             dlpd__subcmd__help,check-config)
                 cmd="dlpd__subcmd__help__subcmd__check__subcmd__config"
+                ;;
+            dlpd__subcmd__help,doctor)
+                cmd="dlpd__subcmd__help__subcmd__doctor"
                 ;;
             dlpd__subcmd__help,findings)
                 cmd="dlpd__subcmd__help__subcmd__findings"
@@ -101,7 +107,7 @@ _dlpd() {
 
     case "${cmd}" in
         dlpd)
-            opts="-h -V --config --help --version run status scan check-config findings quarantine hash-value pdf-text help"
+            opts="-h -V --config --help --version run status scan check-config doctor findings quarantine hash-value pdf-text help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +125,24 @@ _dlpd() {
             return 0
             ;;
         dlpd__subcmd__check__subcmd__config)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__doctor)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -185,7 +209,7 @@ _dlpd() {
             return 0
             ;;
         dlpd__subcmd__help)
-            opts="run status scan check-config findings quarantine hash-value pdf-text help"
+            opts="run status scan check-config doctor findings quarantine hash-value pdf-text help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +223,20 @@ _dlpd() {
             return 0
             ;;
         dlpd__subcmd__help__subcmd__check__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

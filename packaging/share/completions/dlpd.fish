@@ -30,7 +30,8 @@ complete -c dlpd -n "__fish_dlpd_needs_command" -s V -l version -d 'Print versio
 complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "run" -d 'Run the daemon: watch, queue, scan, record; until SIGTERM or SIGINT (SIGHUP reloads)'
 complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "status" -d 'Show the daemon\'s queue, counts, last error and uptime (reads the store); exit 3 when it is not running'
 complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "scan" -d 'Scan files or directories once and print the findings'
-complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "check-config" -d 'Validate the config and print the effective config'
+complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "check-config" -d 'Validate the config, run the doctor\'s checks, and print the effective config'
+complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "doctor" -d 'Check everything `dlpd run` needs (secrets, roots, state directory, listener, inotify, quarantine), each problem with its fix'
 complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "findings" -d 'List the findings in the store'
 complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "quarantine" -d 'List quarantined files, or put one back'
 complete -c dlpd -n "__fish_dlpd_needs_command" -f -a "hash-value" -d 'Print the scanner.allow_values entry for a value read from stdin'
@@ -61,6 +62,8 @@ complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -s v -l verbose -d 'Name
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dlpd -n "__fish_dlpd_using_subcommand check-config" -l config -d 'Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults)' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand check-config" -s h -l help -d 'Print help'
+complete -c dlpd -n "__fish_dlpd_using_subcommand doctor" -l config -d 'Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults)' -r -F
+complete -c dlpd -n "__fish_dlpd_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l path -d 'Only this file, or the files under this directory' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l since -d 'Only files scanned since T: an RFC 3339 time, or a duration ago such as 2h or 7d' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l format -d 'Output format (default: table on a terminal, else jsonl)' -r -f -a "jsonl\t'One JSON object per line, with Nightfall\'s field names'
@@ -85,14 +88,15 @@ complete -c dlpd -n "__fish_dlpd_using_subcommand hash-value" -l config -d 'Conf
 complete -c dlpd -n "__fish_dlpd_using_subcommand hash-value" -s h -l help -d 'Print help'
 complete -c dlpd -n "__fish_dlpd_using_subcommand pdf-text" -l config -d 'Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults)' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand pdf-text" -s h -l help -d 'Print help'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "run" -d 'Run the daemon: watch, queue, scan, record; until SIGTERM or SIGINT (SIGHUP reloads)'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "status" -d 'Show the daemon\'s queue, counts, last error and uptime (reads the store); exit 3 when it is not running'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "scan" -d 'Scan files or directories once and print the findings'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "check-config" -d 'Validate the config and print the effective config'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "findings" -d 'List the findings in the store'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "quarantine" -d 'List quarantined files, or put one back'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "hash-value" -d 'Print the scanner.allow_values entry for a value read from stdin'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "pdf-text" -d 'dlpd\'s own: parse a PDF from stdin in a limited child process'
-complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config findings quarantine hash-value pdf-text help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "run" -d 'Run the daemon: watch, queue, scan, record; until SIGTERM or SIGINT (SIGHUP reloads)'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "status" -d 'Show the daemon\'s queue, counts, last error and uptime (reads the store); exit 3 when it is not running'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "scan" -d 'Scan files or directories once and print the findings'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "check-config" -d 'Validate the config, run the doctor\'s checks, and print the effective config'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "doctor" -d 'Check everything `dlpd run` needs (secrets, roots, state directory, listener, inotify, quarantine), each problem with its fix'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "findings" -d 'List the findings in the store'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "quarantine" -d 'List quarantined files, or put one back'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "hash-value" -d 'Print the scanner.allow_values entry for a value read from stdin'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "pdf-text" -d 'dlpd\'s own: parse a PDF from stdin in a limited child process'
+complete -c dlpd -n "__fish_dlpd_using_subcommand help; and not __fish_seen_subcommand_from run status scan check-config doctor findings quarantine hash-value pdf-text help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dlpd -n "__fish_dlpd_using_subcommand help; and __fish_seen_subcommand_from quarantine" -f -a "list" -d 'Every quarantined (and restored) file, with its id and original path'
 complete -c dlpd -n "__fish_dlpd_using_subcommand help; and __fish_seen_subcommand_from quarantine" -f -a "restore" -d 'Put a quarantined file back where it was, with its mode and times'
