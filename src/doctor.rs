@@ -191,6 +191,20 @@ fn writable_dir(key: &str, dir: &Path, out: &mut Vec<Check>) {
 }
 
 fn listener(config: &Config, out: &mut Vec<Check>) {
+    if let Some(addr) = config.metrics.listen {
+        let name = format!("metrics.listen {addr}");
+        out.push(match std::net::TcpListener::bind(addr) {
+            Ok(_) => ok(format!("{name}: free")),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && daemon_running(config) => {
+                ok(format!("{name}: in use by the running dlpd"))
+            }
+            Err(e) => bad(
+                Level::Warn,
+                format!("{name}: cannot listen: {e}; dlpd runs without its metrics"),
+                "set another metrics.listen, or \"\" to turn them off",
+            ),
+        });
+    }
     if config.scanner.engine != EngineKind::Nightfall && !config.api.enabled {
         return;
     }

@@ -5,7 +5,8 @@
 //!   with the Nightfall engine;
 //! - `POST /v3/scan`: the local text-scan API ([`crate::textscan`]), with
 //!   `[api] enabled`;
-//! - `GET /ping` and `GET /healthz` (the queue's depth), always.
+//! - `GET /ping` and `GET /healthz` (the queue's depth), always;
+//! - `GET /metrics` (Prometheus text), on the `[metrics] listen` one.
 //!
 //! Connections are capped, headers must arrive within 10 s, bodies within
 //! 10 s and under their cap. When every slot is taken, spare ones (one
@@ -51,6 +52,8 @@ const SPARE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Listener {
     pub ingest: Option<Webhook>,
     pub api: Option<Arc<TextScan>>,
+    /// Serve `GET /metrics`.
+    pub metrics: bool,
     pub keeper: Sender<Message>,
 }
 
@@ -142,7 +145,7 @@ impl Listener {
         spare: bool,
     ) -> Response<Full<Bytes>> {
         let path = req.uri().path();
-        if spare && !matches!(path, "/ping" | "/healthz") {
+        if spare && !matches!(path, "/ping" | "/healthz" | "/metrics") {
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy: every connection slot is taken",
@@ -153,6 +156,7 @@ impl Listener {
             (&Method::POST, "/v3/scan", _, Some(api)) => api.clone().handle(req).await,
             (&Method::GET, "/ping", _, _) => text(StatusCode::OK, "ok"),
             (&Method::GET, "/healthz", _, _) => self.health().await,
+            (&Method::GET, "/metrics", _, _) if self.metrics => self.metrics().await,
             (_, "/ingest", Some(_), _) | (_, "/ping" | "/healthz", _, _) => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             }
@@ -166,11 +170,30 @@ impl Listener {
         }
     }
 
-    async fn health(&self) -> Response<Full<Bytes>> {
+    /// The keeper's health and counters, or why they cannot be had.
+    async fn ask_health(&self) -> Option<crate::nightfall::Health> {
         let (tx, rx) = oneshot::channel();
         let _ = self.keeper.send(Message::Health { reply: tx });
-        match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-            Ok(Ok(h)) => {
+        tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok()?.ok()
+    }
+
+    async fn metrics(&self) -> Response<Full<Bytes>> {
+        match self.ask_health().await {
+            Some(h) => {
+                let mut r = Response::new(Full::new(Bytes::from(h.metrics)));
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
+        }
+    }
+
+    async fn health(&self) -> Response<Full<Bytes>> {
+        match self.ask_health().await {
+            Some(h) => {
                 let q = h.queue;
                 let (status, word) = match h.problems.is_empty() {
                     true => (StatusCode::OK, "ok"),
@@ -186,7 +209,7 @@ impl Listener {
                     }),
                 )
             }
-            _ => text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "store busy"),
         }
     }
 }

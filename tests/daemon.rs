@@ -471,3 +471,60 @@ fn finding_logs_are_flat_typed_json_for_collectors_and_quoted_text_for_people() 
     let quoted = format!("path=\"{}\"", file.display());
     assert!(d.log().contains(&quoted), "{}", d.log());
 }
+
+#[test]
+fn metrics_are_served_always_on_their_own_port_as_prometheus_text() {
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&file);
+    let port: u16 = {
+        let said = |log: &str| {
+            log.lines()
+                .find(|l| l.contains("serving GET /metrics"))
+                .and_then(|l| l.rsplit(':').next())
+                .and_then(|p| p.trim().parse().ok())
+        };
+        assert!(
+            wait_for(DEADLINE, || said(&d.log()).is_some()),
+            "{}",
+            d.log()
+        );
+        said(&d.log()).unwrap()
+    };
+    let (status, body) = support::http(port, "GET /metrics HTTP/1.1\r\n", b"");
+    assert_eq!(status, 200, "{body}");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let value = |name: &str, label: Option<(&str, &str)>| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{body}"))
+    };
+    assert_eq!(
+        value(
+            "dlpd_findings_total",
+            Some(("detector", "CREDIT_CARD_NUMBER"))
+        ),
+        10.0
+    );
+    assert_eq!(value("dlpd_files_total", Some(("outcome", "scanned"))), 1.0);
+    assert_eq!(value("dlpd_queue_jobs", Some(("state", "queued"))), 0.0);
+    assert_eq!(value("dlpd_healthy", None), 1.0);
+    assert_eq!(value("dlpd_store_errors_total", None), 0.0);
+    assert!(body.contains("dlpd_finding_lag_seconds_count 1"), "{body}");
+    let (status, health) = support::http(port, "GET /healthz HTTP/1.1\r\n", b"");
+    assert_eq!(status, 200, "{health}");
+    // Nothing else is served there.
+    let (status, _) = support::http(port, "POST /v3/scan HTTP/1.1\r\nContent-Length: 0\r\n", b"");
+    assert_eq!(status, 404);
+}

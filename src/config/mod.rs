@@ -50,6 +50,8 @@ pub struct Config {
     pub remediation: RemediationConfig,
     /// Where alerts go.
     pub alerts: AlertsConfig,
+    /// The health and metrics endpoint.
+    pub metrics: MetricsConfig,
 }
 
 /// Where the config came from, for `check-config` and the start-up log.

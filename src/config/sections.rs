@@ -109,6 +109,27 @@ impl Default for AlertsConfig {
     }
 }
 
+/// `[metrics]`: the always-on health and metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` (Prometheus text) and `GET /healthz` are
+    /// served; `""` turns them off.
+    #[serde(
+        deserialize_with = "super::values::optional_listen_addr",
+        serialize_with = "super::values::show_optional_addr"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
+        }
+    }
+}
+
 /// `[api]`: the local text-scan API (`POST /v3/scan` on `[webhook] listen`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

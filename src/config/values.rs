@@ -80,6 +80,25 @@ pub(super) fn listen_addr<'de, D: Deserializer<'de>>(
     })
 }
 
+/// [`listen_addr`], or `""` for none.
+pub(super) fn optional_listen_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let raw = String::deserialize(d)?;
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    listen_addr(serde::de::value::StringDeserializer::<D::Error>::new(raw)).map(Some)
+}
+
+/// An optional address as the config writes it: `""` for none.
+pub(super) fn show_optional_addr<S: serde::Serializer>(
+    addr: &Option<std::net::SocketAddr>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&addr.map(|a| a.to_string()).unwrap_or_default())
+}
+
 /// `sha256:<64 hex>` (or bare hex), stored as lowercase hex.
 pub(super) fn value_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Vec::<String>::deserialize(d)?

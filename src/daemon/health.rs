@@ -48,6 +48,7 @@ impl Keeper {
             last: String::new(),
         });
         t.failures += 1;
+        self.counters.store_errors += 1;
         let wait =
             crate::backoff::jittered(Duration::from_millis(250), TROUBLE_MAX_WAIT, t.failures - 1);
         t.retry_at = Instant::now() + wait;

@@ -97,6 +97,8 @@ pub(super) struct Keeper {
     pub backlog: Batch,
     /// Set while the store refuses writes.
     pub trouble: Option<Trouble>,
+    /// What `GET /metrics` counts.
+    pub counters: super::metrics::Counters,
     /// Files given up for lack of permission: when last tried again.
     pub unreadable: Recheck,
     /// Rows stored in SQLite and not yet appended to the CSV.
@@ -350,6 +352,7 @@ impl Keeper {
             .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines)?;
         self.csv_behind = true;
         self.progress.stored += reports.len() as u64;
+        self.counters.recorded(reports);
         for r in reports {
             log_report(r);
         }
@@ -433,11 +436,16 @@ impl Keeper {
                 if let Err(e) = &queue {
                     problems.push(format!("the store cannot be read: {e}"));
                 }
-                let _ = reply.send(Health {
+                let watch = self.watcher.as_ref().map(|w| w.health());
+                let mut health = Health {
                     queue: queue.unwrap_or_default(),
                     problems,
-                    unwatched: self.watcher.as_ref().and_then(|w| w.health().summary()),
-                });
+                    unwatched: watch.as_ref().and_then(|w| w.summary()),
+                    metrics: String::new(),
+                };
+                let unwatched = watch.map_or(0, |w| w.unwatched.values().map(|(n, _)| n).sum());
+                health.metrics = self.counters.render(&health, unwatched);
+                let _ = reply.send(health);
             }
             Message::Notified { note, reply } => {
                 // Only the Nightfall engine has a webhook to send these.

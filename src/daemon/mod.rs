@@ -18,6 +18,7 @@
 
 mod health;
 mod keeper;
+mod metrics;
 mod network;
 mod reload;
 mod snapshot;
@@ -111,9 +112,11 @@ fn serve(
 ) -> Result<(), DaemonError> {
     let (msg_tx, msg_rx) = unbounded::<Message>();
     let remote = network::start_listener(config, msg_tx.clone(), runtime, shutdown)?;
+    let metrics = network::start_metrics(config, msg_tx.clone(), runtime, shutdown);
     // Nothing sends without a listener; a closed channel would always be
     // ready in the keeper's select.
-    let msg_rx = if config.scanner.engine == EngineKind::Nightfall || config.api.enabled {
+    let msg_rx = if config.scanner.engine == EngineKind::Nightfall || config.api.enabled || metrics
+    {
         msg_rx
     } else {
         never()
@@ -239,6 +242,7 @@ fn serve(
         liveness,
         backlog: Default::default(),
         trouble: None,
+        counters: Default::default(),
         unreadable: Default::default(),
         csv_behind: false,
         health_noted: (String::new(), Instant::now()),

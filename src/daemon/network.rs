@@ -80,11 +80,49 @@ pub(super) fn start_listener(
     let listener = Arc::new(crate::listener::Listener {
         ingest,
         api,
+        metrics: false,
         keeper,
     });
     shutdown.spawn(runtime, listener.serve(socket, shutdown.clone()));
     tracing::info!(listen = %bound, routes = %routes.join(", "), "listening");
     Ok(remote)
+}
+
+/// Starts the health and metrics endpoint on `[metrics] listen`, unless
+/// it is off; true when it serves. An address that is taken (a second
+/// dlpd on the machine) is an error in the log, not a reason to stop
+/// watching.
+pub(super) fn start_metrics(
+    config: &Config,
+    keeper: Sender<Message>,
+    runtime: &Handle,
+    shutdown: &Shutdown,
+) -> bool {
+    let Some(addr) = config.metrics.listen else {
+        return false;
+    };
+    let socket = match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(
+                "cannot serve metrics on metrics.listen = {addr}: {e}; set another address, or \"\" to turn them off"
+            );
+            return false;
+        }
+    };
+    let bound = socket.local_addr().unwrap_or(addr);
+    if !bound.ip().is_loopback() {
+        tracing::warn!(listen = %bound, "metrics are served beyond loopback");
+    }
+    let listener = Arc::new(crate::listener::Listener {
+        ingest: None,
+        api: None,
+        metrics: true,
+        keeper,
+    });
+    shutdown.spawn(runtime, listener.serve(socket, shutdown.clone()));
+    tracing::info!(listen = %bound, "serving GET /metrics and GET /healthz");
+    true
 }
 
 /// Starts the alert sender when a sink is configured.

@@ -42,6 +42,7 @@ static RESTART: &[RestartKey] = &[
     restart_key!("log.file", log.file),
     restart_key!("[api]", api),
     restart_key!("[alerts]", alerts),
+    restart_key!("[metrics]", metrics),
     restart_key!("remediation.quarantine_dir", remediation.quarantine_dir),
     restart_key!("remediation.stub", remediation.stub),
 ];
@@ -150,7 +151,8 @@ mod tests {
             "[output]\nstate_dir = \"/elsewhere\"\n[scanner]\nengine = \"nightfall\"\n\
              [nightfall]\nconcurrency = 9\n[webhook]\nmax_body_bytes = 7\n[queue]\nworkers = 9\n\
              [log]\nformat = \"json\"\nfile = \"/tmp/l\"\n[api]\nenabled = true\n\
-             [alerts]\nrequests_per_second = 9\n[remediation]\nquarantine_dir = \"/q\"\nstub = false\n",
+             [alerts]\nrequests_per_second = 9\n[metrics]\nlisten = \"\"\n\
+             [remediation]\nquarantine_dir = \"/q\"\nstub = false\n",
             "t",
         )
         .unwrap();

@@ -102,6 +102,8 @@ pub struct Health {
     pub problems: Vec<String>,
     /// Directories not watched, and why (healthy, but worth knowing).
     pub unwatched: Option<String>,
+    /// The daemon's counters in the Prometheus text format.
+    pub metrics: String,
 }
 
 /// The store could not record an upload, so its scan is not requested.

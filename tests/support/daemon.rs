@@ -36,7 +36,7 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "[output]\nstate_dir = \"{}\"\n[watch]\npaths = [\"{}\"]\ndebounce_ms = 300\n{extra}",
+                "[output]\nstate_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[watch]\npaths = [\"{}\"]\ndebounce_ms = 300\n{extra}",
                 root.join(".dlpd").display(),
                 root.display()
             ),
