@@ -644,6 +644,8 @@ fn scan_flags_for_ci_choose_detectors_confidence_paths_and_output() {
     assert_eq!(count(&[]).0, 31);
     // Globs: a bare name at any depth, a path glob; both skip whole trees.
     assert_eq!(count(&["--exclude", "*.log", "--exclude", "**/skip"]).0, 11);
+    assert_eq!(count(&["--exclude", "skip/**"]).0, 21);
+    assert_eq!(count(&["--exclude", "t/skip/*.csv"]).0, 21);
     assert_eq!(count(&["--detectors", "us_social_security_number"]).0, 1);
     // The sample's cards are LIKELY or VERY_LIKELY; only some are the latter.
     let (very, _) = count(&["--min-confidence", "very_likely"]);

@@ -40,7 +40,7 @@ pub struct ScanArgs {
     /// Run only these detectors, comma-separated (default: scanner.detectors).
     #[arg(long, value_name = "A,B", value_delimiter = ',', value_parser = parse_detector)]
     pub detectors: Vec<DetectorId>,
-    /// Skip paths matching this glob (repeatable); `*.log` matches at any depth.
+    /// Skip paths matching this glob (repeatable); relative ones (`*.log`, `vendor/**`) match at any depth.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// Print values and contexts unmasked.
@@ -104,8 +104,10 @@ fn exclusions(globs: &[String]) -> anyhow::Result<Option<GlobSet>> {
     }
     let mut set = GlobSetBuilder::new();
     for g in globs {
-        // A glob without a slash names a file or directory at any depth.
-        let pattern = if g.contains('/') {
+        // Relative globs match at any depth, from a path component on
+        // (`*.log`, `vendor/**`), whatever the path given to scan; an
+        // absolute one matches whole paths.
+        let pattern = if g.starts_with('/') || g.starts_with("**") {
             g.clone()
         } else {
             format!("**/{g}")

@@ -85,6 +85,9 @@ pub enum StoreError {
     },
 }
 
+/// Most bytes of CSV rows held in memory for the next flush.
+const CSV_ROWS_HELD: usize = 32 << 20;
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -440,6 +443,11 @@ impl Store {
                 .into_iter()
                 .map(|(id, scans, rows)| (id, (scans, rows))),
         );
+        // While the CSV cannot be written (a full disk), rows pile up here:
+        // past a bound they are dropped, and read back from SQLite instead.
+        if self.csv_rows.values().map(|(_, r)| r.len()).sum::<usize>() > CSV_ROWS_HELD {
+            self.csv_rows.clear();
+        }
         Ok(())
     }
 
