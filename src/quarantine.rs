@@ -63,7 +63,23 @@ fn io_err<'a>(
     move |e| QuarantineError::Io {
         what,
         path: path.to_path_buf(),
-        reason: describe_io_error(&e),
+        reason: describe_move_error(&e),
+    }
+}
+
+/// Why a file could not be moved, as a person should read it: moving
+/// needs write permission on the directories, which reading does not.
+fn describe_move_error(e: &io::Error) -> String {
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::PermissionDenied, _) => {
+            "permission denied: moving a file out needs write permission on its directory; \
+             run dlpd as a user that can write there, or quarantine nothing there"
+                .into()
+        }
+        (_, Some(libc::EROFS)) => "the file system is read-only to dlpd (under the shipped \
+             systemd unit, ProtectHome=read-only makes /home so: see docs/remediation.md)"
+            .into(),
+        _ => describe_io_error(e),
     }
 }
 
@@ -172,7 +188,7 @@ impl Quarantine {
                 Some(libc::ELOOP | libc::ENOTDIR) => {
                     "a directory on its way is a symlink (or was replaced by one); refused".into()
                 }
-                _ => describe_io_error(&e),
+                _ => describe_move_error(&e),
             },
         })?;
         Ok((dir, name))

@@ -271,3 +271,32 @@ fn a_slack_429_with_retry_after_is_honoured() {
     d.settle();
     assert_eq!(sink.received().len(), 2);
 }
+
+#[test]
+fn a_file_dlpd_may_read_but_not_move_says_why_it_stays() {
+    let mut d = Daemon::new(
+        "[remediation]\nrules = [{ detector = \"CREDIT_CARD_NUMBER\", action = \"quarantine\" }]\n",
+    );
+    d.obey_file_modes();
+    let locked = d.root().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let file = locked.join("export.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    d.start();
+    assert_eq!(d.wait_recorded(&file), (1, 10));
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("the file stays")
+            || d.log().contains("cannot quarantine")),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        log.contains("needs write permission on its directory"),
+        "{log}"
+    );
+    assert!(!log.contains("a user that can read it"), "{log}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), SAMPLE_PCI);
+}
