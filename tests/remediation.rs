@@ -299,4 +299,14 @@ fn a_file_dlpd_may_read_but_not_move_says_why_it_stays() {
     );
     assert!(!log.contains("a user that can read it"), "{log}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), SAMPLE_PCI);
+    // Counted where an administrator looks, with the reason one step away.
+    let failed = || {
+        let status = support::dlpd(&d.config, &["status", "--json"]).stdout();
+        serde_json::from_str::<serde_json::Value>(&status).unwrap()["quarantine_failed"] == 1
+    };
+    assert!(wait_for(DEADLINE, failed), "{}", d.log());
+    let text = support::dlpd(&d.config, &["status"]).stdout();
+    assert!(text.contains("1 could not be moved"), "{text}");
+    let list = support::dlpd(&d.config, &["quarantine", "list"]).stdout();
+    assert!(list.contains("failed"), "{list}");
 }

@@ -30,6 +30,8 @@ struct Status {
     failed: u64,
     findings: u64,
     quarantined: usize,
+    /// Files a quarantine rule could not move (`dlpd quarantine list` says why).
+    quarantine_failed: usize,
     alerts_waiting: u64,
     last_error: Option<String>,
     store: String,
@@ -104,6 +106,7 @@ fn read(config: &Config) -> anyhow::Result<Status> {
         quarantined: store
             .quarantine_list(Some(QuarantineState::Quarantined))?
             .len(),
+        quarantine_failed: store.quarantine_list(Some(QuarantineState::Failed))?.len(),
         alerts_waiting: store.alerts_pending()?,
         last_error: store.meta("daemon.last_error")?,
         store: store.db_path().display().to_string(),
@@ -136,9 +139,13 @@ fn text(out: &mut impl Write, s: &Status) -> io::Result<()> {
         "files:      {} scanned, {} skipped, {} failed; {} findings",
         s.scanned, s.skipped, s.failed, s.findings
     )?;
+    let failed = match s.quarantine_failed {
+        0 => String::new(),
+        n => format!(", {n} could not be moved (dlpd quarantine list says why)"),
+    };
     writeln!(
         out,
-        "remedies:   {} quarantined, {} alerts waiting for their sink",
+        "remedies:   {} quarantined{failed}, {} alerts waiting for their sink",
         s.quarantined, s.alerts_waiting
     )?;
     writeln!(
