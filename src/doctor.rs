@@ -192,48 +192,53 @@ fn writable_dir(key: &str, dir: &Path, out: &mut Vec<Check>) {
 
 fn listener(config: &Config, out: &mut Vec<Check>) {
     if let Some(addr) = config.metrics.listen {
-        let name = format!("metrics.listen {addr}");
-        out.push(match std::net::TcpListener::bind(addr) {
-            Ok(_) => ok(format!("{name}: free")),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && daemon_running(config) => {
-                ok(format!("{name}: in use by the running dlpd"))
-            }
-            Err(e) => bad(
-                Level::Warn,
-                format!("{name}: cannot listen: {e}; dlpd runs without its metrics"),
-                "set another metrics.listen, or \"\" to turn them off",
-            ),
-        });
+        out.push(bindable(
+            config,
+            "metrics.listen",
+            addr,
+            (Level::Warn, "; dlpd runs without its metrics"),
+            "set another metrics.listen, or \"\" to turn them off",
+        ));
     }
-    if config.scanner.engine != EngineKind::Nightfall && !config.api.enabled {
-        return;
+    if config.scanner.engine == EngineKind::Nightfall || config.api.enabled {
+        out.push(bindable(
+            config,
+            "webhook.listen",
+            config.webhook.listen,
+            (Level::Fail, ""),
+            "stop what listens there, or set another webhook.listen",
+        ));
     }
-    let addr = config.webhook.listen;
-    let name = format!("webhook.listen {addr}");
-    out.push(match std::net::TcpListener::bind(addr) {
+}
+
+/// Whether `key = addr` can be listened on: free, or held by this config's
+/// running daemon; else `taken` says how bad that is, and what follows.
+fn bindable(
+    config: &Config,
+    key: &str,
+    addr: std::net::SocketAddr,
+    taken: (Level, &str),
+    fix: &str,
+) -> Check {
+    let name = format!("{key} {addr}");
+    match std::net::TcpListener::bind(addr) {
         Ok(_) => ok(format!("{name}: free")),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && daemon_running(config) => {
             ok(format!("{name}: in use by the running dlpd"))
         }
         Err(e) => bad(
-            Level::Fail,
-            format!("{name}: cannot listen: {e}"),
-            "stop what listens there, or set another webhook.listen",
+            taken.0,
+            format!("{name}: cannot listen: {e}{}", taken.1),
+            fix,
         ),
-    });
+    }
 }
 
 /// Whether the daemon of this config runs (its store names a live pid).
 fn daemon_running(config: &Config) -> bool {
-    let Ok(store) = crate::store::Store::open_existing(&config.output) else {
-        return false;
-    };
-    let pid: Option<i32> = store
-        .meta("daemon.pid")
-        .ok()
-        .flatten()
-        .and_then(|p| p.parse().ok());
-    pid.is_some_and(|p| unsafe { libc::kill(p, 0) } == 0)
+    crate::store::Store::open_existing(&config.output)
+        .and_then(|s| s.daemon_pid())
+        .is_ok_and(|pid| pid.is_some())
 }
 
 fn inotify(config: &Config, out: &mut Vec<Check>) {

@@ -38,7 +38,7 @@ impl Remediator {
                 config.watch.paths.clone(),
             ),
             sinks,
-            host: alerts::hostname(),
+            host: crate::logging::hostname(),
         }
     }
 

@@ -319,22 +319,10 @@ fn exit_2_when_nothing_could_be_scanned_and_4_for_a_path_that_does_not_exist() {
 
 #[test]
 fn dash_scans_stdin_and_keeps_it_out_of_the_store() {
-    use std::io::Write;
     let env = Env::new();
-    let mut child = support::cmd(&env.config)
-        .args(["scan", "--format", "jsonl", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(SAMPLE_PCI.as_bytes())
-        .unwrap();
-    let run = support::Run(child.wait_with_output().unwrap());
+    let mut scan = support::cmd(&env.config);
+    scan.args(["scan", "--format", "jsonl", "-"]);
+    let run = support::fed(scan, SAMPLE_PCI.as_bytes());
     assert_eq!(run.code(), 1, "{}", run.stderr());
     let lines = run.jsonl();
     assert_eq!(lines.len(), 10);

@@ -425,9 +425,10 @@ fn a_log_that_only_grows_has_its_new_bytes_scanned_and_its_new_rows_written() {
     );
 }
 
-#[test]
-fn finding_logs_are_flat_typed_json_for_collectors_and_quoted_text_for_people() {
-    let mut d = Daemon::new("[log]\nformat = \"json\"\n");
+/// A daemon with `extra` config that has found the sample in "with
+/// space.csv" and logged it.
+fn logged_finding(extra: &str) -> (Daemon, std::path::PathBuf) {
+    let mut d = Daemon::new(extra);
     d.start();
     let file = d.root().join("with space.csv");
     std::fs::write(&file, SAMPLE_PCI).unwrap();
@@ -435,6 +436,12 @@ fn finding_logs_are_flat_typed_json_for_collectors_and_quoted_text_for_people() 
     assert!(wait_for(DEADLINE, || d
         .log()
         .contains("sensitive data found")));
+    (d, file)
+}
+
+#[test]
+fn finding_logs_are_flat_typed_json_for_collectors_and_quoted_text_for_people() {
+    let (mut d, file) = logged_finding("[log]\nformat = \"json\"\n");
     let log = d.log();
     let lines: Vec<serde_json::Value> = log
         .lines()
@@ -459,14 +466,7 @@ fn finding_logs_are_flat_typed_json_for_collectors_and_quoted_text_for_people() 
     assert!(!log.contains("5433-9502"));
     d.signal(libc::SIGTERM);
 
-    let mut d = Daemon::new("");
-    d.start();
-    let file = d.root().join("with space.csv");
-    std::fs::write(&file, SAMPLE_PCI).unwrap();
-    d.wait_recorded(&file);
-    assert!(wait_for(DEADLINE, || d
-        .log()
-        .contains("sensitive data found")));
+    let (d, file) = logged_finding("");
     // One key=value pair per field, however many spaces a value holds.
     let quoted = format!("path=\"{}\"", file.display());
     assert!(d.log().contains(&quoted), "{}", d.log());

@@ -2,6 +2,8 @@
 //! (with the confidence a user would expect) and near misses it must not
 //! report at the default threshold (LIKELY).
 
+mod support;
+
 use dlpd::config::ScannerConfig;
 use dlpd::engine::{Confidence, DetectorId, LocalEngine};
 
@@ -352,21 +354,9 @@ fn allowlists_silence_values_markers_and_paths() {
     );
 
     // The hash comes from `dlpd hash-value`, which never echoes the value.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlpd"))
-        .arg("hash-value")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{card}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut hash_value = std::process::Command::new(env!("CARGO_BIN_EXE_dlpd"));
+    hash_value.arg("hash-value");
+    let printed = support::fed(hash_value, format!("{card}\n").as_bytes()).stdout();
     assert_eq!(
         printed.trim(),
         format!(

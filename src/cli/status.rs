@@ -68,12 +68,7 @@ fn read(config: &Config) -> anyhow::Result<Status> {
         other => other?,
     };
     let st = store.status()?;
-    let pid: Option<i32> = store.meta("daemon.pid")?.and_then(|p| p.parse().ok());
-    // kill(pid, 0) only asks whether the process exists.
-    let alive = pid.filter(|&p| {
-        let found = unsafe { libc::kill(p, 0) } == 0;
-        found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    });
+    let alive = store.daemon_pid()?;
     let uptime_secs = match alive {
         Some(_) => {
             let started: u64 = store

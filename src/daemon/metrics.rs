@@ -44,10 +44,13 @@ impl Counters {
                 continue;
             }
             for f in r.findings() {
-                *self
-                    .findings
-                    .entry(f.detector.as_str().to_string())
-                    .or_default() += 1;
+                // A name is allocated once, not once per finding.
+                match self.findings.get_mut(f.detector.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.findings.insert(f.detector.as_str().to_string(), 1);
+                    }
+                }
             }
             let written = r.mtime_ns.map(|ns| {
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64)

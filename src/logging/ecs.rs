@@ -19,7 +19,9 @@ pub(super) struct Ecs {
 
 impl Ecs {
     pub(super) fn new() -> Ecs {
-        Ecs { host: hostname() }
+        Ecs {
+            host: super::hostname(),
+        }
     }
 }
 
@@ -106,19 +108,6 @@ fn counts(s: &str) -> Option<Value> {
         map.insert(name.to_string(), n.parse::<u64>().ok()?.into());
     }
     (!map.is_empty()).then_some(Value::Object(map))
-}
-
-/// This machine's name, for `host.name`.
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    if ok {
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        String::new()
-    }
 }
 
 #[cfg(test)]

@@ -181,6 +181,18 @@ impl EscapingVisitor<'_, '_> {
     }
 }
 
+/// This machine's name, for log lines (`host.name`) and alerts.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 /// Opens the log file for appending, creating it 0600.
 fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new()

@@ -471,6 +471,17 @@ impl Store {
             .map_err(self.sql_err())
     }
 
+    /// The pid of the daemon that wrote this store, if that process still
+    /// exists (`kill(pid, 0)` only asks; EPERM means another user's).
+    pub fn daemon_pid(&self) -> Result<Option<i32>, StoreError> {
+        let pid: Option<i32> = self.meta("daemon.pid")?.and_then(|p| p.parse().ok());
+        Ok(pid.filter(|&p| {
+            // SAFETY: signal 0 sends nothing.
+            let found = unsafe { libc::kill(p, 0) } == 0;
+            found || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        }))
+    }
+
     /// The path of the SQLite file, for messages.
     pub fn db_path(&self) -> &Path {
         &self.db_path

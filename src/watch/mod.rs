@@ -68,12 +68,7 @@ pub struct WatchSettings {
     pub follow_symlinks: bool,
 }
 
-/// The inotify watch limit (`fs.inotify.max_user_watches`), where there is one.
-pub fn watch_limit() -> Option<usize> {
-    setup::read_watch_limit()
-}
-
-pub use setup::near_limit;
+pub use setup::{near_limit, read_watch_limit as watch_limit};
 
 impl WatchSettings {
     /// True when `path` (a directory if `dir`) is one dlpd should look at.

@@ -494,7 +494,8 @@ fn classify(e: &notify::Error) -> Option<Cause> {
     }
 }
 
-pub(super) fn read_watch_limit() -> Option<usize> {
+/// The inotify watch limit (`fs.inotify.max_user_watches`), where there is one.
+pub fn read_watch_limit() -> Option<usize> {
     std::fs::read_to_string(WATCH_LIMIT)
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -122,6 +122,21 @@ pub fn dlpd(config: &Path, args: &[&str]) -> Run {
     Run(cmd(config).args(args).output().unwrap())
 }
 
+/// Runs `cmd` to the end with `input` on its stdin.
+pub fn fed(mut cmd: Command, input: &[u8]) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that stops reading early is not this helper's failure.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    Run(child.wait_with_output().unwrap())
+}
+
 /// Path to the built binary under test.
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_dlpd"))
