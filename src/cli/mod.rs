@@ -292,6 +292,9 @@ fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
 }
 
 fn failed_files(store: &Store, format: Format) -> anyhow::Result<u8> {
+    if format == Format::Sarif {
+        anyhow::bail!("--failed lists files, not findings: use --format jsonl, csv or table");
+    }
     let failed = store.failed_files()?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut buf = Vec::new();
@@ -312,6 +315,7 @@ fn failed_files(store: &Store, format: Format) -> anyhow::Result<u8> {
             Format::Table => {
                 buf.extend_from_slice(format!("{path}  {}  ({at})\n", f.error).as_bytes())
             }
+            Format::Sarif => {} // refused above
         }
     }
     match out.write_all(&buf).and_then(|()| out.flush()) {
@@ -345,7 +349,7 @@ fn findings(config: &Config, args: FindingsArgs) -> anyhow::Result<u8> {
             other => other?,
         }
     }
-    match out.flush() {
+    match out.finish() {
         Err(e) if !is_broken_pipe(&e) => return Err(e.into()),
         _ => {}
     }

@@ -18,6 +18,7 @@ use crate::config::{Config, EngineKind, LogLevel};
 use crate::engine::{LocalEngine, ScanOptions};
 use crate::finding::{Confidence, DetectorId, FileReport, Outcome, wire_name};
 use crate::fsutil::AtomicFile;
+use crate::report::baseline::Baseline;
 use crate::report::{FindingRecord, FindingWriter, Format};
 use crate::scan::{self, Summary, WalkOptions};
 use crate::store::{Recorder, Store};
@@ -43,7 +44,11 @@ pub struct ScanArgs {
     /// Skip paths matching this glob (repeatable); relative ones (`*.log`, `vendor/**`) match at any depth.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Print values and contexts unmasked.
+    /// Leave out findings a previous report (jsonl or sarif) already holds;
+    /// only new ones are printed and set the exit status.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Print values and contexts unmasked (never in SARIF).
     #[arg(long)]
     pub show_values: bool,
     /// Also record the results in the store (SQLite and CSV), with absolute paths.
@@ -150,6 +155,7 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         scanner.detectors = args.detectors.clone();
     }
     let exclude = exclusions(&args.exclude)?;
+    let mut baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let engine = std::sync::Arc::new(LocalEngine::new(&scanner));
     let mut store = match args.store {
         false => None,
@@ -205,7 +211,11 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             Outcome::Scanned { .. } => {}
         }
         for f in report.findings() {
-            if let Err(e) = out.write(&FindingRecord::new(&report, f, args.show_values)) {
+            let record = FindingRecord::new(&report, f, args.show_values);
+            if baseline.as_mut().is_some_and(|b| b.take(&record)) {
+                continue;
+            }
+            if let Err(e) = out.write(&record) {
                 if !is_broken_pipe(&e) {
                     failure = Some(anyhow::Error::new(e).context("cannot write results"));
                 }
@@ -243,6 +253,8 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         summary.merge(scan::scan_paths(engine, &roots, opts, |r| handle(r, true)));
     }
     progress.finish();
+    let known = baseline.map_or(0, |b| b.matched);
+    summary.findings -= known;
     if let Some(store) = store {
         store.finish()?;
     }
@@ -268,8 +280,9 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         unseen = summary.unseen,
         bytes = summary.bytes,
         secs = (secs * 1000.0).round() / 1000.0,
+        known,
         "{}",
-        summary_line(&summary, &skipped, secs)
+        summary_line(&summary, &skipped, known, secs)
     );
     for p in &missing {
         eprintln!("dlpd: {}: no such file or directory", p.display());
@@ -288,7 +301,12 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
 }
 
 /// `12 findings in 1,532 files (56.7 MB) in 0.42 s; 12 skipped (9 binary, 3 empty); 1 failed`
-fn summary_line(s: &Summary, skipped: &std::collections::BTreeMap<&str, u64>, secs: f64) -> String {
+fn summary_line(
+    s: &Summary,
+    skipped: &std::collections::BTreeMap<&str, u64>,
+    known: u64,
+    secs: f64,
+) -> String {
     let mut line = format!(
         "{} finding{} in {} file{} ({:.1} MB) in {secs:.2} s",
         s.findings,
@@ -297,6 +315,9 @@ fn summary_line(s: &Summary, skipped: &std::collections::BTreeMap<&str, u64>, se
         if s.scanned == 1 { "" } else { "s" },
         s.bytes as f64 / 1e6,
     );
+    if known > 0 {
+        line.push_str(&format!("; {known} already in the baseline, not shown"));
+    }
     if s.skipped > 0 {
         let kinds: Vec<String> = skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
         line.push_str(&format!(

@@ -176,7 +176,7 @@ _dlpd() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "jsonl csv table" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "jsonl csv table sarif" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -541,14 +541,14 @@ _dlpd() {
             return 0
             ;;
         dlpd__subcmd__scan)
-            opts="-o -j -q -v -h --format --output --min-confidence --detectors --exclude --show-values --store --no-store --follow-symlinks --threads --quiet --verbose --config --help"
+            opts="-o -j -q -v -h --format --output --min-confidence --detectors --exclude --baseline --show-values --store --no-store --follow-symlinks --threads --quiet --verbose --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "jsonl csv table" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "jsonl csv table sarif" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -568,6 +568,10 @@ _dlpd() {
                     return 0
                     ;;
                 --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --baseline)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,14 +46,16 @@ complete -c dlpd -n "__fish_dlpd_using_subcommand status" -l json -d 'Print JSON
 complete -c dlpd -n "__fish_dlpd_using_subcommand status" -s h -l help -d 'Print help'
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l format -d 'Output format (default: table on a terminal, else jsonl)' -r -f -a "jsonl\t'One JSON object per line, with Nightfall\'s field names'
 csv\t'RFC 4180 CSV with a header row'
-table\t'Aligned columns for a terminal'"
+table\t'Aligned columns for a terminal'
+sarif\t'SARIF 2.1.0 for code-scanning tools; values are always masked'"
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -s o -l output -d 'Write the findings to FILE (0600, complete or not at all) instead of stdout' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l min-confidence -d 'Report only findings at this confidence or above (default: scanner.min_confidence)' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l detectors -d 'Run only these detectors, comma-separated (default: scanner.detectors)' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l exclude -d 'Skip paths matching this glob (repeatable); relative ones (`*.log`, `vendor/**`) match at any depth' -r
+complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l baseline -d 'Leave out findings a previous report (jsonl or sarif) already holds; only new ones are printed and set the exit status' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -s j -l threads -d 'Worker threads (default: one per core)' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l config -d 'Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults)' -r -F
-complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l show-values -d 'Print values and contexts unmasked'
+complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l show-values -d 'Print values and contexts unmasked (never in SARIF)'
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l store -d 'Also record the results in the store (SQLite and CSV), with absolute paths'
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l no-store -d 'Do not record the results (the default; kept for older scripts)'
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l follow-symlinks -d 'Follow symlinks inside directories'
@@ -68,7 +70,8 @@ complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l path -d 'Only thi
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l since -d 'Only files scanned since T: an RFC 3339 time, or a duration ago such as 2h or 7d' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l format -d 'Output format (default: table on a terminal, else jsonl)' -r -f -a "jsonl\t'One JSON object per line, with Nightfall\'s field names'
 csv\t'RFC 4180 CSV with a header row'
-table\t'Aligned columns for a terminal'"
+table\t'Aligned columns for a terminal'
+sarif\t'SARIF 2.1.0 for code-scanning tools; values are always masked'"
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l config -d 'Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults)' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -l failed -d 'List the files dlpd gave up on, with the reason, instead of findings'
 complete -c dlpd -n "__fish_dlpd_using_subcommand findings" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,8 +1,11 @@
 //! Findings as they leave dlpd: one record type, rendered as JSON lines
-//! (Nightfall's field names), RFC 4180 CSV, or a table for people.
+//! (Nightfall's field names), RFC 4180 CSV, SARIF, or a table for people.
 //!
 //! `dlpd scan`, `dlpd findings` and the CSV log all go through here, so a
 //! column or a field is named in exactly one place.
+
+pub mod baseline;
+mod sarif;
 
 use std::io::{self, Write};
 use std::time::SystemTime;
@@ -208,6 +211,8 @@ pub enum Format {
     Csv,
     /// Aligned columns for a terminal.
     Table,
+    /// SARIF 2.1.0 for code-scanning tools; values are always masked.
+    Sarif,
 }
 
 /// Streams records to `out` in one format.
@@ -217,6 +222,7 @@ pub struct FindingWriter<W: Write> {
     header_done: bool,
     /// The table's first column width (paths longer than it push the rest).
     path_width: usize,
+    sarif: sarif::Sarif,
 }
 
 impl<W: Write> FindingWriter<W> {
@@ -227,6 +233,7 @@ impl<W: Write> FindingWriter<W> {
             format,
             header_done: false,
             path_width: 40,
+            sarif: sarif::Sarif::new(),
         }
     }
 
@@ -273,16 +280,16 @@ impl<W: Write> FindingWriter<W> {
                     r.finding
                 )
             }
+            Format::Sarif => self.sarif.write(&mut self.out, r),
         }
     }
 
-    /// Flushes the underlying writer.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    /// Flushes and hands back the underlying writer.
+    /// Ends the output (a SARIF document is only whole once this ran),
+    /// flushes, and hands back the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
+        if self.format == Format::Sarif {
+            self.sarif.finish(&mut self.out)?;
+        }
         self.out.flush()?;
         Ok(self.out)
     }
