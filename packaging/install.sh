@@ -43,6 +43,7 @@ case "$os/$scope" in
     Linux/system)
         prefix=${prefix:-/usr/local}
         conf=/etc/dlpd/dlpd.toml
+        conf_src=$here/packaging/system/dlpd.toml
         unit_src=$here/systemd/dlpd.service
         unit=/etc/systemd/system/dlpd.service ;;
     Linux/user)
@@ -64,6 +65,7 @@ case "$os/$scope" in
         logdir=$HOME/Library/Logs ;;
     *) echo "install.sh: unsupported system $os" >&2; exit 2 ;;
 esac
+conf_src=${conf_src:-$here/etc/dlpd.toml}
 bin=$prefix/bin/dlpd
 share=$prefix/share
 # The man pages and completions, as packaging/share holds them.
@@ -124,7 +126,7 @@ if [ "$mode" = uninstall ]; then
     has_systemd && systemctl_scope daemon-reload || true
     remove "$bin"
     extras | while read -r _ target; do remove "$target"; done
-    if [ -f "$destdir$conf" ] && ! cmp -s "$destdir$conf" "$here/etc/dlpd.toml"; then
+    if [ -f "$destdir$conf" ] && ! cmp -s "$destdir$conf" "$conf_src"; then
         say "kept $conf: it was edited; remove it yourself if you no longer need it"
     else
         remove "$conf"
@@ -156,7 +158,7 @@ extras | while read -r src target; do put "$target" 0644 <"$src"; done
 if [ -f "$destdir$conf" ]; then
     say "kept the existing $conf"
 else
-    put "$conf" 0644 <"$here/etc/dlpd.toml"
+    put "$conf" 0644 <"$conf_src"
 fi
 render | put "$unit" 0644
 
@@ -175,7 +177,7 @@ if ! live; then
 elif has_systemd; then
     systemctl_scope daemon-reload
     if [ "$scope" = user ]; then s="systemctl --user"; else s=systemctl; fi
-    say "installed. Edit $conf (watch.paths), then: $s enable --now dlpd"
+    say "installed. Check $conf (watch.paths) with: $bin --config $conf doctor; then: $s enable --now dlpd"
 elif [ "$os" = Darwin ]; then
     mkdir -p "$logdir"
     launchctl bootout "$(launchd_domain)" "$unit" 2>/dev/null || true

@@ -95,48 +95,78 @@ fn secrets(config: &Config, out: &mut Vec<Check>) {
     }
 }
 
+/// Matches of a globbed root checked one by one (the rest alike).
+const NAMED_MATCHES: usize = 20;
+
+/// Whether `root` can be watched by this user: it exists, is a directory,
+/// and can be listed.
+fn directory(name: String, root: &Path) -> Check {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bad(
+            Level::Warn,
+            format!("{name}: does not exist yet; it is watched once it appears"),
+            "create it, or take it out of watch.paths",
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bad(
+            Level::Fail,
+            format!("{name}: cannot be reached: permission denied on a directory above it"),
+            "give this user search (x) permission on each directory above it",
+        ),
+        Err(e) => bad(
+            Level::Fail,
+            format!("{name}: {e}"),
+            "fix the path in watch.paths",
+        ),
+        Ok(m) if !m.is_dir() => bad(
+            Level::Fail,
+            format!("{name}: is not a directory"),
+            "watch.paths takes directories; watch the one that holds the file",
+        ),
+        Ok(_) if !allowed(root, libc::R_OK | libc::X_OK) => bad(
+            Level::Fail,
+            format!(
+                "{name}: permission denied: this user (uid {}) cannot list it",
+                uid()
+            ),
+            "give this user read and search permission, or run dlpd as a user that has it",
+        ),
+        Ok(_) => ok(format!("{name}: readable")),
+    }
+}
+
 fn roots(config: &Config, out: &mut Vec<Check>) {
+    let in_service_home = crate::config::roots_in_service_home(config);
     for root in &config.watch.paths {
         let name = format!("watch root {}", root.display());
-        // A service user's `~` is its own home, not a person's.
-        if root.starts_with("/var/lib/dlpd") {
+        if in_service_home.contains(&root.as_path()) {
             out.push(bad(
                 Level::Warn,
-                format!("{name}: inside the service's home, where `~` leads a system service"),
-                "name the folders to watch by their full paths (/home/alice/Downloads)",
+                format!("{name}: inside this service account's home, which is where `~` leads a system service"),
+                "name the folders to watch by their full paths, e.g. /home/*/Downloads",
             ));
         }
-        out.push(match std::fs::metadata(root) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bad(
-                Level::Warn,
-                format!("{name}: does not exist yet; it is watched once it appears"),
-                "create it, or take it out of watch.paths",
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bad(
-                Level::Fail,
-                format!("{name}: cannot be reached: permission denied on a directory above it"),
-                "give this user search (x) permission on each directory above it",
-            ),
-            Err(e) => bad(
-                Level::Fail,
-                format!("{name}: {e}"),
-                "fix the path in watch.paths",
-            ),
-            Ok(m) if !m.is_dir() => bad(
-                Level::Fail,
-                format!("{name}: is not a directory"),
-                "watch.paths takes directories; watch the one that holds the file",
-            ),
-            Ok(_) if !allowed(root, libc::R_OK | libc::X_OK) => bad(
-                Level::Fail,
-                format!(
-                    "{name}: permission denied: this user (uid {}) cannot list it",
-                    uid()
-                ),
-                "give this user read and search permission, or run dlpd as a user that has it",
-            ),
-            Ok(_) => ok(format!("{name}: readable")),
-        });
+        if crate::watch::roots::is_glob(root) {
+            let found = crate::watch::roots::expand(root);
+            if found.is_empty() {
+                out.push(bad(
+                    Level::Warn,
+                    format!("{name}: matches no directory yet; one that appears is watched within seconds"),
+                    "check the pattern: each `*` stands for one directory level",
+                ));
+                let prefix = crate::watch::roots::literal_prefix(root);
+                out.push(directory(
+                    format!("{name}: its parent {}", prefix.display()),
+                    &prefix,
+                ));
+            } else {
+                out.push(ok(format!("{name}: matches {} directories", found.len())));
+                for m in found.iter().take(NAMED_MATCHES) {
+                    out.push(directory(format!("watch root {}", m.display()), m));
+                }
+            }
+            continue;
+        }
+        out.push(directory(name, root));
     }
 }
 
@@ -302,7 +332,22 @@ fn remediation(config: &Config, out: &mut Vec<Check>) {
         out,
     );
     // Moving a file out of a folder takes write permission on the folder.
-    for root in config.watch.paths.iter().filter(|r| r.is_dir()) {
+    let roots = crate::daemon::watch_settings(config).roots;
+    let read_only = crate::remediation::read_only_roots(config, &roots);
+    for root in &read_only {
+        out.push(bad(
+            Level::Fail,
+            format!(
+                "quarantine: {} is read-only to this process: files found there cannot be moved, and dlpd run refuses to start",
+                root.display()
+            ),
+            crate::remediation::READ_ONLY_FIX,
+        ));
+    }
+    for root in roots
+        .iter()
+        .filter(|r| r.is_dir() && !read_only.contains(r))
+    {
         if !allowed(root, libc::W_OK | libc::X_OK) {
             out.push(bad(
                 Level::Fail,

@@ -186,6 +186,20 @@ fn openat2_beneath(root: &Path, rel: &Path) -> io::Result<File> {
 }
 
 /// A short name for a non-regular file type.
+/// Whether `path` is on a file system this process sees read-only (a
+/// read-only mount, or systemd's `ProtectHome=read-only`).
+pub fn on_read_only_fs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c is a valid NUL-terminated path; st is written by statvfs.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
+}
+
 pub fn file_kind(ft: &FileType) -> &'static str {
     if ft.is_dir() {
         "directory"

@@ -89,7 +89,9 @@ pub struct Quarantine {
     dir: PathBuf,
     stub: bool,
     /// The watch roots: directories are opened from these down without
-    /// following symlinks.
+    /// following symlinks. A globbed root counts from its literal prefix
+    /// (`/home` for `/home/*/Downloads`): what the glob matched is not
+    /// trusted further than any directory under a root.
     roots: Vec<PathBuf>,
 }
 
@@ -99,7 +101,10 @@ impl Quarantine {
         Quarantine {
             dir: absolute(dir),
             stub,
-            roots: roots.into_iter().map(absolute).collect(),
+            roots: roots
+                .iter()
+                .map(|r| absolute(crate::watch::roots::literal_prefix(r)))
+                .collect(),
         }
     }
 

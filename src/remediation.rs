@@ -27,6 +27,29 @@ pub struct Plan {
     pub quarantines: Vec<QuarantineRecord>,
 }
 
+/// Watch roots (globs expanded) that quarantine rules could never move a
+/// file out of, because this process sees them read-only: what the shipped
+/// unit's `ProtectHome=read-only` does to home folders. Empty when no rule
+/// quarantines.
+pub fn read_only_roots(config: &Config, roots: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    let quarantines = config
+        .remediation
+        .rules
+        .iter()
+        .any(|r| r.action == crate::config::Action::Quarantine);
+    if !quarantines {
+        return Vec::new();
+    }
+    roots
+        .iter()
+        .filter(|r| r.is_dir() && crate::fsutil::on_read_only_fs(r))
+        .cloned()
+        .collect()
+}
+
+/// What to do about [`read_only_roots`].
+pub const READ_ONLY_FIX: &str = "under the shipped dlpd.service (ProtectHome=read-only), add the quarantine drop-in from docs/service.md;      or remove the quarantine rules";
+
 impl Remediator {
     pub fn new(config: &Config, sinks: Vec<&'static str>) -> Remediator {
         let rem = &config.remediation;

@@ -248,3 +248,147 @@ fn daemonize_writes_a_locked_pidfile_and_logs_to_its_file() {
     assert!(wait_for(DEADLINE, || !pidfile.exists()));
     assert!(wait_for(DEADLINE, || log_text().contains("dlpd stopped")));
 }
+
+/// `paths = ["<tmp>/home/*/Downloads"]`, as the packaged system config
+/// has it, with the state directory outside the homes.
+fn globbed(d: &Daemon) -> PathBuf {
+    let home = d.dir.path().join("home");
+    let root = d.root();
+    edit_config(d, |t| {
+        t.replace(
+            &format!("paths = [\"{}\"]", root.display()),
+            &format!("paths = [\"{}/*/Downloads\"]", home.display()),
+        )
+    });
+    home
+}
+
+#[test]
+fn globbed_roots_watch_every_users_folder_and_follow_new_ones_but_no_symlink() {
+    let mut d = Daemon::new("");
+    let home = globbed(&d);
+    std::fs::create_dir_all(home.join("alice/Downloads")).unwrap();
+    std::fs::create_dir_all(home.join("bob")).unwrap();
+    // eve's Downloads points at a folder that is not hers to name.
+    let elsewhere = d.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(home.join("eve")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, home.join("eve/Downloads")).unwrap();
+    std::fs::write(elsewhere.join("cards.csv"), SAMPLE_PCI).unwrap();
+    d.start();
+
+    let a = home.join("alice/Downloads/cards.csv");
+    std::fs::write(&a, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&a).1, 10);
+    // bob's Downloads appears later; then a new user with a file in it.
+    std::fs::create_dir(home.join("bob/Downloads")).unwrap();
+    let b = home.join("bob/Downloads/cards.csv");
+    std::fs::write(&b, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&b).1, 10);
+    std::fs::create_dir_all(home.join("carol/Downloads")).unwrap();
+    let c = home.join("carol/Downloads/cards.csv");
+    std::fs::write(&c, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&c).1, 10);
+    assert!(
+        d.log().contains("a new directory matches a watch root"),
+        "{}",
+        d.log()
+    );
+    // Matched at the same passes as carol's, eve's symlink never was.
+    let mut dlpd = support::cmd(&d.config);
+    dlpd.args(["findings", "--format", "jsonl"]);
+    let paths: Vec<String> = support::fed(dlpd, b"")
+        .jsonl()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths.len(), 30);
+    assert!(!paths.iter().any(|p| p.contains("eve")), "{paths:?}");
+    assert_eq!(
+        d.count("SELECT count(*) FROM files WHERE path LIKE '%eve%'"),
+        0
+    );
+    assert_eq!(
+        d.count("SELECT count(*) FROM files WHERE path LIKE '%elsewhere%'"),
+        0
+    );
+}
+
+#[test]
+fn quarantine_rules_on_a_root_seen_read_only_refuse_to_start_naming_protecthome() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for a private read-only mount, as ProtectHome makes");
+        return;
+    }
+    let d = Daemon::new(
+        "[remediation]\nrules = [{ detector = \"CREDIT_CARD_NUMBER\", action = \"quarantine\" }]\n",
+    );
+    let home = globbed(&d);
+    std::fs::create_dir_all(home.join("alice/Downloads")).unwrap();
+    // What ProtectHome=read-only does: the homes, read-only, in a mount
+    // namespace of the service's own.
+    let in_read_only_home = |args: &str| {
+        std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind {h} {h} && mount -o remount,bind,ro {h} && exec {bin} --config {c} {args}",
+                h = home.display(),
+                bin = support::bin().display(),
+                c = d.config.display(),
+            ))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let run = in_read_only_home("run");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("quarantine files, but this process sees")
+            && err.contains("alice/Downloads read-only")
+            && err.contains("ProtectHome=read-only")
+            && err.contains("docs/service.md"),
+        "{err}"
+    );
+    let doctor = in_read_only_home("doctor");
+    let out = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(2), "{out}");
+    assert!(out.contains("is read-only to this process"), "{out}");
+    // Writable homes: it starts.
+    let mut d = d;
+    d.start();
+}
+
+#[test]
+fn tilde_roots_of_a_service_account_are_warned_about_by_doctor_and_run() {
+    let mut d = Daemon::new("");
+    // A service account's home, as useradd --system gives it.
+    let svc = d.dir.path().join("var-lib-dlpd");
+    std::fs::create_dir_all(svc.join("Downloads")).unwrap();
+    let root = d.root();
+    edit_config(&d, |t| {
+        t.replace(
+            &format!("paths = [\"{}\"]", root.display()),
+            "paths = [\"~/Downloads\"]",
+        )
+    });
+    let mut doctor = support::cmd(&d.config);
+    doctor.env("HOME", &svc).arg("doctor");
+    let run = support::fed(doctor, b"");
+    assert!(
+        run.stdout().contains(
+            "inside this service account's home, which is where `~` leads a system service"
+        ),
+        "{}",
+        run.stdout()
+    );
+    d.env.push(("HOME".into(), svc.display().to_string()));
+    d.start();
+    assert!(
+        wait_for(DEADLINE, || d
+            .log()
+            .contains("this watch root is inside the service account's home")),
+        "{}",
+        d.log()
+    );
+}

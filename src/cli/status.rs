@@ -50,6 +50,11 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
         text(&mut out, &s)?;
     }
     out.flush()?;
+    if !s.running
+        && let Some(hint) = crate::store::system_store_hint(std::path::Path::new(&s.store))
+    {
+        eprintln!("dlpd: not running with this config{hint}");
+    }
     Ok(if s.running {
         super::EXIT_CLEAN
     } else {
@@ -59,7 +64,7 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
 
 fn read(config: &Config) -> anyhow::Result<Status> {
     let store = match Store::open_existing(&config.output) {
-        Err(StoreError::Missing { path }) => {
+        Err(StoreError::Missing { path, .. }) => {
             return Ok(Status {
                 store: path.display().to_string(),
                 ..Status::default()

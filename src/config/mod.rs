@@ -147,6 +147,12 @@ impl Config {
                 ),
             ));
         }
+        for root in &cfg.watch.paths {
+            if let Err(why) = crate::watch::roots::check(root) {
+                let span = text.find("paths").map(|at| at..at);
+                return Err(located(span, format!("key `watch.paths`: {why}")));
+            }
+        }
         if let Some((key, what)) = cfg.overlap() {
             let span = text
                 .find(key.rsplit('.').next().unwrap_or(key))
@@ -170,7 +176,8 @@ impl Config {
             ),
         ];
         for root in &self.watch.paths {
-            let root = absolute(root);
+            // A globbed root is judged by the directory it starts from.
+            let root = absolute(&crate::watch::roots::literal_prefix(root));
             if let Some(pseudo) = PSEUDO_FILESYSTEMS.iter().find(|p| root.starts_with(p)) {
                 return Some((
                     "watch.paths",
@@ -280,6 +287,28 @@ pub fn search_paths() -> Vec<PathBuf> {
     }
     paths.push(PathBuf::from("/etc/dlpd/dlpd.toml"));
     paths
+}
+
+/// Roots inside the home of a service account (`/var/lib/dlpd`,
+/// `/nonexistent`, `/`): where `~` leads a system service, which is never
+/// a person's folder.
+pub fn roots_in_service_home(config: &Config) -> Vec<&Path> {
+    let Some(home) = home_dir() else {
+        return Vec::new();
+    };
+    let personal = ["/home", "/Users", "/root"]
+        .iter()
+        .any(|p| home.starts_with(p));
+    if personal {
+        return Vec::new();
+    }
+    config
+        .watch
+        .paths
+        .iter()
+        .filter(|r| r.starts_with(&home))
+        .map(PathBuf::as_path)
+        .collect()
 }
 
 pub(crate) fn home_dir() -> Option<PathBuf> {

@@ -72,6 +72,11 @@ pub enum DaemonError {
     },
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error(
+        "remediation rules quarantine files, but this process sees {roots} read-only, so none could be moved out; {}",
+        crate::remediation::READ_ONLY_FIX
+    )]
+    ReadOnlyRoots { roots: String },
 }
 
 /// What the process asks of a running daemon.
@@ -110,6 +115,14 @@ fn serve(
     runtime: &Handle,
     shutdown: &Shutdown,
 ) -> Result<(), DaemonError> {
+    let settings = Arc::new(watch_settings(config));
+    let blocked = crate::remediation::read_only_roots(config, &settings.roots);
+    if !blocked.is_empty() {
+        let names: Vec<String> = blocked.iter().map(|r| r.display().to_string()).collect();
+        return Err(DaemonError::ReadOnlyRoots {
+            roots: names.join(", "),
+        });
+    }
     let (msg_tx, msg_rx) = unbounded::<Message>();
     let remote = network::start_listener(config, msg_tx.clone(), runtime, shutdown)?;
     let metrics = network::start_metrics(config, msg_tx.clone(), runtime, shutdown);
@@ -163,7 +176,6 @@ fn serve(
     )?;
 
     let liveness = Liveness::new();
-    let settings = Arc::new(watch_settings(config));
     let (watch_tx, watch_rx) = bounded(BATCH);
     let watcher = watch::spawn((*settings).clone(), watch_tx.clone(), &liveness)?;
 
@@ -202,12 +214,16 @@ fn serve(
 
     tracing::info!(
         roots = ?settings.roots,
+        globs = ?settings.patterns,
         workers,
         engine = name,
         recovered,
         state = %config.output.state_dir.display(),
         "dlpd started"
     );
+    for root in crate::config::roots_in_service_home(config) {
+        tracing::warn!(root = %root.display(), "this watch root is inside the service account's home, where `~` leads a system service: no person's files are there; name the folders by their full paths, e.g. /home/*/Downloads");
+    }
     if !stopped {
         ready();
     }
@@ -299,8 +315,19 @@ fn wait_for_watches(
 /// The watcher's view of the config, with dlpd's own files ignored.
 pub fn watch_settings(config: &Config) -> WatchSettings {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (patterns, plain): (Vec<&PathBuf>, Vec<&PathBuf>) = config
+        .watch
+        .paths
+        .iter()
+        .partition(|p| watch::roots::is_glob(p));
+    let mut roots: Vec<PathBuf> = plain.into_iter().map(|p| absolute(p)).collect();
+    let mut known: std::collections::BTreeSet<PathBuf> = roots.iter().cloned().collect();
+    for pattern in &patterns {
+        roots.extend(watch::roots::new_matches(pattern, &mut known));
+    }
     WatchSettings {
-        roots: config.watch.paths.iter().map(|p| absolute(p)).collect(),
+        roots,
+        patterns: patterns.into_iter().cloned().collect(),
         include: config.watch.include.iter().map(|p| p.0.clone()).collect(),
         exclude: config.watch.exclude.iter().map(|p| p.0.clone()).collect(),
         ignore: [

@@ -57,9 +57,9 @@ pub enum StoreError {
         known: i64,
     },
     #[error(
-        "no store at {path} yet: the daemon has not run with this config (start it with `dlpd run`)"
+        "no store at {path} yet: the daemon has not run with this config (start it with `dlpd run`){hint}"
     )]
-    Missing { path: PathBuf },
+    Missing { path: PathBuf, hint: String },
     #[error(
         "store {path} has schema version {found}, older than this dlpd's ({known}); start the daemon (`dlpd run`) once to upgrade it"
     )]
@@ -120,6 +120,21 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Where the packaged system service keeps its store.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/dlpd";
+
+/// When `db_path` is not the system service's store but that one exists:
+/// the command that reads it, for people who ran `dlpd status` as root.
+pub fn system_store_hint(db_path: &Path) -> Option<String> {
+    let system = Path::new(SYSTEM_STATE_DIR).join("dlpd.sqlite");
+    (db_path != system && system.exists()).then(|| {
+        format!(
+            "; the system service's store is {}: run `sudo dlpd --config /etc/dlpd/dlpd.toml` with the same command",
+            system.display()
+        )
+    })
+}
+
 impl Store {
     /// Opens an existing store to read it (`status`, `findings`, `quarantine
     /// list`): nothing is created, migrated or appended, so a command run
@@ -131,7 +146,11 @@ impl Store {
             source,
         };
         if !db_path.exists() {
-            return Err(StoreError::Missing { path: db_path });
+            let hint = system_store_hint(&db_path).unwrap_or_default();
+            return Err(StoreError::Missing {
+                path: db_path,
+                hint,
+            });
         }
         let conn = Connection::open_with_flags(
             &db_path,

@@ -90,11 +90,12 @@ impl Debouncer {
     /// Directories whose events were coalesced: watched again (a new
     /// subdirectory among them gets its watch) and walked by the daemon.
     fn rescan(&mut self, overflow: Overflow) {
-        let dirs: Vec<PathBuf> = match overflow.all {
-            true => self.settings.roots.clone(),
-            false => overflow.dirs.into_iter().collect(),
-        };
-        for dir in dirs {
+        if overflow.all {
+            // The setup thread knows the roots globs have added since.
+            let _ = self.setup.send(Request::AllRoots);
+            return;
+        }
+        for dir in overflow.dirs {
             let _ = self.setup.send(Request::Tree(dir));
         }
     }

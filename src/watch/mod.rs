@@ -21,6 +21,7 @@
 
 mod debounce;
 mod intake;
+pub mod roots;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -51,8 +52,10 @@ pub enum WatchEvent {
 /// Which paths to watch and report.
 #[derive(Debug, Clone)]
 pub struct WatchSettings {
-    /// Directories watched recursively.
+    /// Directories watched recursively, globbed roots' matches included.
     pub roots: Vec<PathBuf>,
+    /// Globbed roots (`/home/*/Downloads`), matched again as time goes on.
+    pub patterns: Vec<PathBuf>,
     /// If not empty, only paths matching one of these are reported.
     pub include: Vec<Regex>,
     /// Paths matching any of these are neither watched nor reported.
@@ -207,6 +210,7 @@ mod tests {
     fn include_and_ignore_rules() {
         let s = WatchSettings {
             roots: vec![],
+            patterns: vec![],
             include: vec![Regex::new(r"\.csv$").unwrap()],
             exclude: vec![Regex::new(r"/\.git/").unwrap()],
             ignore: vec![PathBuf::from("/home/a/.local/state/dlpd")],

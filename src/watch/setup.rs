@@ -4,7 +4,7 @@
 //! when a directory's mode changes, and on request (SIGHUP). A directory
 //! that becomes watchable is walked by the daemon for what it missed.
 //! Roots that do not exist yet, or cannot be entered, are checked every
-//! second.
+//! second; globbed roots are expanded again every [`GLOB_EVERY`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
-use super::{WatchEvent, WatchSettings, deliver};
+use super::{WatchEvent, WatchSettings, deliver, roots};
 use crate::liveness::Beat;
 
 /// How often directories that could not be watched are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// How often globbed roots (`/home/*/Downloads`) are matched again.
+const GLOB_EVERY: Duration = Duration::from_secs(3);
 /// Most unwatched directories remembered one by one; past it the roots
 /// themselves are tried again.
 const MAX_UNWATCHED: usize = 100_000;
@@ -36,6 +38,8 @@ pub(super) enum Request {
     /// A directory appeared, or its events were coalesced: watch it and
     /// everything under it, then have the daemon walk it.
     Tree(PathBuf),
+    /// Events were lost everywhere: watch and walk every root again.
+    AllRoots,
     /// A directory's mode or owner changed: if it was unwatchable, try it.
     Unblocked(PathBuf),
     /// Try every unwatched directory now.
@@ -119,6 +123,8 @@ pub(super) struct Setup {
     /// Unwatched counts per cause as last logged.
     logged: BTreeMap<Cause, usize>,
     missing: Vec<PathBuf>,
+    /// Every root, globbed ones' matches included, to tell a new match.
+    known: BTreeSet<PathBuf>,
     watches: usize,
     watch_limit: Option<usize>,
     limit_warned: bool,
@@ -134,6 +140,7 @@ impl Setup {
         beat: Beat,
     ) -> Setup {
         Setup {
+            known: settings.roots.iter().cloned().collect(),
             settings,
             notify,
             out,
@@ -153,6 +160,7 @@ impl Setup {
     pub fn run(mut self, rx: Receiver<Request>) {
         let mut last_retry = Instant::now();
         let mut last_missing = Instant::now();
+        let mut last_glob = Instant::now();
         loop {
             self.beat.beat();
             let first = match rx.recv_timeout(Duration::from_secs(1)) {
@@ -184,6 +192,12 @@ impl Setup {
                     return;
                 }
             }
+            if !self.settings.patterns.is_empty() && last_glob.elapsed() >= GLOB_EVERY {
+                last_glob = Instant::now();
+                if !self.check_patterns() {
+                    return;
+                }
+            }
             let limit = read_watch_limit();
             let limit_changed = limit != self.watch_limit;
             if limit_changed {
@@ -206,6 +220,10 @@ impl Setup {
         match request {
             Request::Root(root) => self.root(root),
             Request::Tree(dir) => return self.trees(BTreeSet::from([dir])),
+            Request::AllRoots => {
+                let roots = self.settings.roots.iter().cloned().collect();
+                return self.trees(roots);
+            }
             Request::Unblocked(dir) => {
                 if !self.under(&dir).is_empty() {
                     return self.retry(&dir);
@@ -443,6 +461,23 @@ impl Setup {
                 .collect(),
         };
         *self.health.lock().unwrap_or_else(|e| e.into_inner()) = health;
+    }
+
+    /// Watches, and has the daemon walk, directories that match a globbed
+    /// root and are not watched yet; false when the daemon is gone.
+    fn check_patterns(&mut self) -> bool {
+        for pattern in self.settings.patterns.clone() {
+            for root in roots::new_matches(&pattern, &mut self.known) {
+                tracing::info!(root = %root.display(), pattern = %pattern.display(), "a new directory matches a watch root; watching it");
+                self.settings.roots.push(root.clone());
+                self.watch_tree(&root);
+                if !deliver(&self.out, WatchEvent::Rescan(root), &self.stop, &self.beat) {
+                    return false;
+                }
+            }
+        }
+        self.report();
+        true
     }
 
     /// Picks up roots that have appeared (or became enterable) since
