@@ -16,6 +16,7 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 fn settings(root: &Path) -> WatchSettings {
     WatchSettings {
         roots: vec![root.to_path_buf()],
+        patterns: vec![],
         include: vec![],
         exclude: vec![
             Regex::new(r"/\.git/").unwrap(),
