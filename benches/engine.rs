@@ -309,7 +309,7 @@ fn run_engine(dir: &Path, threads: usize) -> (f64, u64) {
 
 fn run_with(e: &Arc<LocalEngine>, dir: &Path, threads: usize) -> (f64, u64) {
     let opts = WalkOptions {
-        exclude: None,
+        exclude: &dlpd::pathmatch::PathFilter::default(),
         follow_symlinks: false,
         threads,
         scan: ScanOptions {
@@ -492,7 +492,7 @@ fn main() {
     );
     let e = engine();
     let opts = WalkOptions {
-        exclude: None,
+        exclude: &dlpd::pathmatch::PathFilter::default(),
         follow_symlinks: false,
         threads: cores,
         scan: ScanOptions {

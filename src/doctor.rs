@@ -50,6 +50,9 @@ const COUNT_BUDGET: Duration = Duration::from_secs(10);
 /// Every check, in the order a reader fixes them.
 pub fn examine(config: &Config) -> Vec<Check> {
     let mut out = Vec::new();
+    for w in config.warnings() {
+        out.push(bad(Level::Warn, w, "rewrite the entry as the message says"));
+    }
     secrets(config, &mut out);
     roots(config, &mut out);
     writable_dir("state_dir", &config.output.state_dir, &mut out);

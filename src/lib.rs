@@ -31,6 +31,7 @@ pub(crate) mod logging;
 pub(crate) mod mask;
 pub mod nightfall;
 pub mod pack;
+pub mod pathmatch;
 pub(crate) mod pool;
 pub mod quarantine;
 pub(crate) mod rate;

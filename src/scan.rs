@@ -24,7 +24,7 @@ pub struct WalkOptions<'a> {
     /// Follow symlinks inside directories (loops are detected and reported).
     pub follow_symlinks: bool,
     /// Files and directories matching these are neither walked nor scanned.
-    pub exclude: Option<&'a globset::GlobSet>,
+    pub exclude: &'a crate::pathmatch::PathFilter,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
     /// Passed to the engine for every file.
@@ -159,7 +159,7 @@ fn walk_roots(
         let walked = walk(
             root,
             opts.follow_symlinks,
-            |path, _| opts.exclude.is_none_or(|g| !g.is_match(path)),
+            |path, dir| !opts.exclude.is_match(path, dir),
             |found| {
                 if stop.load(Ordering::Relaxed) {
                     return ControlFlow::Break(());

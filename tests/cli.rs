@@ -682,6 +682,62 @@ fn scan_flags_for_ci_choose_detectors_confidence_paths_and_output() {
 }
 
 #[test]
+fn scan_skips_watch_exclude_in_the_one_path_syntax_and_reads_old_regexes_with_a_warning() {
+    // The defaults: .git trees and partial downloads are not scanned.
+    let env = Env::new();
+    env.write("t/cards.csv", SAMPLE_PCI);
+    env.write("t/repo/.git/objects/x", SAMPLE_PCI);
+    env.write("t/film.crdownload", SAMPLE_PCI);
+    let tree = env.path("t");
+    let run = env.run(&["scan", "--format", "jsonl", tree.to_str().unwrap()]);
+    assert_eq!(run.jsonl().len(), 10, "{}", run.stdout());
+
+    let env = Env::with_config("[watch]\nexclude = [\"*.log\", 're:/skip/', '\\.bak$']\n");
+    env.write("t/cards.csv", SAMPLE_PCI);
+    env.write("t/app.log", SAMPLE_PCI);
+    env.write("t/skip/x.csv", SAMPLE_PCI);
+    env.write("t/old.bak", SAMPLE_PCI);
+    let tree = env.path("t");
+    let tree = tree.to_str().unwrap();
+    let run = env.run(&["scan", "--format", "jsonl", tree]);
+    let paths: Vec<String> = run
+        .jsonl()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths.len(), 10, "{paths:?}");
+    assert!(paths.iter().all(|p| p.ends_with("cards.csv")), "{paths:?}");
+    assert!(
+        run.stderr().contains(
+            "watch.exclude: `\\.bak$` is read as a regex, the old syntax; write it `re:\\.bak$`"
+        ),
+        "{}",
+        run.stderr()
+    );
+    // --exclude adds to them, `re:` included.
+    let run = env.run(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "--exclude",
+        "re:cards\\.csv$",
+        tree,
+    ]);
+    assert_eq!((run.jsonl().len(), run.code()), (0, 0), "{}", run.stderr());
+    // doctor lists the old syntax among its checks; check-config shows it rewritten.
+    let doctor = env.run(&["doctor"]);
+    assert!(
+        doctor
+            .stdout()
+            .contains("is read as a regex, the old syntax"),
+        "{}",
+        doctor.stdout()
+    );
+    let shown = env.run(&["check-config"]).stdout();
+    assert!(shown.contains("'re:\\.bak$'"), "{shown}");
+}
+
+#[test]
 fn a_one_off_scan_stays_out_of_the_store_unless_asked_and_then_stores_absolute_paths() {
     let env = Env::new();
     env.write("t/cards.csv", SAMPLE_PCI);

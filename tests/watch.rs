@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use dlpd::liveness::Liveness;
+use dlpd::pathmatch::{PathFilter, PathPattern};
 use dlpd::watch::{WatchEvent, WatchSettings, Watcher, spawn};
-use regex::Regex;
 
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
@@ -17,11 +17,11 @@ fn settings(root: &Path) -> WatchSettings {
     WatchSettings {
         roots: vec![root.to_path_buf()],
         patterns: vec![],
-        include: vec![],
-        exclude: vec![
-            Regex::new(r"/\.git/").unwrap(),
-            Regex::new(r"\.tmp$").unwrap(),
-        ],
+        include: PathFilter::default(),
+        exclude: PathFilter::new(&[
+            PathPattern::parse(".git").unwrap(),
+            PathPattern::parse("*.tmp").unwrap(),
+        ]),
         ignore: vec![root.join("state")],
         debounce: DEBOUNCE,
         max_wait: Duration::from_secs(10),

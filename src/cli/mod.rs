@@ -157,6 +157,12 @@ pub fn run(cli: Cli) -> u8 {
             return EXIT_ERROR;
         }
     };
+    // doctor and check-config list them with their other checks.
+    if !matches!(cli.command, Command::Doctor | Command::CheckConfig) {
+        for w in config.warnings() {
+            tracing::warn!("{w}");
+        }
+    }
     let result = match cli.command {
         Command::CheckConfig => check_config(&config, &source),
         Command::Doctor => doctor(&config, &source),

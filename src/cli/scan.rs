@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::{
     EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_NO_SUCH_PATH, EXIT_UNSEEN, default_format,
@@ -18,6 +17,7 @@ use crate::config::{Config, EngineKind, LogLevel};
 use crate::engine::{LocalEngine, ScanOptions};
 use crate::finding::{Confidence, DetectorId, FileReport, Outcome, wire_name};
 use crate::fsutil::AtomicFile;
+use crate::pathmatch::{PathFilter, PathPattern};
 use crate::report::baseline::Baseline;
 use crate::report::{FindingRecord, FindingWriter, Format};
 use crate::scan::{self, Summary, WalkOptions};
@@ -41,9 +41,9 @@ pub struct ScanArgs {
     /// Run only these detectors, comma-separated (default: scanner.detectors).
     #[arg(long, value_name = "A,B", value_delimiter = ',', value_parser = parse_detector)]
     pub detectors: Vec<DetectorId>,
-    /// Skip paths matching this glob (repeatable); relative ones (`*.log`, `vendor/**`) match at any depth.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
+    /// Skip paths matching this glob (repeatable), besides watch.exclude; relative ones (`*.log`, `vendor/**`) match at any depth; `re:` takes a regex.
+    #[arg(long, value_name = "GLOB", value_parser = parse_pattern)]
+    pub exclude: Vec<PathPattern>,
     /// Leave out findings a previous report (jsonl or sarif) already holds;
     /// only new ones are printed and set the exit status.
     #[arg(long, value_name = "FILE")]
@@ -103,23 +103,8 @@ fn parse_detector(s: &str) -> Result<DetectorId, String> {
     })
 }
 
-fn exclusions(globs: &[String]) -> anyhow::Result<Option<GlobSet>> {
-    if globs.is_empty() {
-        return Ok(None);
-    }
-    let mut set = GlobSetBuilder::new();
-    for g in globs {
-        // Relative globs match at any depth, from a path component on
-        // (`*.log`, `vendor/**`), whatever the path given to scan; an
-        // absolute one matches whole paths.
-        let pattern = if g.starts_with('/') || g.starts_with("**") {
-            g.clone()
-        } else {
-            format!("**/{g}")
-        };
-        set.add(Glob::new(&pattern).with_context(|| format!("--exclude {g}: not a valid glob"))?);
-    }
-    Ok(Some(set.build()?))
+fn parse_pattern(s: &str) -> Result<PathPattern, String> {
+    PathPattern::parse(s)
 }
 
 /// Where findings go: stdout, or a file written whole at the end.
@@ -154,7 +139,7 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     if !args.detectors.is_empty() {
         scanner.detectors = args.detectors.clone();
     }
-    let exclude = exclusions(&args.exclude)?;
+    let exclude = PathFilter::new(config.watch.exclude.iter().chain(&args.exclude));
     let mut baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let engine = std::sync::Arc::new(LocalEngine::new(&scanner));
     let mut store = match args.store {
@@ -183,7 +168,7 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     let opts = WalkOptions {
         follow_symlinks: args.follow_symlinks,
         threads: args.threads,
-        exclude: exclude.as_ref(),
+        exclude: &exclude,
         scan: ScanOptions {
             hash: store.is_some(),
             prior: None,

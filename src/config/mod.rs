@@ -17,7 +17,6 @@ mod sections;
 mod values;
 
 pub use sections::*;
-pub use values::{Glob, Pattern};
 
 /// The shipped, commented default config.
 pub const DEFAULT_TOML: &str = include_str!("../../etc/dlpd.toml");
@@ -202,6 +201,26 @@ impl Config {
             }
         }
         None
+    }
+
+    /// What the config says in a syntax that still works but should be
+    /// written another way: logged at start, listed by `dlpd doctor`.
+    pub fn warnings(&self) -> Vec<String> {
+        let keys = [
+            ("watch.include", &self.watch.include),
+            ("watch.exclude", &self.watch.exclude),
+            ("scanner.allow_paths", &self.scanner.allow_paths),
+        ];
+        let mut out = Vec::new();
+        for (key, patterns) in keys {
+            for p in patterns.iter().filter(|p| p.legacy()) {
+                out.push(format!(
+                    "{key}: `{}` is read as a regex, the old syntax; write it `{p}`, or as a glob (see docs/configuration.md, Path patterns)",
+                    p.to_string().trim_start_matches("re:")
+                ));
+            }
+        }
+        out
     }
 
     /// Loads the config: `explicit` if given, else the first file found in

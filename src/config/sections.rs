@@ -2,16 +2,16 @@
 
 use std::path::PathBuf;
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::default_state_dir;
 use super::values::{
-    Glob, Pattern, context_bytes, detector_list, expand_path, expanded_path, expanded_paths,
-    http_url, optional_http_url, optional_path, positive_u32, positive_u64, value_hashes,
+    context_bytes, detector_list, expand_path, expanded_path, expanded_paths, http_url,
+    optional_http_url, optional_path, positive_u32, positive_u64, value_hashes,
 };
 use crate::finding::{Confidence, Detector, DetectorId};
 use crate::pack::RulePacks;
+use crate::pathmatch::PathPattern;
 use crate::rules::RuleSet;
 
 /// `[remediation]`
@@ -246,9 +246,9 @@ pub struct WatchConfig {
     #[serde(deserialize_with = "expanded_paths")]
     pub paths: Vec<PathBuf>,
     /// If not empty, only paths matching one of these are scanned.
-    pub include: Vec<Pattern>,
+    pub include: Vec<PathPattern>,
     /// Paths matching any of these are neither watched nor scanned.
-    pub exclude: Vec<Pattern>,
+    pub exclude: Vec<PathPattern>,
     /// Quiet time before a changed file counts as settled.
     #[serde(deserialize_with = "positive_u64")]
     pub debounce_ms: u64,
@@ -264,7 +264,7 @@ pub struct WatchConfig {
 
 impl Default for WatchConfig {
     fn default() -> Self {
-        let pattern = |p: &str| Pattern(Regex::new(p).expect("default patterns are valid"));
+        let pattern = |p: &str| PathPattern::parse(p).expect("default patterns are valid");
         WatchConfig {
             // Without $HOME the literal stays, and is reported as a missing root.
             paths: ["~/Downloads", "~/Desktop", "~/Documents"]
@@ -273,13 +273,13 @@ impl Default for WatchConfig {
                 .collect(),
             include: Vec::new(),
             exclude: [
-                r"/\.git/",
-                r"\.DS_Store$",
-                r"~$",
-                r"\.swp$",
-                r"\.tmp$",
-                r"\.part$",
-                r"\.crdownload$",
+                ".git",
+                ".DS_Store",
+                "*~",
+                "*.swp",
+                "*.tmp",
+                "*.part",
+                "*.crdownload",
             ]
             .iter()
             .map(|p| pattern(p))
@@ -334,8 +334,8 @@ pub struct ScannerConfig {
     /// Bytes of context kept on each side of a finding.
     #[serde(deserialize_with = "context_bytes")]
     pub context_bytes: u32,
-    /// Files whose path matches one of these globs are not scanned.
-    pub allow_paths: Vec<Glob>,
+    /// Files whose path matches one of these patterns are not scanned.
+    pub allow_paths: Vec<PathPattern>,
     /// Values that are never findings, by the SHA-256 of the value.
     #[serde(deserialize_with = "value_hashes")]
     pub allow_values: Vec<String>,

@@ -4,64 +4,10 @@
 
 use std::path::PathBuf;
 
-use regex::Regex;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use super::{MAX_CONTEXT_BYTES, home_dir};
 use crate::finding::DetectorId;
-
-/// A regular expression, compiled when the config is read so a bad one is
-/// an error naming its key and line.
-#[derive(Debug, Clone)]
-pub struct Pattern(pub Regex);
-
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
-    }
-}
-
-impl Serialize for Pattern {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Pattern {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Regex::new(&raw)
-            .map(Pattern)
-            .map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
-    }
-}
-
-/// A path glob (`**/testdata/**`), checked when the config is read.
-#[derive(Debug, Clone)]
-pub struct Glob(pub globset::Glob);
-
-impl PartialEq for Glob {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.glob() == other.0.glob()
-    }
-}
-
-impl Serialize for Glob {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.glob())
-    }
-}
-
-impl<'de> Deserialize<'de> for Glob {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        globset::GlobBuilder::new(&raw)
-            .literal_separator(true)
-            .build()
-            .map(Glob)
-            .map_err(|e| serde::de::Error::custom(format!("invalid glob: {e}")))
-    }
-}
 
 /// A socket address to listen on; `localhost:PORT` is loopback
 /// (127.0.0.1), which is what it means to anyone writing it.

@@ -42,6 +42,7 @@ use self::worker::{Done, Scanner};
 use crate::config::{Config, EngineKind};
 use crate::liveness::Liveness;
 use crate::nightfall::{self, Message, Results};
+use crate::pathmatch::PathFilter;
 use crate::readiness::Watchdog;
 use crate::remediation::Remediator;
 use crate::shutdown::Shutdown;
@@ -328,8 +329,8 @@ pub fn watch_settings(config: &Config) -> WatchSettings {
     WatchSettings {
         roots,
         patterns: patterns.into_iter().cloned().collect(),
-        include: config.watch.include.iter().map(|p| p.0.clone()).collect(),
-        exclude: config.watch.exclude.iter().map(|p| p.0.clone()).collect(),
+        include: PathFilter::new(&config.watch.include),
+        exclude: PathFilter::new(&config.watch.exclude),
         ignore: [
             absolute(&config.output.state_dir),
             absolute(&config.output.csv_path()),

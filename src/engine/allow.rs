@@ -5,9 +5,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use globset::{GlobSet, GlobSetBuilder};
-
 use crate::config::ScannerConfig;
+use crate::pathmatch::PathFilter;
 
 /// How far along its line the marker may sit from a finding: the keyword
 /// window, which the engine's block overlap already covers.
@@ -16,22 +15,15 @@ pub const MARKER_REACH: usize = 64;
 /// The allowlists of one `[scanner]` config.
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
-    paths: Option<GlobSet>,
+    paths: PathFilter,
     values: HashSet<String>,
     marker: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl Allowlist {
     pub fn new(cfg: &ScannerConfig) -> Allowlist {
-        let paths = (!cfg.allow_paths.is_empty()).then(|| {
-            let mut b = GlobSetBuilder::new();
-            for g in &cfg.allow_paths {
-                b.add(g.0.clone());
-            }
-            b.build().unwrap_or_else(|_| GlobSet::empty())
-        });
         Allowlist {
-            paths,
+            paths: PathFilter::new(&cfg.allow_paths),
             values: cfg.allow_values.iter().cloned().collect(),
             marker: (!cfg.allow_marker.is_empty())
                 .then(|| memchr::memmem::Finder::new(cfg.allow_marker.as_bytes()).into_owned()),
@@ -40,7 +32,7 @@ impl Allowlist {
 
     /// Whether `path` is allowlisted (not to be scanned).
     pub fn path(&self, path: &Path) -> bool {
-        self.paths.as_ref().is_some_and(|g| g.is_match(path))
+        self.paths.is_match(path, false)
     }
 
     /// Whether the raw value is allowlisted by its hash.

@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use notify::{RecommendedWatcher, Watcher as _};
-use regex::Regex;
 
 pub use self::setup::{Cause, WatchHealth};
 use crate::liveness::Liveness;
+use crate::pathmatch::PathFilter;
 
 /// What the watcher tells the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +56,10 @@ pub struct WatchSettings {
     pub roots: Vec<PathBuf>,
     /// Globbed roots (`/home/*/Downloads`), matched again as time goes on.
     pub patterns: Vec<PathBuf>,
-    /// If not empty, only paths matching one of these are reported.
-    pub include: Vec<Regex>,
-    /// Paths matching any of these are neither watched nor reported.
-    pub exclude: Vec<Regex>,
+    /// If not empty, only files matching it are reported.
+    pub include: PathFilter,
+    /// Paths matching it are neither watched nor reported.
+    pub exclude: PathFilter,
     /// dlpd's own files and directories (state dir, CSV, logs), and the
     /// kernel's pseudo filesystems.
     pub ignore: Vec<PathBuf>,
@@ -79,14 +79,10 @@ impl WatchSettings {
         if self.ignore.iter().any(|i| path.starts_with(i)) {
             return false;
         }
-        let mut text = path.to_string_lossy().into_owned();
-        if dir {
-            text.push('/');
-        }
-        if self.exclude.iter().any(|r| r.is_match(&text)) {
+        if self.exclude.is_match(path, dir) {
             return false;
         }
-        dir || self.include.is_empty() || self.include.iter().any(|r| r.is_match(&text))
+        dir || self.include.is_empty() || self.include.is_match(path, false)
     }
 }
 
@@ -206,13 +202,17 @@ fn deliver(
 mod tests {
     use super::*;
 
+    fn filter(p: &str) -> PathFilter {
+        PathFilter::new(&[crate::pathmatch::PathPattern::parse(p).unwrap()])
+    }
+
     #[test]
     fn include_and_ignore_rules() {
         let s = WatchSettings {
             roots: vec![],
             patterns: vec![],
-            include: vec![Regex::new(r"\.csv$").unwrap()],
-            exclude: vec![Regex::new(r"/\.git/").unwrap()],
+            include: filter("*.csv"),
+            exclude: filter(".git"),
             ignore: vec![PathBuf::from("/home/a/.local/state/dlpd")],
             debounce: Duration::from_millis(10),
             max_wait: Duration::from_secs(10),

@@ -51,7 +51,7 @@ sarif\t'SARIF 2.1.0 for code-scanning tools; values are always masked'"
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -s o -l output -d 'Write the findings to FILE (0600, complete or not at all) instead of stdout' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l min-confidence -d 'Report only findings at this confidence or above (default: scanner.min_confidence)' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l detectors -d 'Run only these detectors, comma-separated (default: scanner.detectors)' -r
-complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l exclude -d 'Skip paths matching this glob (repeatable); relative ones (`*.log`, `vendor/**`) match at any depth' -r
+complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l exclude -d 'Skip paths matching this glob (repeatable), besides watch.exclude; relative ones (`*.log`, `vendor/**`) match at any depth; `re:` takes a regex' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l baseline -d 'Leave out findings a previous report (jsonl or sarif) already holds; only new ones are printed and set the exit status' -r -F
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -s j -l threads -d 'Worker threads (default: one per core)' -r
 complete -c dlpd -n "__fish_dlpd_using_subcommand scan" -l config -d 'Config file (default: ~/.config/dlpd/dlpd.toml, then /etc/dlpd/dlpd.toml, then built-in defaults)' -r -F
