@@ -18,6 +18,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,6 +49,19 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The same on a spare connection.
 const SPARE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How a listener's connections fared, for `GET /metrics`.
+#[derive(Debug, Default)]
+pub struct Connections {
+    /// Open now.
+    pub open: AtomicU64,
+    /// Taken into a regular slot, since start.
+    pub slot: AtomicU64,
+    /// Taken into a spare slot (health only), since start.
+    pub spare: AtomicU64,
+    /// Closed at once, or after waiting in vain for a spare, since start.
+    pub refused: AtomicU64,
+}
+
 /// The routes this daemon serves.
 pub struct Listener {
     pub ingest: Option<Webhook>,
@@ -55,6 +69,7 @@ pub struct Listener {
     /// Serve `GET /metrics`.
     pub metrics: bool,
     pub keeper: Sender<Message>,
+    pub connections: Arc<Connections>,
 }
 
 impl Listener {
@@ -80,7 +95,9 @@ impl Listener {
                 }
             };
             let (this, stop) = (self.clone(), shutdown.clone());
+            let count = &self.connections;
             if let Ok(permit) = slots.clone().try_acquire_owned() {
+                count.slot.fetch_add(1, Ordering::Relaxed);
                 shutdown.spawn(&runtime, this.connection(stream, peer, permit, false, stop));
             } else if let Ok(waiter) = waiting.clone().try_acquire_owned() {
                 // Every slot is taken: wait (in turn, briefly) for a spare
@@ -90,10 +107,14 @@ impl Listener {
                     let got = tokio::time::timeout(SPARE_WAIT, spares.acquire_owned()).await;
                     drop(waiter);
                     if let Ok(Ok(permit)) = got {
+                        this.connections.spare.fetch_add(1, Ordering::Relaxed);
                         this.connection(stream, peer, permit, true, stop).await;
+                    } else {
+                        this.connections.refused.fetch_add(1, Ordering::Relaxed);
                     }
                 });
             } else {
+                count.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, "listener: every connection slot is taken; closed");
             }
         }
@@ -109,6 +130,8 @@ impl Listener {
         spare: bool,
         stop: Shutdown,
     ) {
+        self.connections.open.fetch_add(1, Ordering::Relaxed);
+        let connections = self.connections.clone();
         let service = hyper::service::service_fn(move |req| {
             let this = self.clone();
             async move { Ok::<_, Infallible>(this.route(req, peer, spare).await) }
@@ -134,6 +157,7 @@ impl Listener {
         if let Err(e) = ended {
             tracing::debug!(%peer, "connection ended: {e}");
         }
+        connections.open.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
     }
 

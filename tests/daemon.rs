@@ -522,8 +522,24 @@ fn metrics_are_served_always_on_their_own_port_as_prometheus_text() {
     assert_eq!(value("dlpd_healthy", None), 1.0);
     assert_eq!(value("dlpd_store_errors_total", None), 0.0);
     assert!(body.contains("dlpd_finding_lag_seconds_count 1"), "{body}");
+    // This scrape is the connection open now, and the first taken.
+    assert_eq!(
+        value("dlpd_listener_connections", Some(("listener", "metrics"))),
+        1.0
+    );
+    let taken = |body: &str, how: &str| {
+        let line =
+            format!("dlpd_listener_connections_total{{listener=\"metrics\",taken=\"{how}\"}} ");
+        body.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{body}"))
+    };
+    assert_eq!((taken(&body, "slot"), taken(&body, "refused")), (1, 0));
     let (status, health) = support::http(port, "GET /healthz HTTP/1.1\r\n", b"");
     assert_eq!(status, 200, "{health}");
+    let (_, body) = support::http(port, "GET /metrics HTTP/1.1\r\n", b"");
+    assert_eq!(taken(&body, "slot"), 3, "{body}");
     // Nothing else is served there.
     let (status, _) = support::http(port, "POST /v3/scan HTTP/1.1\r\nContent-Length: 0\r\n", b"");
     assert_eq!(status, 404);

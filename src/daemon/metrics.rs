@@ -4,17 +4,34 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use crate::finding::{FileReport, Outcome};
+use crate::listener::Connections;
 use crate::nightfall::Health;
 
 /// Upper bounds of the lag histogram's buckets, in seconds.
 const LAG_BUCKETS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
 
+/// The listeners that are up, by name, and how their connections fared.
+#[derive(Debug, Default)]
+pub(super) struct Listeners(Vec<(&'static str, Arc<Connections>)>);
+
+impl Listeners {
+    /// A new listener's counts.
+    pub fn add(&mut self, name: &'static str) -> Arc<Connections> {
+        let c = Arc::new(Connections::default());
+        self.0.push((name, c.clone()));
+        c
+    }
+}
+
 /// What happened since the daemon started.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
+    listeners: Listeners,
     /// Files recorded, by outcome.
     files: BTreeMap<&'static str, u64>,
     /// Findings recorded, by detector.
@@ -30,6 +47,13 @@ pub(super) struct Counters {
 }
 
 impl Counters {
+    pub fn new(listeners: Listeners) -> Counters {
+        Counters {
+            listeners,
+            ..Counters::default()
+        }
+    }
+
     /// Counts reports just recorded.
     pub fn recorded(&mut self, reports: &[FileReport]) {
         let now = SystemTime::now();
@@ -162,6 +186,35 @@ impl Counters {
             "Store writes refused since start.",
         );
         let _ = writeln!(o, "dlpd_store_errors_total {}", self.store_errors);
+        head(
+            &mut o,
+            "dlpd_listener_connections",
+            "gauge",
+            "Connections open now, by listener.",
+        );
+        for (name, c) in &self.listeners.0 {
+            let open = c.open.load(Ordering::Relaxed);
+            let _ = writeln!(o, "dlpd_listener_connections{{listener=\"{name}\"}} {open}");
+        }
+        head(
+            &mut o,
+            "dlpd_listener_connections_total",
+            "counter",
+            "Connections since start, by listener and how they were taken: a slot, a spare (health only), or refused when all were busy.",
+        );
+        for (name, c) in &self.listeners.0 {
+            for (taken, n) in [
+                ("slot", &c.slot),
+                ("spare", &c.spare),
+                ("refused", &c.refused),
+            ] {
+                let n = n.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    o,
+                    "dlpd_listener_connections_total{{listener=\"{name}\",taken=\"{taken}\"}} {n}"
+                );
+            }
+        }
         o
     }
 }

@@ -125,8 +125,10 @@ fn serve(
         });
     }
     let (msg_tx, msg_rx) = unbounded::<Message>();
-    let remote = network::start_listener(config, msg_tx.clone(), runtime, shutdown)?;
-    let metrics = network::start_metrics(config, msg_tx.clone(), runtime, shutdown);
+    let mut listeners = metrics::Listeners::default();
+    let remote =
+        network::start_listener(config, msg_tx.clone(), runtime, shutdown, &mut listeners)?;
+    let metrics = network::start_metrics(config, msg_tx.clone(), runtime, shutdown, &mut listeners);
     // Nothing sends without a listener; a closed channel would always be
     // ready in the keeper's select.
     let msg_rx = if config.scanner.engine == EngineKind::Nightfall || config.api.enabled || metrics
@@ -259,7 +261,7 @@ fn serve(
         liveness,
         backlog: Default::default(),
         trouble: None,
-        counters: Default::default(),
+        counters: metrics::Counters::new(listeners),
         unreadable: Default::default(),
         csv_behind: false,
         health_noted: (String::new(), Instant::now()),

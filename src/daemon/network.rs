@@ -9,6 +9,7 @@ use crossbeam_channel::Sender;
 use tokio::runtime::Handle;
 
 use super::DaemonError;
+use super::metrics::Listeners;
 use super::worker::Remote;
 use crate::alerts::Sinks;
 use crate::config::{Config, EngineKind};
@@ -23,6 +24,7 @@ pub(super) fn start_listener(
     keeper: Sender<Message>,
     runtime: &Handle,
     shutdown: &Shutdown,
+    counted: &mut Listeners,
 ) -> Result<Option<Remote>, DaemonError> {
     let nightfall_on = config.scanner.engine == EngineKind::Nightfall;
     if !nightfall_on && !config.api.enabled {
@@ -82,6 +84,7 @@ pub(super) fn start_listener(
         api,
         metrics: false,
         keeper,
+        connections: counted.add("webhook"),
     });
     shutdown.spawn(runtime, listener.serve(socket, shutdown.clone()));
     tracing::info!(listen = %bound, routes = %routes.join(", "), "listening");
@@ -97,6 +100,7 @@ pub(super) fn start_metrics(
     keeper: Sender<Message>,
     runtime: &Handle,
     shutdown: &Shutdown,
+    counted: &mut Listeners,
 ) -> bool {
     let Some(addr) = config.metrics.listen else {
         return false;
@@ -119,6 +123,7 @@ pub(super) fn start_metrics(
         api: None,
         metrics: true,
         keeper,
+        connections: counted.add("metrics"),
     });
     shutdown.spawn(runtime, listener.serve(socket, shutdown.clone()));
     tracing::info!(listen = %bound, "serving GET /metrics and GET /healthz");
