@@ -195,14 +195,14 @@ impl Listener {
     }
 
     /// The keeper's health and counters, or why they cannot be had.
-    async fn ask_health(&self) -> Option<crate::nightfall::Health> {
+    async fn ask_health(&self, metrics: bool) -> Option<crate::nightfall::Health> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.keeper.send(Message::Health { reply: tx });
+        let _ = self.keeper.send(Message::Health { metrics, reply: tx });
         tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok()?.ok()
     }
 
     async fn metrics(&self) -> Response<Full<Bytes>> {
-        match self.ask_health().await {
+        match self.ask_health(true).await {
             Some(h) => {
                 let mut r = Response::new(Full::new(Bytes::from(h.metrics)));
                 r.headers_mut().insert(
@@ -216,7 +216,7 @@ impl Listener {
     }
 
     async fn health(&self) -> Response<Full<Bytes>> {
-        match self.ask_health().await {
+        match self.ask_health(false).await {
             Some(h) => {
                 let q = h.queue;
                 let (status, word) = match h.problems.is_empty() {

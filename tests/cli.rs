@@ -738,6 +738,35 @@ fn scan_skips_watch_exclude_in_the_one_path_syntax_and_reads_old_regexes_with_a_
 }
 
 #[test]
+fn on_a_terminal_the_progress_bar_shows_the_total_once_counted_and_the_rates() {
+    let env = Env::new();
+    for i in 0..300 {
+        env.write(&format!("t/f{i}.csv"), SAMPLE_PCI);
+    }
+    let out = env.path("out.jsonl");
+    // script(1) gives dlpd a terminal for stderr, as a person's shell does.
+    let line = format!(
+        "'{}' --config '{}' scan -o '{}' '{}'",
+        support::bin().display(),
+        env.config.display(),
+        out.display(),
+        env.path("t").display()
+    );
+    let run = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("DLPD_PROGRESS_AFTER_MS", "0")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(shown.contains("300/300 files, "), "{shown}");
+    assert!(shown.contains(" MB/s, 3000 findings"), "{shown}");
+    assert!(shown.contains("3000 findings in 300 files"), "{shown}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3000);
+}
+
+#[test]
 fn a_one_off_scan_stays_out_of_the_store_unless_asked_and_then_stores_absolute_paths() {
     let env = Env::new();
     env.write("t/cards.csv", SAMPLE_PCI);

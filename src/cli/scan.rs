@@ -4,6 +4,8 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -163,7 +165,13 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
         ),
     };
     let mut out = FindingWriter::new(sink, format);
-    let progress = Progress::new(!args.quiet);
+    let progress_roots: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let progress = Progress::new(!args.quiet, &progress_roots, args.follow_symlinks, &exclude);
     let mut failure: Option<anyhow::Error> = None;
     let opts = WalkOptions {
         follow_symlinks: args.follow_symlinks,
@@ -321,48 +329,121 @@ fn summary_line(
 }
 
 /// A progress line on stderr, only on a terminal, and only once a scan has
-/// taken more than a moment.
+/// taken more than a moment: files and findings so far with the rate, then,
+/// once a second walk has counted the files, a bar with the total and the
+/// time left.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     found: std::cell::Cell<usize>,
+    bytes: std::cell::Cell<u64>,
+    /// The counting walk, and how to stop it when the scan ends first.
+    counting: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Progress {
-    const DELAY: Duration = Duration::from_millis(700);
+    /// How long a scan runs before the line appears; `DLPD_PROGRESS_AFTER_MS`
+    /// changes it (the tests use 0).
+    fn delay() -> Duration {
+        let ms = std::env::var("DLPD_PROGRESS_AFTER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(700);
+        Duration::from_millis(ms)
+    }
 
-    fn new(show: bool) -> Progress {
+    fn new(show: bool, roots: &[PathBuf], follow: bool, exclude: &PathFilter) -> Progress {
         let bar = (show && io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::hidden();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} files, {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
+            bar.set_style(style("{spinner} {pos} files, {msg} [{elapsed}]"));
             bar
+        });
+        let counting = bar.as_ref().map(|bar| {
+            let (bar, stop) = (bar.clone(), Arc::new(AtomicBool::new(false)));
+            let (roots, exclude, halt) = (roots.to_vec(), exclude.clone(), stop.clone());
+            let counter = std::thread::spawn(move || {
+                let Some(total) = count_files(&roots, follow, &exclude, &halt) else {
+                    return;
+                };
+                bar.set_length(total);
+                bar.set_style(style("{bar:20} {pos}/{len} files, {msg}, {eta} left"));
+            });
+            (stop, counter)
         });
         Progress {
             bar,
             started: Instant::now(),
             found: Default::default(),
+            bytes: Default::default(),
+            counting,
         }
     }
 
     fn tick(&self, report: &FileReport) {
         let Some(bar) = &self.bar else { return };
-        if bar.is_hidden() && self.started.elapsed() > Self::DELAY {
+        if bar.is_hidden() && self.started.elapsed() >= Self::delay() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
+        self.found.set(self.found.get() + report.findings().len());
+        self.bytes.set(self.bytes.get() + report.size);
         bar.inc(1);
-        if !report.findings().is_empty() {
-            self.found.set(self.found.get() + report.findings().len());
-            bar.set_message(format!("{} findings", self.found.get()));
-        }
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "{:.0}/s, {:.1} MB/s, {} findings",
+            bar.position() as f64 / secs,
+            self.bytes.get() as f64 / 1e6 / secs,
+            self.found.get(),
+        ));
     }
 
-    fn finish(&self) {
+    fn finish(self) {
+        if let Some((stop, counter)) = self.counting {
+            stop.store(true, Ordering::Relaxed);
+            let _ = counter.join();
+        }
         if let Some(bar) = &self.bar {
+            // The last state drawn once whatever the refresh rate, then cleared.
+            bar.finish();
             bar.finish_and_clear();
         }
         let _ = io::stderr().flush();
     }
+}
+
+fn style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+}
+
+/// The files a scan of `roots` will visit (what it walks, and what it
+/// cannot read), or None when stopped first.
+fn count_files(
+    roots: &[PathBuf],
+    follow: bool,
+    exclude: &PathFilter,
+    stop: &AtomicBool,
+) -> Option<u64> {
+    let mut n = 0u64;
+    for root in roots {
+        if !root.is_dir() {
+            n += 1;
+            continue;
+        }
+        let walked = crate::walk::walk(
+            root,
+            follow,
+            |p, dir| !exclude.is_match(p, dir),
+            |_| {
+                n += 1;
+                match stop.load(Ordering::Relaxed) {
+                    true => std::ops::ControlFlow::Break(()),
+                    false => std::ops::ControlFlow::Continue(()),
+                }
+            },
+        );
+        if walked.is_break() {
+            return None;
+        }
+    }
+    Some(n)
 }

@@ -430,7 +430,7 @@ impl Keeper {
                 let _ = reply.send(answer.map_err(|e| RegisterError(e.to_string())));
                 result?;
             }
-            Message::Health { reply } => {
+            Message::Health { metrics, reply } => {
                 let queue = self.store.queue_counts();
                 let mut problems = self.problems();
                 if let Err(e) = &queue {
@@ -443,8 +443,10 @@ impl Keeper {
                     unwatched: watch.as_ref().and_then(|w| w.summary()),
                     metrics: String::new(),
                 };
-                let unwatched = watch.map_or(0, |w| w.unwatched.values().map(|(n, _)| n).sum());
-                health.metrics = self.counters.render(&health, unwatched);
+                if metrics {
+                    let unwatched = watch.map_or(0, |w| w.unwatched.values().map(|(n, _)| n).sum());
+                    health.metrics = self.counters.render(&health, unwatched);
+                }
                 let _ = reply.send(health);
             }
             Message::Notified { note, reply } => {

@@ -87,8 +87,10 @@ pub enum Message {
         upload_id: String,
         result: Result<Vec<crate::finding::Finding>, NightfallError>,
     },
-    /// `GET /healthz` wants the queue's depth and what is wrong.
+    /// `GET /healthz` wants the queue's depth and what is wrong;
+    /// `GET /metrics` (`metrics`) the counters rendered too.
     Health {
+        metrics: bool,
         reply: tokio::sync::oneshot::Sender<Health>,
     },
 }
