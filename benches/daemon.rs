@@ -9,8 +9,9 @@
 //!   its write until its row is in SQLite, less `debounce_ms`, as p50, p95
 //!   and p99;
 //! - idle: the daemon watching a tree of 100,000 files after its baseline
-//!   scan, its RSS and CPU use over 10 s, and how long a restart over the
-//!   unchanged tree takes to confirm there is nothing to scan.
+//!   scan, its RSS, CPU use and thread wake-ups over 60 s, and how long a
+//!   restart over the unchanged tree takes to confirm there is nothing to
+//!   scan.
 //!
 //! With `DLPD_BASELINE_BIN=/path/to/an/older/dlpd`, each part runs again
 //! with that binary, and the ratios are printed: the way to compare two
@@ -111,6 +112,25 @@ impl Run {
         let f: Vec<&str> = after.split_whitespace().collect();
         f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
             + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    }
+
+    /// Context switches of every thread so far: how often it woke.
+    fn wakeups(&self) -> u64 {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let Ok(entries) = std::fs::read_dir(tasks) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|t| std::fs::read_to_string(t.path().join("status")).unwrap_or_default())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
     }
 
     fn stop(mut self) {
@@ -259,13 +279,14 @@ fn idle(who: &str, bin: &Path) {
         start.elapsed().as_secs_f64()
     );
     std::thread::sleep(Duration::from_secs(2));
-    let ticks = run.cpu_ticks();
-    let window = Duration::from_secs(10);
+    let (ticks, woke) = (run.cpu_ticks(), run.wakeups());
+    let window = Duration::from_secs(60);
     std::thread::sleep(window);
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let cpu = (run.cpu_ticks() - ticks) as f64 / hz / window.as_secs_f64() * 100.0;
+    let per_sec = (run.wakeups() - woke) as f64 / window.as_secs_f64();
     println!(
-        "{who} idle: watching {total} files: RSS {:.1} MiB, CPU {cpu:.2}% over {} s",
+        "{who} idle: watching {total} files: RSS {:.1} MiB, CPU {cpu:.3}% and {per_sec:.1} thread wake-ups/s over {} s (targets: 0.05%, none periodic)",
         run.status_kib("VmRSS:") as f64 / 1024.0,
         window.as_secs()
     );

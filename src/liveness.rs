@@ -14,6 +14,9 @@ pub const LOOP_LIMIT: Duration = Duration::from_secs(30);
 /// How long one piece of work (one file's scan or upload) may take.
 pub const WORK_LIMIT: Duration = Duration::from_secs(300);
 
+/// A looping thread's mark while it waits for work: see [`Beat::park`].
+const PARKED: u64 = u64::MAX;
+
 /// Every registered thread's heartbeat.
 #[derive(Clone, Default)]
 pub struct Liveness {
@@ -93,7 +96,7 @@ impl Liveness {
             .iter()
             .filter_map(|h| {
                 let at = h.at.load(Ordering::Relaxed);
-                if !h.looping && at == 0 {
+                if (!h.looping && at == 0) || at == PARKED {
                     return None;
                 }
                 let quiet = Duration::from_millis(now.saturating_sub(at));
@@ -120,6 +123,13 @@ impl Beat {
     /// A looping thread went round once more.
     pub fn beat(&self) {
         self.heart.at.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// A looping thread waits for work that may not come for a long time
+    /// (nothing happens on the disk): it is not stuck while it waits, and
+    /// need not wake to say so. Its next [`Beat::beat`] ends the wait.
+    pub fn park(&self) {
+        self.heart.at.store(PARKED, Ordering::Relaxed);
     }
 
     /// A working thread started a piece of work.
@@ -157,6 +167,11 @@ mod tests {
         let worker = live.register("worker".into(), false, Duration::from_millis(20));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(live.stuck().len(), 1, "the idle worker is not stuck");
+        lp.park();
+        assert!(
+            live.stuck().is_empty(),
+            "a parked loop is waiting, not stuck"
+        );
         lp.beat();
         assert!(live.problem().is_none());
         worker.busy();

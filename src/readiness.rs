@@ -47,7 +47,12 @@ impl Watchdog {
         }
     }
 
-    /// Called from the keeper's loop, which wakes at least once a second.
+    /// How long until the next ping is due; None without a watchdog.
+    pub fn until_next(&self) -> Option<Duration> {
+        self.every.map(|e| e.saturating_sub(self.last.elapsed()))
+    }
+
+    /// Called from the keeper's loop, which wakes by [`Watchdog::until_next`].
     pub fn tick(&mut self) {
         if let Some(every) = self.every
             && self.last.elapsed() >= every

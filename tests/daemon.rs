@@ -544,3 +544,38 @@ fn metrics_are_served_always_on_their_own_port_as_prometheus_text() {
     let (status, _) = support::http(port, "POST /v3/scan HTTP/1.1\r\nContent-Length: 0\r\n", b"");
     assert_eq!(status, 404);
 }
+
+/// Voluntary context switches of every thread of `pid` so far.
+fn sleeps(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .map(|t| std::fs::read_to_string(t.path().join("status")).unwrap_or_default())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+#[test]
+fn at_rest_no_thread_wakes_on_a_timer() {
+    let mut d = Daemon::new("");
+    d.start();
+    let file = d.root().join("s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&file);
+    d.settle();
+    // Nothing is pending now: the debouncer and the watch setup sleep until
+    // an event, the keeper until its liveness check (20 s). Before, they
+    // woke 10 times a second between them.
+    let before = sleeps(d.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let woke = sleeps(d.pid()) - before;
+    assert!(woke <= 2, "{woke} wake-ups in 3 s at rest");
+    // And an event still wakes it.
+    let again = d.root().join("t.csv");
+    std::fs::write(&again, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&again), (1, 10));
+}

@@ -89,6 +89,13 @@ impl Keeper {
         problems
     }
 
+    /// Has the next [`Keeper::check_health`] run whenever it was last run.
+    pub(super) fn health_due(&mut self) {
+        self.health_noted.1 = Instant::now()
+            .checked_sub(HEALTH_EVERY)
+            .unwrap_or(self.health_noted.1);
+    }
+
     /// Pings the watchdog only while nothing is stuck, and notes health
     /// changes (stuck threads, unwatched directories) for `dlpd status`.
     pub(super) fn check_health(&mut self) {

@@ -37,6 +37,9 @@ use crate::watch::{WatchEvent, WatchSettings, Watcher};
 pub(super) const BATCH: usize = 1024;
 /// How often baseline progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// The longest the keeper sleeps with nothing due: how often the other
+/// threads' liveness is checked at rest (within their own limit).
+const IDLE_WAKE: Duration = Duration::from_secs(20);
 
 /// Counts for the baseline's progress lines.
 #[derive(Default)]
@@ -187,9 +190,14 @@ impl Keeper {
     }
 
     /// How long to wait for messages: until the next backed-off job is due,
-    /// or the next try on a failing store.
+    /// the next try on a failing store, or the watchdog's next ping; at rest
+    /// [`IDLE_WAKE`] (once a second while Nightfall results are awaited).
     fn next_wakeup(&self) -> Duration {
-        let idle = Duration::from_secs(1);
+        let idle = match self.results {
+            Some(_) => Duration::from_secs(1),
+            None => IDLE_WAKE,
+        };
+        let idle = self.watchdog.until_next().map_or(idle, |w| w.min(idle));
         if let Some(t) = &self.trouble {
             return t
                 .retry_at
@@ -228,6 +236,7 @@ impl Keeper {
         while let Some(event) = self.backlog.watch.pop_front() {
             match event {
                 WatchEvent::Settled(p) => self.deferred.push_back(p),
+                WatchEvent::HealthChanged => self.health_due(),
                 WatchEvent::Removed(p) => {
                     self.deferred.retain(|w| *w != p);
                     if let Err(e) = self.store.cancel(&p) {

@@ -18,6 +18,10 @@ use super::setup::Request;
 use super::{WatchEvent, WatchSettings, deliver};
 use crate::liveness::Beat;
 
+/// The longest sleep while files are pending: a heartbeat for
+/// [`crate::liveness`].
+const LOOP_WAKE: Duration = Duration::from_secs(5);
+
 /// What a path looked like at its last event.
 struct Pending {
     /// The first change not yet reported: `max_wait` counts from here.
@@ -57,11 +61,19 @@ impl Debouncer {
     }
 
     pub fn run(mut self, events: Events) {
-        let tick =
-            (self.settings.debounce / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
         while !self.closed && !self.stop.load(Ordering::Relaxed) {
             self.beat.beat();
-            match events.rx.recv_timeout(tick) {
+            // Asleep until the next file is due; with none, until an event
+            // comes (a stop closes the channel): nothing wakes at rest.
+            let got = match self.next_due() {
+                Some(wait) => events.rx.recv_timeout(wait),
+                None => {
+                    self.beat.park();
+                    events.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                }
+            };
+            self.beat.beat();
+            match got {
                 Ok(Ok(event)) => self.handle(event),
                 Ok(Err(e)) => tracing::warn!(paths = ?e.paths, "watch error: {e}"),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -211,6 +223,21 @@ impl Debouncer {
         };
         let meta = meta.ok().filter(|m| m.is_file())?;
         Some((meta.len(), meta.modified().ok()?))
+    }
+
+    /// How long until the earliest pending path may be due (at least a
+    /// millisecond, at most [`LOOP_WAKE`]); None with none pending.
+    fn next_due(&self) -> Option<Duration> {
+        let (debounce, max_wait) = (self.settings.debounce, self.settings.max_wait);
+        let due = self
+            .pending
+            .values()
+            .map(|p| (p.last_event + debounce).min(p.first_event + max_wait))
+            .min()?;
+        Some(
+            due.saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(1), LOOP_WAKE),
+        )
     }
 
     /// Reports the paths that have been quiet and stable for `debounce`,

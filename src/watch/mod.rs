@@ -43,6 +43,9 @@ pub enum WatchEvent {
     Settled(PathBuf),
     /// The file is gone: drop its pending work.
     Removed(PathBuf),
+    /// What is not watched changed (see [`Watcher::health`]): the daemon
+    /// notes it for `dlpd status` now rather than at its next wake.
+    HealthChanged,
     /// Files under this directory may have changed unseen (it just
     /// appeared, became watchable, or its events were coalesced): walk it
     /// and queue what changed.

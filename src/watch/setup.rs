@@ -4,7 +4,8 @@
 //! when a directory's mode changes, and on request (SIGHUP). A directory
 //! that becomes watchable is walked by the daemon for what it missed.
 //! Roots that do not exist yet, or cannot be entered, are checked every
-//! second; globbed roots are expanded again every [`GLOB_EVERY`].
+//! second; globbed roots are expanded again every [`GLOB_EVERY`]. With none
+//! of these to do, it sleeps until a request comes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ use crate::liveness::Beat;
 
 /// How often directories that could not be watched are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// How often roots that do not exist yet are looked for.
+const MISSING_EVERY: Duration = Duration::from_secs(1);
 /// How often globbed roots (`/home/*/Downloads`) are matched again.
 const GLOB_EVERY: Duration = Duration::from_secs(3);
 /// Most unwatched directories remembered one by one; past it the roots
@@ -125,6 +128,8 @@ pub(super) struct Setup {
     missing: Vec<PathBuf>,
     /// Every root, globbed ones' matches included, to tell a new match.
     known: BTreeSet<PathBuf>,
+    /// The health summary last published, to tell the daemon of a change.
+    published: Option<String>,
     watches: usize,
     watch_limit: Option<usize>,
     limit_warned: bool,
@@ -141,6 +146,7 @@ impl Setup {
     ) -> Setup {
         Setup {
             known: settings.roots.iter().cloned().collect(),
+            published: None,
             settings,
             notify,
             out,
@@ -163,7 +169,21 @@ impl Setup {
         let mut last_glob = Instant::now();
         loop {
             self.beat.beat();
-            let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            let wait = self.next_wake([
+                (!self.missing.is_empty()).then_some((last_missing, MISSING_EVERY)),
+                (!self.settings.patterns.is_empty()).then_some((last_glob, GLOB_EVERY)),
+                self.has_unwatched().then_some((last_retry, RETRY_EVERY)),
+            ]);
+            let got = match wait {
+                Some(wait) => rx.recv_timeout(wait),
+                None => {
+                    // Nothing to check: asleep until asked (a stop is a request).
+                    self.beat.park();
+                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                }
+            };
+            self.beat.beat();
+            let first = match got {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -186,7 +206,7 @@ impl Setup {
             if !self.trees(trees) || self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            if !self.missing.is_empty() && last_missing.elapsed() >= Duration::from_secs(1) {
+            if !self.missing.is_empty() && last_missing.elapsed() >= MISSING_EVERY {
                 last_missing = Instant::now();
                 if !self.check_missing() {
                     return;
@@ -211,8 +231,25 @@ impl Setup {
                     return;
                 }
             }
-            self.publish();
+            if !self.publish() {
+                return;
+            }
         }
+    }
+
+    /// How long to sleep: until the first of the checks that have work is
+    /// due (each as when it last ran and how often it runs); None when
+    /// none has: nothing to check, nothing wakes.
+    fn next_wake<const N: usize>(
+        &self,
+        checks: [Option<(Instant, Duration)>; N],
+    ) -> Option<Duration> {
+        checks
+            .into_iter()
+            .flatten()
+            .map(|(last, every)| every.saturating_sub(last.elapsed()))
+            .min()
+            .map(|d| d.max(Duration::from_millis(10)))
     }
 
     /// Applies one request other than a tree; false when it is time to go.
@@ -232,8 +269,9 @@ impl Setup {
             Request::Retry => return self.retry_all(),
             Request::Ready(tx) => {
                 self.report();
-                self.publish();
+                let published = self.publish();
                 let _ = tx.send(());
+                return published;
             }
             Request::Stop => return false,
         }
@@ -450,7 +488,7 @@ impl Setup {
         counts
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) -> bool {
         let health = WatchHealth {
             watches: self.watches,
             unwatched: self.by_cause(),
@@ -460,7 +498,13 @@ impl Setup {
                 .map(|r| (r.clone(), root_state(r).err().unwrap_or_default()))
                 .collect(),
         };
+        let summary = health.summary();
         *self.health.lock().unwrap_or_else(|e| e.into_inner()) = health;
+        if summary == self.published {
+            return true;
+        }
+        self.published = summary;
+        deliver(&self.out, WatchEvent::HealthChanged, &self.stop, &self.beat)
     }
 
     /// Watches, and has the daemon walk, directories that match a globbed
