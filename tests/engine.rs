@@ -132,6 +132,23 @@ fn a_match_at_every_offset_around_a_block_boundary_is_found_once() {
 }
 
 #[test]
+fn a_stream_after_a_longer_one_on_the_same_thread_sees_only_its_own_bytes() {
+    // The block buffer is kept between streams: what an earlier, longer
+    // stream left in it must never be scanned again.
+    let engine = engine_at(Confidence::Likely);
+    let long = format!("{}{SAMPLE_PCI}", "x".repeat(4000));
+    assert_eq!(engine.scan_bytes(long.as_bytes()).len(), 10);
+    for short in ["", "clean\n", "5433-9502"] {
+        assert_eq!(
+            ranges(&engine.scan_bytes(short.as_bytes())),
+            vec![],
+            "{short:?}"
+        );
+    }
+    assert_eq!(engine.scan_bytes(SAMPLE_PCI.as_bytes()).len(), 10);
+}
+
+#[test]
 fn line_numbers_count_across_blocks() {
     let engine = engine_at(Confidence::Likely).with_block_size(2048);
     let mut text = String::new();

@@ -54,7 +54,7 @@ impl LocalEngine {
     ) -> io::Result<StreamVerdict> {
         let margin = self.margin();
         let cap = self.block.max(4 * margin);
-        let mut buf = vec![0u8; cap];
+        let mut buf = Block::take(cap);
         let mut len = 0usize;
         let resume = stream.resume.unwrap_or_default();
         let mut base = resume.base; // file offset of buf[0]
@@ -70,7 +70,7 @@ impl LocalEngine {
         loop {
             let mut eof = false;
             while len < cap {
-                match reader.read(&mut buf[len..]) {
+                match reader.read(&mut buf[len..cap]) {
                     Ok(0) => {
                         eof = true;
                         break;
@@ -494,5 +494,49 @@ fn context(
     Sensitive {
         raw: String::from_utf8_lossy(raw).into_owned(),
         masked: String::from_utf8_lossy(&mask::mask_spans(raw, &spans)).into_owned(),
+    }
+}
+
+thread_local! {
+    /// This thread's block buffer, kept between streams: a small file costs
+    /// no allocation and no zeroing of a block it does not fill.
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A block buffer borrowed from the thread's spare, given back on drop.
+/// A stream scanned inside another (an archive member) finds the spare
+/// taken and allocates its own.
+struct Block(Vec<u8>);
+
+impl Block {
+    fn take(cap: usize) -> Block {
+        let mut buf = SPARE.with(|s| s.take());
+        if buf.len() < cap {
+            buf = vec![0u8; cap];
+        }
+        Block(buf)
+    }
+}
+
+impl std::ops::Deref for Block {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Block {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        let _ = SPARE.try_with(|s| {
+            let spare = s.take();
+            s.set(if spare.len() >= buf.len() { spare } else { buf });
+        });
     }
 }
