@@ -1,11 +1,9 @@
 //! One-shot scans of files and directory trees, in parallel across cores.
 //!
-//! A walker thread ([`crate::walk`]) feeds paths to the worker pool
-//! ([`crate::pool`]); every result, including walk errors, comes back to the
-//! caller's thread in one stream, so output and storage stay
-//! single-threaded and ordered per file.
+//! Worker threads walk and scan together; every result, including walk
+//! errors, comes back to the caller's thread in one stream, so output and
+//! storage stay single-threaded and ordered per file.
 
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +13,6 @@ use crossbeam_channel::{Sender, bounded};
 use crate::engine::{Engine, ScanOptions};
 use crate::finding::{FileReport, Outcome};
 use crate::fsutil::describe_io_error;
-use crate::pool;
-use crate::walk::{Walked, walk};
 
 /// How to walk and scan.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +82,11 @@ pub fn failed_report(path: &Path, engine: &'static str, message: String) -> File
 /// Scans `roots` (files or directories, recursively) and hands each report
 /// to `on_report` on the calling thread. `on_report` returns false to stop
 /// early (a closed pipe, a failed store).
+///
+/// The workers walk and scan at once (ignore's parallel walker: every
+/// directory entry is a piece of work the idle threads steal), so no file
+/// passes through a shared queue; each worker hands its reports over in
+/// batches.
 pub fn scan_paths<E: Engine + 'static>(
     engine: Arc<E>,
     roots: &[PathBuf],
@@ -97,28 +98,37 @@ pub fn scan_paths<E: Engine + 'static>(
     } else {
         opts.threads
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let name = engine.name();
-    let (job_tx, job_rx) = bounded::<PathBuf>(threads * 64);
-    let (res_tx, res_rx) = bounded::<Option<FileReport>>(threads * 64);
     let mut summary = Summary::default();
-    let worker_stop = stop.clone();
-    let work = move |path: PathBuf| {
-        (!worker_stop.load(Ordering::Relaxed)).then(|| engine.scan_path(&path, opts.scan))
-    };
-    if let Err(e) = pool::spawn(threads, "dlpd-scan", job_rx, res_tx.clone(), None, work) {
-        let _ = on_report(failed_report(
-            Path::new("."),
-            name,
-            format!("cannot start the scanning threads: {e}"),
-        ));
-        summary.failed += 1;
+    let Some((first, rest)) = roots.split_first() else {
         return summary;
+    };
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = bounded::<Vec<FileReport>>(threads * 4);
+    let mut walk = ignore::WalkBuilder::new(first);
+    for root in rest {
+        walk.add(root);
     }
+    let exclude = Arc::new(opts.exclude.clone());
+    walk.standard_filters(false)
+        .follow_links(opts.follow_symlinks)
+        .threads(threads)
+        .filter_entry(move |e| {
+            // Roots are scanned whatever the excludes say.
+            e.depth() == 0 || !exclude.is_match(e.path(), e.file_type().is_some_and(|t| t.is_dir()))
+        });
     std::thread::scope(|s| {
         let stop = &stop;
-        s.spawn(move || walk_roots(roots, &opts, name, stop, &job_tx, &res_tx));
-        for report in res_rx.iter().flatten() {
+        s.spawn(move || {
+            let mut workers = Workers {
+                engine,
+                opts: opts.scan,
+                follow: opts.follow_symlinks,
+                tx,
+                stop,
+            };
+            walk.build_parallel().visit(&mut workers);
+        });
+        for report in rx.iter().flatten() {
             if stop.load(Ordering::Relaxed) {
                 continue;
             }
@@ -131,54 +141,109 @@ pub fn scan_paths<E: Engine + 'static>(
     summary
 }
 
-/// Walks every root, sending files to the workers and walk errors straight
-/// to the results.
-fn walk_roots(
-    roots: &[PathBuf],
-    opts: &WalkOptions<'_>,
-    engine: &'static str,
-    stop: &AtomicBool,
-    jobs: &Sender<PathBuf>,
-    results: &Sender<Option<FileReport>>,
-) {
-    for root in roots {
-        if stop.load(Ordering::Relaxed) {
-            return;
+/// How many reports a worker gathers before handing them over.
+const BATCH: usize = 32;
+
+/// Makes one [`Worker`] per walking thread.
+struct Workers<'s, E> {
+    engine: Arc<E>,
+    opts: ScanOptions,
+    follow: bool,
+    tx: Sender<Vec<FileReport>>,
+    stop: &'s AtomicBool,
+}
+
+impl<'s, E: Engine + 'static> ignore::ParallelVisitorBuilder<'s> for Workers<'s, E> {
+    fn build(&mut self) -> Box<dyn ignore::ParallelVisitor + 's> {
+        Box::new(Worker {
+            engine: self.engine.clone(),
+            opts: self.opts,
+            follow: self.follow,
+            tx: self.tx.clone(),
+            stop: self.stop,
+            batch: Vec::with_capacity(BATCH),
+        })
+    }
+}
+
+/// One walking thread: scans the files it is handed, reports walk errors,
+/// and sends its reports in batches (the rest when it is done).
+struct Worker<'s, E> {
+    engine: Arc<E>,
+    opts: ScanOptions,
+    follow: bool,
+    tx: Sender<Vec<FileReport>>,
+    stop: &'s AtomicBool,
+    batch: Vec<FileReport>,
+}
+
+impl<E: Engine + 'static> Worker<'_, E> {
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
         }
-        match std::fs::metadata(root) {
-            Err(e) => {
-                let _ = results.send(Some(failed_report(root, engine, describe_io_error(&e))));
-                continue;
-            }
-            Ok(meta) if !meta.is_dir() => {
-                let _ = jobs.send(root.clone());
-                continue;
-            }
-            Ok(_) => {}
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.tx.send(batch).is_ok()
+    }
+}
+
+impl<E: Engine + 'static> ignore::ParallelVisitor for Worker<'_, E> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> ignore::WalkState {
+        if self.stop.load(Ordering::Relaxed) {
+            return ignore::WalkState::Quit;
         }
-        let walked = walk(
-            root,
-            opts.follow_symlinks,
-            |path, dir| !opts.exclude.is_match(path, dir),
-            |found| {
-                if stop.load(Ordering::Relaxed) {
-                    return ControlFlow::Break(());
+        let name = self.engine.name();
+        let report = match entry {
+            Ok(e) => match e.file_type() {
+                Some(t) if t.is_dir() => return ignore::WalkState::Continue,
+                Some(t) if t.is_symlink() => {
+                    tracing::debug!(path = %e.path().display(), "not following symlink (follow_symlinks is off)");
+                    return ignore::WalkState::Continue;
                 }
-                let sent = match found {
-                    Walked::File(e) => jobs.send(e.into_path()).is_ok(),
-                    Walked::Failed { path, message } => results
-                        .send(Some(failed_report(&path, engine, message)))
-                        .is_ok(),
-                };
-                if sent {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
+                Some(t) if t.is_file() && e.depth() > 0 => {
+                    self.engine.scan_listed(e.path(), self.follow, self.opts)
                 }
+                // FIFOs, sockets and devices, which the engine refuses by
+                // name without opening them; roots given as files.
+                _ => self.engine.scan_path(e.path(), self.opts),
             },
-        );
-        if walked.is_break() {
-            return;
+            Err(err) => {
+                let (path, message) = walk_error(&err);
+                failed_report(path.as_deref().unwrap_or(Path::new(".")), name, message)
+            }
+        };
+        self.batch.push(report);
+        if self.batch.len() >= BATCH && !self.flush() {
+            self.stop.store(true, Ordering::Relaxed);
+            return ignore::WalkState::Quit;
         }
+        ignore::WalkState::Continue
+    }
+}
+
+impl<E> Drop for Worker<'_, E> {
+    fn drop(&mut self) {
+        if !self.batch.is_empty() {
+            let _ = self.tx.send(std::mem::take(&mut self.batch));
+        }
+    }
+}
+
+/// The path and the reason of a walk error, in the words `dlpd scan` uses.
+fn walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
+    match err {
+        ignore::Error::WithPath { path, err } => (Some(path.clone()), walk_error(err).1),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error(err)
+        }
+        ignore::Error::Loop { ancestor, child } => (
+            Some(child.clone()),
+            format!(
+                "symlink loop: leads back to {}; not followed",
+                ancestor.display()
+            ),
+        ),
+        ignore::Error::Io(io) => (None, describe_io_error(io)),
+        other => (None, other.to_string()),
     }
 }

@@ -149,6 +149,70 @@ fn a_stream_after_a_longer_one_on_the_same_thread_sees_only_its_own_bytes() {
 }
 
 #[test]
+fn files_read_whole_in_their_head_or_past_it_give_the_same_ranges_and_hash() {
+    use dlpd::engine::{Engine, Outcome, ScanOptions};
+    let engine = engine_at(Confidence::Likely);
+    let dir = tempfile::tempdir().unwrap();
+    let card = "5433-9502-3725-7862";
+    let opts = ScanOptions {
+        hash: true,
+        prior: None,
+    };
+    // The first read takes 8 KiB: files ending before, at and after it,
+    // and a card across that boundary.
+    for (size, at) in [
+        (100, 50),
+        (8191, 8000),
+        (8192, 8100),
+        (8193, 8173),
+        (20_000, 8185),
+    ] {
+        let mut text = "a ".repeat(size / 2).into_bytes();
+        text.resize(size, b' ');
+        text[at - 1] = b' ';
+        text[at..at + card.len()].copy_from_slice(card.as_bytes());
+        text[at + card.len()] = b' ';
+        let path = dir.path().join(format!("f{size}.txt"));
+        std::fs::write(&path, &text).unwrap();
+        for report in [
+            engine.scan_path(&path, opts),
+            engine.scan_listed(&path, false, opts),
+        ] {
+            let Outcome::Scanned { findings } = &report.outcome else {
+                panic!("{size}: {:?}", report.outcome);
+            };
+            assert_eq!(
+                ranges(findings),
+                vec![(
+                    DetectorId::CreditCardNumber,
+                    at as u64,
+                    (at + card.len()) as u64
+                )],
+                "{size}"
+            );
+            assert_eq!(
+                report.sha256.as_deref(),
+                Some(dlpd::fsutil::sha256_hex(&text).as_str()),
+                "{size}"
+            );
+        }
+    }
+    // A listed file swapped for a symlink is not followed, unless asked.
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink(dir.path().join("f100.txt"), &link).unwrap();
+    let refused = engine.scan_listed(&link, false, opts);
+    assert!(
+        matches!(refused.outcome, Outcome::Skipped(ref why) if why.to_string().contains("symlink")),
+        "{:?}",
+        refused.outcome
+    );
+    assert!(matches!(
+        engine.scan_listed(&link, true, opts).outcome,
+        Outcome::Scanned { .. }
+    ));
+}
+
+#[test]
 fn line_numbers_count_across_blocks() {
     let engine = engine_at(Confidence::Likely).with_block_size(2048);
     let mut text = String::new();

@@ -49,6 +49,29 @@ pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     /// Scans one file and says what became of it; never panics on bad input.
     fn scan_path(&self, path: &std::path::Path, opts: ScanOptions) -> FileReport;
+
+    /// Scans a file a directory walk listed as regular: it may be opened
+    /// without a look first (and without following a symlink swapped in
+    /// since, unless `follow`), since what is opened is checked anyway.
+    fn scan_listed(&self, path: &std::path::Path, follow: bool, opts: ScanOptions) -> FileReport {
+        let _ = follow;
+        self.scan_path(path, opts)
+    }
+}
+
+/// Opens a file a walk listed as regular, for reading, without blocking
+/// or taking a terminal; a symlink put in its place is refused unless
+/// `follow`. The caller checks what was opened ([`regular_meta`]).
+pub(crate) fn open_listed(path: &Path, follow: bool) -> Result<File, Outcome> {
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | nofollow)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Outcome::Skipped(SkipReason::NotRegular("symlink")),
+            _ => Outcome::Failed(describe_io_error(&e)),
+        })
 }
 
 /// Opens `path` only if it is a regular file, without blocking on FIFOs or

@@ -14,7 +14,7 @@ use super::detect::{MAX_STREAM_FINDINGS, Resume, Stream};
 use super::{LocalEngine, StreamVerdict};
 use crate::engine::extract::archive::{self, ArchiveError};
 use crate::engine::extract::{Format, Place, Text, delimiter_of, pdf, tabular, utf16};
-use crate::engine::{Engine, Prior, ScanOptions, open_regular, regular_meta};
+use crate::engine::{Engine, Prior, ScanOptions, open_listed, open_regular, regular_meta};
 use crate::finding::{FileReport, Finding, Outcome, SkipReason};
 use crate::fsutil::{describe_io_error, hex};
 
@@ -37,6 +37,19 @@ impl Engine for LocalEngine {
             Ok((file, meta)) => self.scan_file(report, file, &meta, opts),
             Err(outcome) => {
                 report.outcome = outcome;
+                report
+            }
+        }
+    }
+
+    fn scan_listed(&self, path: &Path, follow: bool, opts: ScanOptions) -> FileReport {
+        match open_listed(path, follow) {
+            Ok(file) => self.scan_opened(path, file, opts),
+            Err(outcome) => {
+                let mut report = FileReport::new(path, self.name(), outcome);
+                if self.allow.path(path) {
+                    report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
+                }
                 report
             }
         }
@@ -133,36 +146,53 @@ impl LocalEngine {
         if report.size == 0 {
             return report;
         }
-        let mut head = [0u8; 512];
-        let got = match read_head(&mut file, &mut head).and_then(|n| {
-            file.seek(io::SeekFrom::Start(0))?;
-            Ok(n)
-        }) {
+        // One read sees a small file whole: it is scanned from this head
+        // without a second read or a seek back.
+        let mut head = [0u8; HEAD];
+        let got = match read_head(&mut file, &mut head) {
             Ok(n) => n,
             Err(e) => {
                 report.outcome = failed(&e);
                 return report;
             }
         };
-        let format = Format::sniff(&head[..got], self.archives.depth > 0);
+        let head = &head[..got];
+        let format = Format::sniff(&head[..got.min(SNIFF)], self.archives.depth > 0);
+        let mut rewound = false;
         if let (Format::Text { utf16: None }, Some(prior)) = (&format, opts.prior) {
             match self.scan_grown(&mut report, &mut file, prior, opts) {
                 Ok(true) => return report,
-                Ok(false) => {}
+                // It may have read: the whole file is scanned from its start.
+                Ok(false) => {
+                    if let Err(e) = file.seek(io::SeekFrom::Start(0)) {
+                        report.outcome = failed(&e);
+                        return report;
+                    }
+                    rewound = true;
+                }
                 Err(e) => {
                     report.outcome = failed(&e);
                     return report;
                 }
             }
+        }
+        if !rewound && !matches!(format, Format::Text { .. }) {
             if let Err(e) = file.seek(io::SeekFrom::Start(0)) {
                 report.outcome = failed(&e);
                 return report;
             }
+            rewound = true;
         }
         match format {
             Format::Archive(kind) => self.scan_archive(report, file, kind, opts),
             Format::Pdf => self.scan_pdf(report, file, opts),
-            Format::Text { utf16 } => self.scan_plain(report, file, utf16, opts),
+            Format::Text { utf16 } => {
+                let start = match rewound {
+                    true => Start::Rewound,
+                    false => Start::Head(head),
+                };
+                self.scan_plain(report, file, start, utf16, opts)
+            }
         }
     }
 
@@ -248,6 +278,7 @@ impl LocalEngine {
         &self,
         mut report: FileReport,
         file: File,
+        start: Start<'_>,
         utf16: Option<bool>,
         opts: ScanOptions,
     ) -> FileReport {
@@ -257,8 +288,15 @@ impl LocalEngine {
         let again = delimiter.and_then(|_| file.try_clone().ok());
         let mut hasher = opts.hash.then(|| digest::Context::new(&digest::SHA256));
         // Never read past the limit, even if the file grows while we read.
+        let limit = self.max_file_bytes;
+        let content: Box<dyn Read + '_> = match start {
+            Start::Rewound => Box::new(file.take(limit)),
+            // The head held the whole file: nothing more to read.
+            Start::Head(head) if head.len() < HEAD => Box::new(head),
+            Start::Head(head) => Box::new(head.chain(file.take(limit - head.len() as u64))),
+        };
         let mut reader = HashTee {
-            inner: file.take(self.max_file_bytes),
+            inner: content,
             hasher: hasher.as_mut(),
         };
         let reader: Box<dyn Read + '_> = match utf16 {
@@ -430,6 +468,19 @@ impl<R: Read> Read for HashTee<'_, R> {
 }
 
 /// Reads up to `head.len()` bytes (fewer only at the end of the stream).
+/// What [`LocalEngine::scan_file`] reads at once: the sniff, and all of a
+/// small file.
+const HEAD: usize = 8192;
+/// What format sniffing looks at.
+const SNIFF: usize = 512;
+
+/// Where a text file's content starts: at the file's offset (rewound to
+/// 0), or with the head already read.
+enum Start<'h> {
+    Rewound,
+    Head(&'h [u8]),
+}
+
 pub(super) fn read_head(r: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < head.len() {
