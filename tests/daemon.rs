@@ -568,12 +568,13 @@ fn at_rest_no_thread_wakes_on_a_timer() {
     d.wait_recorded(&file);
     d.settle();
     // Nothing is pending now: the debouncer and the watch setup sleep until
-    // an event, the keeper until its liveness check (20 s). Before, they
-    // woke 10 times a second between them.
+    // an event, the keeper until its liveness check (20 s), but for once to
+    // give memory back 2 s after its last record. Before, they woke 10
+    // times a second between them.
     let before = sleeps(d.pid());
     std::thread::sleep(Duration::from_secs(3));
     let woke = sleeps(d.pid()) - before;
-    assert!(woke <= 2, "{woke} wake-ups in 3 s at rest");
+    assert!(woke <= 4, "{woke} wake-ups in 3 s at rest");
     // And an event still wakes it.
     let again = d.root().join("t.csv");
     std::fs::write(&again, SAMPLE_PCI).unwrap();

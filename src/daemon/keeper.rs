@@ -37,6 +37,8 @@ use crate::watch::{WatchEvent, WatchSettings, Watcher};
 pub(super) const BATCH: usize = 1024;
 /// How often baseline progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How long after its last record the keeper gives memory back.
+const QUIET: Duration = Duration::from_secs(2);
 /// The longest the keeper sleeps with nothing due: how often the other
 /// threads' liveness is checked at rest (within their own limit).
 const IDLE_WAKE: Duration = Duration::from_secs(20);
@@ -108,6 +110,8 @@ pub(super) struct Keeper {
     pub csv_behind: bool,
     /// The health last written for `dlpd status`, and when it was checked.
     pub health_noted: (String, Instant),
+    /// When results were last recorded, until the memory is given back.
+    pub recorded_at: Option<Instant>,
 }
 
 /// What arrived and is not yet applied.
@@ -142,6 +146,7 @@ impl Keeper {
             } else {
                 (never(), never())
             };
+            self.release_when_quiet();
             let timeout = self.next_wakeup();
             let m = self.msg_rx.clone();
             let backlog = &mut self.backlog;
@@ -189,6 +194,21 @@ impl Keeper {
         }
     }
 
+    /// Once nothing is in flight or waiting, and nothing was recorded for
+    /// [`QUIET`], the memory the work took goes back to the system.
+    fn release_when_quiet(&mut self) {
+        let Some(at) = self.recorded_at else { return };
+        if self.at_rest() && at.elapsed() >= QUIET {
+            self.store.release_memory();
+            self.recorded_at = None;
+        }
+    }
+
+    /// Nothing in flight, waiting to be queued, or being walked.
+    fn at_rest(&self) -> bool {
+        self.in_flight == 0 && self.deferred.is_empty() && self.progress.walks_pending == 0
+    }
+
     /// How long to wait for messages: until the next backed-off job is due,
     /// the next try on a failing store, or the watchdog's next ping; at rest
     /// [`IDLE_WAKE`] (once a second while Nightfall results are awaited).
@@ -198,6 +218,11 @@ impl Keeper {
             None => IDLE_WAKE,
         };
         let idle = self.watchdog.until_next().map_or(idle, |w| w.min(idle));
+        // And when the memory the last work took is due back.
+        let idle = match self.recorded_at {
+            Some(at) if self.at_rest() => QUIET.saturating_sub(at.elapsed()).min(idle),
+            _ => idle,
+        };
         if let Some(t) = &self.trouble {
             return t
                 .retry_at
@@ -360,6 +385,7 @@ impl Keeper {
         self.store
             .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines)?;
         self.csv_behind = true;
+        self.recorded_at = Some(Instant::now());
         self.progress.stored += reports.len() as u64;
         self.counters.recorded(reports);
         for r in reports {

@@ -55,6 +55,10 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// may take to finish after the scans have.
 const NETWORK_GRACE: Duration = Duration::from_secs(3);
 
+/// Jobs handed out per worker: enough that results come back, and are
+/// recorded, many to a transaction while a backlog is worked through.
+const JOBS_PER_WORKER: usize = 32;
+
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -205,7 +209,9 @@ fn serve(
         let _ = walk_tx.send((root.clone(), settings.clone()));
     }
 
-    let (job_tx, job_rx) = bounded::<Job>(workers * 2);
+    // The keeper hands out at most `slots` jobs, so its sends never block.
+    let slots = workers * JOBS_PER_WORKER;
+    let (job_tx, job_rx) = bounded::<Job>(slots);
     let (done_tx, done_rx) = unbounded::<Done>();
     let work = {
         let scanner = scanner.clone();
@@ -237,7 +243,7 @@ fn serve(
         engine: name,
         deferred: VecDeque::new(),
         in_flight: 0,
-        slots: workers * 2,
+        slots,
         progress: Progress {
             walks_pending: baseline.len(),
             walked,
@@ -265,6 +271,7 @@ fn serve(
         unreadable: Default::default(),
         csv_behind: false,
         health_noted: (String::new(), Instant::now()),
+        recorded_at: None,
     };
     if let Some(config) = early_reload {
         keeper.reload(*config);
