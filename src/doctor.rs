@@ -341,7 +341,7 @@ fn remediation(config: &Config, out: &mut Vec<Check>) {
         out.push(bad(
             Level::Fail,
             format!(
-                "quarantine: {} is read-only to this process: files found there cannot be moved, and dlpd run refuses to start",
+                "quarantine: {} is read-only to this process: files found there cannot be moved",
                 root.display()
             ),
             crate::remediation::READ_ONLY_FIX,

@@ -8,8 +8,10 @@
 //!   trailing `/`), for what a glob cannot say.
 //!
 //! Before globs, `watch.include` and `watch.exclude` took bare regexes.
-//! Such an entry (one with `$`, `^`, `\`, `(`, `|` or `+` in it) is still
-//! read as a regex, and [`PathPattern::legacy`] lets the config warn.
+//! In those two keys ([`PathPattern::parse_legacy`]) an entry that can only
+//! be one (with `$`, `^`, `\`, `(`, `|` or `+` in it, or between slashes
+//! like `/Finance/`) is still read as a regex, and [`PathPattern::legacy`]
+//! lets the config warn.
 
 use std::path::Path;
 
@@ -49,13 +51,19 @@ impl std::fmt::Display for PathPattern {
 }
 
 impl PathPattern {
+    /// Reads one pattern in the old keys' terms: what can only be a
+    /// regex of the old syntax is read as one.
+    pub fn parse_legacy(raw: &str) -> Result<PathPattern, String> {
+        match raw.strip_prefix(REGEX_PREFIX) {
+            None if looks_like_regex(raw) => regex(raw, true),
+            _ => PathPattern::parse(raw),
+        }
+    }
+
     /// Reads one pattern; the error says what is wrong with it.
     pub fn parse(raw: &str) -> Result<PathPattern, String> {
         if let Some(re) = raw.strip_prefix(REGEX_PREFIX) {
             return regex(re, false);
-        }
-        if looks_like_regex(raw) {
-            return regex(raw, true);
         }
         if raw.is_empty() {
             return Err("an empty pattern matches nothing; remove it".into());
@@ -112,9 +120,23 @@ fn regex(re: &str, legacy: bool) -> Result<PathPattern, String> {
         .map_err(|e| format!("`{re}` is not a valid regex: {e}"))
 }
 
-/// What only a regex would hold: anchors, escapes, groups, alternation.
+/// What only a regex of the old syntax would hold: anchors, escapes,
+/// groups, alternation, or a name between slashes (`/Finance/`, which as
+/// a glob would be an absolute path that matches nothing).
 fn looks_like_regex(raw: &str) -> bool {
     raw.contains(['$', '^', '\\', '(', '|', '+'])
+        || (raw.len() > 2 && raw.starts_with('/') && raw.ends_with('/') && !raw.contains('*'))
+}
+
+/// Serde's reading of `watch.include` and `watch.exclude`.
+pub fn legacy_patterns<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<PathPattern>, D::Error> {
+    use serde::Deserialize;
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|raw| PathPattern::parse_legacy(raw).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Patterns compiled together: one pass over a path for all the globs.
@@ -122,6 +144,9 @@ fn looks_like_regex(raw: &str) -> bool {
 pub struct PathFilter {
     globs: Option<GlobSet>,
     regexes: Vec<Regex>,
+    /// Some pattern names a whole path (an absolute glob, or a regex):
+    /// a relative path is matched as the absolute one it stands for.
+    whole: bool,
 }
 
 impl PathFilter {
@@ -129,18 +154,24 @@ impl PathFilter {
         let mut set = GlobSetBuilder::new();
         let mut any_glob = false;
         let mut regexes = Vec::new();
+        let mut whole = false;
         for p in patterns {
             match &p.kind {
-                Kind::Glob(_, globs) => {
+                Kind::Glob(text, globs) => {
+                    whole |= text.starts_with('/');
                     for g in globs {
                         set.add(g.clone());
                         any_glob = true;
                     }
                 }
-                Kind::Regex(r) => regexes.push(r.clone()),
+                Kind::Regex(r) => {
+                    whole = true;
+                    regexes.push(r.clone());
+                }
             }
         }
         PathFilter {
+            whole,
             // Each glob compiled alone when it was read, so the set builds.
             globs: any_glob.then(|| set.build().unwrap_or_else(|_| GlobSet::empty())),
             regexes,
@@ -153,6 +184,16 @@ impl PathFilter {
 
     /// Whether `path` (a directory if `dir`) matches any pattern.
     pub fn is_match(&self, path: &Path, dir: bool) -> bool {
+        if self.whole
+            && path.is_relative()
+            && let Ok(full) = std::path::absolute(path)
+        {
+            return self.matches(&full, dir);
+        }
+        self.matches(path, dir)
+    }
+
+    fn matches(&self, path: &Path, dir: bool) -> bool {
         if self.globs.as_ref().is_some_and(|g| g.is_match(path)) {
             return true;
         }
@@ -208,11 +249,20 @@ mod tests {
         assert_eq!(p.to_string(), r"re:/\.cache/");
         assert!(filter(&[r"re:/\.cache/"]).is_match(Path::new("/a/.cache"), true));
         assert!(!filter(&[r"re:/\.cache/"]).is_match(Path::new("/a/.cache"), false));
-        let old = PathPattern::parse(r"\.swp$").unwrap();
+        let old = PathPattern::parse_legacy(r"\.swp$").unwrap();
         assert!(old.legacy());
         assert_eq!(old.to_string(), r"re:\.swp$");
-        assert!(filter(&[r"\.swp$"]).is_match(Path::new("/a/b.swp"), false));
-        assert!(!PathPattern::parse("*.swp").unwrap().legacy());
+        assert!(PathFilter::new(&[old]).is_match(Path::new("/a/b.swp"), false));
+        let dir = PathPattern::parse_legacy("/Finance/").unwrap();
+        assert!(dir.legacy());
+        assert!(PathFilter::new(&[dir]).is_match(Path::new("/h/a/Finance/q.csv"), false));
+        assert!(!PathPattern::parse_legacy("*.swp").unwrap().legacy());
+        // Outside the old keys, what a glob may hold stays a glob.
+        for glob in ["**/c++/**", "**/x (1)/**", "~$*", "$RECYCLE.BIN"] {
+            let p = PathPattern::parse(glob).unwrap();
+            assert!(!p.legacy() && p.to_string() == glob, "{glob}");
+        }
+        assert!(filter(&["~$*"]).is_match(Path::new("/d/~$report.docx"), false));
         assert!(
             PathPattern::parse("re:(")
                 .unwrap_err()

@@ -724,6 +724,18 @@ fn scan_skips_watch_exclude_in_the_one_path_syntax_and_reads_old_regexes_with_a_
         tree,
     ]);
     assert_eq!((run.jsonl().len(), run.code()), (0, 0), "{}", run.stderr());
+    // An absolute pattern holds for a tree named by a relative path.
+    let mut relative = support::cmd(&env.config);
+    relative.current_dir(env.dir.path()).args([
+        "scan",
+        "--format",
+        "jsonl",
+        "--exclude",
+        &format!("{tree}/cards.csv"),
+        "t",
+    ]);
+    let run = support::fed(relative, b"");
+    assert_eq!((run.jsonl().len(), run.code()), (0, 0), "{}", run.stdout());
     // doctor lists the old syntax among its checks; check-config shows it rewritten.
     let doctor = env.run(&["doctor"]);
     assert!(

@@ -312,6 +312,30 @@ fn globbed_roots_watch_every_users_folder_and_follow_new_ones_but_no_symlink() {
         d.count("SELECT count(*) FROM files WHERE path LIKE '%elsewhere%'"),
         0
     );
+
+    // alice moves her watched Downloads away and puts a symlink in its
+    // place; inotify still names the moved folder's events by the old
+    // path, which now leads elsewhere. Nothing there is watched or walked.
+    std::fs::create_dir_all(elsewhere.join("sub")).unwrap();
+    std::fs::write(elsewhere.join("sub/secret.csv"), SAMPLE_PCI).unwrap();
+    std::fs::rename(home.join("alice/Downloads"), home.join("alice/moved")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, home.join("alice/Downloads")).unwrap();
+    std::fs::create_dir(home.join("alice/moved/sub")).unwrap();
+    std::fs::write(home.join("alice/moved/sub/new.csv"), SAMPLE_PCI).unwrap();
+    let marker = home.join("bob/Downloads/zz-marker.csv");
+    std::fs::write(&marker, SAMPLE_PCI).unwrap();
+    d.wait_recorded(&marker);
+    assert!(
+        wait_for(DEADLINE, || d.count("SELECT count(*) FROM jobs") == 0),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        d.count("SELECT count(*) FROM files WHERE path LIKE '%secret.csv'"),
+        0,
+        "{}",
+        d.log()
+    );
 }
 
 #[test]
@@ -354,6 +378,30 @@ fn quarantine_rules_on_a_root_seen_read_only_refuse_to_start_naming_protecthome(
     let out = String::from_utf8_lossy(&doctor.stdout);
     assert_eq!(doctor.status.code(), Some(2), "{out}");
     assert!(out.contains("is read-only to this process"), "{out}");
+    // One user's folder read-only among writable ones (a mount of their
+    // own): a warning, not a reason to leave everyone else unwatched.
+    std::fs::create_dir_all(home.join("bob/Downloads")).unwrap();
+    let mut one = Daemon::new("");
+    one.wrapper = vec![
+        "unshare".into(),
+        "-m".into(),
+        "--propagation".into(),
+        "private".into(),
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "mount --bind {a} {a} && mount -o remount,bind,ro {a} && exec \"$0\" \"$@\"",
+            a = home.join("alice/Downloads").display()
+        ),
+    ];
+    std::fs::copy(&d.config, &one.config).unwrap();
+    one.start();
+    assert!(
+        wait_for(DEADLINE, || one.log().contains("read-only to dlpd")),
+        "{}",
+        one.log()
+    );
+    drop(one);
     // Writable homes: it starts.
     let mut d = d;
     d.start();

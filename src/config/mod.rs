@@ -209,7 +209,6 @@ impl Config {
         let keys = [
             ("watch.include", &self.watch.include),
             ("watch.exclude", &self.watch.exclude),
-            ("scanner.allow_paths", &self.scanner.allow_paths),
         ];
         let mut out = Vec::new();
         for (key, patterns) in keys {
@@ -308,24 +307,29 @@ pub fn search_paths() -> Vec<PathBuf> {
     paths
 }
 
+/// Where the packaged system service keeps its state (its account's home).
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/dlpd";
+
 /// Roots inside the home of a service account (`/var/lib/dlpd`,
 /// `/nonexistent`, `/`): where `~` leads a system service, which is never
 /// a person's folder.
 pub fn roots_in_service_home(config: &Config) -> Vec<&Path> {
-    let Some(home) = home_dir() else {
-        return Vec::new();
-    };
-    let personal = ["/home", "/Users", "/root"]
-        .iter()
-        .any(|p| home.starts_with(p));
-    if personal {
-        return Vec::new();
+    // The packaged service's account, whoever runs the check.
+    let mut homes = vec![PathBuf::from(SYSTEM_STATE_DIR)];
+    // This account's, if it is not a person's (`/` says nothing).
+    if let Some(home) = home_dir().filter(|h| {
+        h != Path::new("/")
+            && !["/home", "/Users", "/root"]
+                .iter()
+                .any(|p| h.starts_with(p))
+    }) {
+        homes.push(home);
     }
     config
         .watch
         .paths
         .iter()
-        .filter(|r| r.starts_with(&home))
+        .filter(|r| homes.iter().any(|h| r.starts_with(h)))
         .map(PathBuf::as_path)
         .collect()
 }

@@ -246,8 +246,10 @@ pub struct WatchConfig {
     #[serde(deserialize_with = "expanded_paths")]
     pub paths: Vec<PathBuf>,
     /// If not empty, only paths matching one of these are scanned.
+    #[serde(deserialize_with = "crate::pathmatch::legacy_patterns")]
     pub include: Vec<PathPattern>,
     /// Paths matching any of these are neither watched nor scanned.
+    #[serde(deserialize_with = "crate::pathmatch::legacy_patterns")]
     pub exclude: Vec<PathPattern>,
     /// Quiet time before a changed file counts as settled.
     #[serde(deserialize_with = "positive_u64")]

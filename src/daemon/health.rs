@@ -99,7 +99,9 @@ impl Keeper {
     /// Pings the watchdog only while nothing is stuck, and notes health
     /// changes (stuck threads, unwatched directories) for `dlpd status`.
     pub(super) fn check_health(&mut self) {
-        if self.health_noted.1.elapsed() < HEALTH_EVERY {
+        // A due ping is not held back by the once-a-second gate.
+        let ping_due = self.watchdog.until_next() == Some(Duration::ZERO);
+        if self.health_noted.1.elapsed() < HEALTH_EVERY && !ping_due {
             return;
         }
         let problems = self.liveness.problem();

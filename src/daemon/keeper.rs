@@ -217,7 +217,12 @@ impl Keeper {
             Some(_) => Duration::from_secs(1),
             None => IDLE_WAKE,
         };
-        let idle = self.watchdog.until_next().map_or(idle, |w| w.min(idle));
+        // The watchdog's next ping; not sooner than 100 ms, for while a
+        // stuck thread withholds pings (systemd then restarts dlpd).
+        let idle = self
+            .watchdog
+            .until_next()
+            .map_or(idle, |w| w.max(Duration::from_millis(100)).min(idle));
         // And when the memory the last work took is due back.
         let idle = match self.recorded_at {
             Some(at) if self.at_rest() => QUIET.saturating_sub(at.elapsed()).min(idle),
@@ -228,6 +233,11 @@ impl Keeper {
                 .retry_at
                 .saturating_duration_since(Instant::now())
                 .min(idle);
+        }
+        // With every slot taken, a due job waits for a result, which wakes
+        // the keeper anyway.
+        if self.in_flight >= self.slots {
+            return idle;
         }
         match self.store.next_due() {
             Ok(Some(due)) => due
@@ -304,6 +314,9 @@ impl Keeper {
             }
             self.backlog.seen.pop_front();
         }
+        // Finished jobs first: the room they leave in the queue is taken
+        // now, not at the next wake (which may be a while off at rest).
+        self.apply_done()?;
         if !self.deferred.is_empty() {
             let taken = self
                 .store
@@ -311,7 +324,6 @@ impl Keeper {
             self.progress.queued += taken as u64;
             self.deferred.drain(..taken);
         }
-        self.apply_done()?;
         while let Some(msg) = self.backlog.msgs.pop_front() {
             self.handle(msg)?;
         }

@@ -121,8 +121,29 @@ fn serve(
     shutdown: &Shutdown,
 ) -> Result<(), DaemonError> {
     let settings = Arc::new(watch_settings(config));
+    // Refused when quarantine could never work: a configured root read-only,
+    // or every folder a glob matched (ProtectHome). One user's read-only
+    // folder among others is only a warning: it must not stop the rest.
     let blocked = crate::remediation::read_only_roots(config, &settings.roots);
-    if !blocked.is_empty() {
+    let plain: Vec<PathBuf> = config
+        .watch
+        .paths
+        .iter()
+        .filter(|p| !watch::roots::is_glob(p))
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let matched: Vec<&PathBuf> = settings
+        .roots
+        .iter()
+        .filter(|r| !plain.contains(r))
+        .collect();
+    let (globbed, configured): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        blocked.iter().partition(|r| matched.contains(r));
+    if configured.is_empty() && !globbed.is_empty() && globbed.len() < matched.len() {
+        for r in &globbed {
+            tracing::warn!(root = %r.display(), "read-only to dlpd: a quarantine rule cannot move files out of it");
+        }
+    } else if !blocked.is_empty() {
         let names: Vec<String> = blocked.iter().map(|r| r.display().to_string()).collect();
         return Err(DaemonError::ReadOnlyRoots {
             roots: names.join(", "),

@@ -29,6 +29,13 @@ pub(super) type Walk = (PathBuf, Arc<WatchSettings>);
 /// Walks each directory it is sent and reports its wanted files.
 pub(super) fn walker(dirs: &Receiver<Walk>, seen: &Sender<Seen>, walked: &AtomicU64) {
     for (dir, settings) in dirs {
+        if !settings.reached_directly(&dir) {
+            tracing::warn!(dir = %dir.display(), "not walked: a symlink now stands in its path below the root (follow_symlinks is off)");
+            if seen.send(Seen::Walked(dir)).is_err() {
+                return;
+            }
+            continue;
+        }
         let wanted = |path: &Path, is_dir: bool| settings.wanted(path, is_dir);
         let done = walk(&dir, settings.follow_symlinks, wanted, |found| {
             let e = match found {

@@ -142,7 +142,10 @@ fn open_job(job: &Job, snapshot: &Snapshot) -> Result<File, Unopened> {
             .watch
             .paths
             .iter()
-            .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+            // A globbed root counts from its literal prefix: nothing the
+            // glob matched (a user's folder) may be a link either.
+            .map(|r| crate::watch::roots::literal_prefix(r))
+            .map(|r| std::path::absolute(&r).unwrap_or(r))
             .filter(|r| job.path.starts_with(r))
             .max_by_key(|r| r.as_os_str().len());
         open_no_symlinks(root.as_deref(), &job.path)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::FindingRecord;
 use crate::finding::json::JsonFinding;
@@ -20,7 +20,25 @@ use crate::finding::json::JsonFinding;
 pub const FINGERPRINT_KEY: &str = "dlpdFinding/v1";
 
 /// Past this a file is not a report dlpd wrote for one scan.
-const MAX_BYTES: u64 = 512 << 20;
+const MAX_BYTES: u64 = 256 << 20;
+
+/// What a baseline needs of a SARIF log.
+#[derive(Deserialize)]
+struct SarifLog {
+    runs: Vec<SarifRun>,
+}
+
+#[derive(Deserialize)]
+struct SarifRun {
+    #[serde(default)]
+    results: Vec<SarifResult>,
+}
+
+#[derive(Deserialize)]
+struct SarifResult {
+    #[serde(default, rename = "partialFingerprints")]
+    partial_fingerprints: Option<HashMap<String, String>>,
+}
 
 /// The fingerprint of one finding; `./` in front of a path does not count.
 pub fn fingerprint(path: &str, detector: &str, kind: Option<&str>, redacted: &str) -> String {
@@ -74,17 +92,14 @@ impl Baseline {
             ));
         }
         let mut baseline = Baseline::default();
-        if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(&text)
-            && doc.contains_key("runs")
-        {
-            let results = doc["runs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|run| run["results"].as_array().into_iter().flatten());
+        // Only the fingerprints are read: the rest of a SARIF log is skipped,
+        // not held in memory.
+        if let Ok(log) = serde_json::from_str::<SarifLog>(&text) {
+            let results = log.runs.into_iter().flat_map(|run| run.results);
             for (i, result) in results.enumerate() {
-                let print = result["partialFingerprints"][FINGERPRINT_KEY]
-                    .as_str()
+                let print = result
+                    .partial_fingerprints
+                    .and_then(|mut f| f.remove(FINGERPRINT_KEY))
                     .ok_or_else(|| {
                         fail(
                             None,
@@ -95,7 +110,7 @@ impl Baseline {
                             ),
                         )
                     })?;
-                baseline.add(print.to_string());
+                baseline.add(print);
             }
             return Ok(baseline);
         }

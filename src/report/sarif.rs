@@ -123,6 +123,13 @@ pub fn uri(path: &str) -> String {
     let encoded = utf8_percent_encode(path.trim_start_matches("./"), URI_ESCAPE).to_string();
     if path.starts_with('/') {
         format!("file://{encoded}")
+    } else if encoded
+        .split('/')
+        .next()
+        .is_some_and(|first| first.contains(':'))
+    {
+        // `notes:v2.txt` would read as a URI with the scheme `notes`.
+        format!("./{encoded}")
     } else {
         encoded
     }
@@ -180,5 +187,7 @@ mod tests {
         assert_eq!(uri("./src/a b#c.txt"), "src/a%20b%23c.txt");
         assert_eq!(uri("/home/u/100%.csv"), "file:///home/u/100%25.csv");
         assert_eq!(uri("d/é.txt"), "d/%C3%A9.txt");
+        assert_eq!(uri("notes:v2.txt"), "./notes:v2.txt");
+        assert_eq!(uri("d/a:b"), "d/a:b");
     }
 }

@@ -133,13 +133,10 @@ impl Store {
     }
 }
 
-/// Where the packaged system service keeps its store.
-pub const SYSTEM_STATE_DIR: &str = "/var/lib/dlpd";
-
 /// When `db_path` is not the system service's store but that one exists:
 /// the command that reads it, for people who ran `dlpd status` as root.
 pub fn system_store_hint(db_path: &Path) -> Option<String> {
-    let system = Path::new(SYSTEM_STATE_DIR).join("dlpd.sqlite");
+    let system = Path::new(crate::config::SYSTEM_STATE_DIR).join("dlpd.sqlite");
     (db_path != system && system.exists()).then(|| {
         format!(
             "; the system service's store is {}: run `sudo dlpd --config /etc/dlpd/dlpd.toml` with the same command",

@@ -93,6 +93,11 @@ impl Intake {
             }
         }
         self.shared.overflowed.store(true, Ordering::Release);
+        drop(o);
+        // The debouncer may have drained the channel and gone to sleep
+        // since the send failed: wake it (an event of no kind, which it
+        // ignores) so it takes the overflow. Still full: it is awake.
+        let _ = self.tx.try_send(Ok(Event::new(notify::EventKind::Other)));
     }
 }
 

@@ -77,6 +77,47 @@ pub struct WatchSettings {
 pub use setup::{near_limit, read_watch_limit as watch_limit};
 
 impl WatchSettings {
+    /// Whether `dir` is reached from its root only through real
+    /// directories. An event path can name a directory through a symlink
+    /// a user has just put in place of one (inotify reports the old
+    /// names), and watching or walking it would leave the root; unless
+    /// symlinks are followed, such a directory is left alone. A globbed
+    /// root counts from its literal prefix.
+    pub fn reached_directly(&self, dir: &Path) -> bool {
+        if self.follow_symlinks {
+            return true;
+        }
+        let root = self
+            .roots
+            .iter()
+            .filter(|r| dir.starts_with(r))
+            .max_by_key(|r| r.as_os_str().len());
+        let pattern = self.patterns.iter().find(|p| match root {
+            Some(root) => roots::matches_prefix(p, root),
+            // A match added since these settings were made.
+            None => dir.starts_with(roots::literal_prefix(p)),
+        });
+        let from = match (pattern, root) {
+            (Some(p), _) => roots::literal_prefix(p),
+            (None, Some(root)) => root.clone(),
+            (None, None) => return true,
+        };
+        let Ok(rest) = dir.strip_prefix(&from) else {
+            return true;
+        };
+        let mut at = from.clone();
+        for part in rest.components() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => return false,
+                Ok(_) => {}
+                // Gone: nothing to watch or walk there anyway.
+                Err(_) => return true,
+            }
+        }
+        true
+    }
+
     /// True when `path` (a directory if `dir`) is one dlpd should look at.
     pub fn wanted(&self, path: &Path, dir: bool) -> bool {
         if self.ignore.iter().any(|i| path.starts_with(i)) {

@@ -129,6 +129,13 @@ pub fn new_matches(pattern: &Path, known: &mut BTreeSet<PathBuf>) -> Vec<PathBuf
     new
 }
 
+/// Whether `root` could be a match of `pattern`: under its literal
+/// prefix, as many levels deep as the pattern.
+pub fn matches_prefix(pattern: &Path, root: &Path) -> bool {
+    root.starts_with(literal_prefix(pattern))
+        && root.components().count() == pattern.components().count()
+}
+
 /// A directory, and not a symlink to one.
 fn is_real_dir(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())

@@ -305,6 +305,10 @@ impl Setup {
             if self.stop.load(Ordering::Relaxed) {
                 return false;
             }
+            if !self.settings.reached_directly(&dir) {
+                tracing::warn!(dir = %dir.display(), "not watched: a symlink now stands in its path below the root (follow_symlinks is off)");
+                continue;
+            }
             self.watch_tree(&dir);
             if !deliver(
                 &self.out,
@@ -504,7 +508,12 @@ impl Setup {
             return true;
         }
         self.published = summary;
-        deliver(&self.out, WatchEvent::HealthChanged, &self.stop, &self.beat)
+        // Never waits: a full channel means a busy keeper, which checks
+        // health every second anyway (and at start nobody reads it yet).
+        !matches!(
+            self.out.try_send(WatchEvent::HealthChanged),
+            Err(crossbeam_channel::TrySendError::Disconnected(_))
+        )
     }
 
     /// Watches, and has the daemon walk, directories that match a globbed

@@ -149,7 +149,9 @@ impl LocalEngine {
         // One read sees a small file whole: it is scanned from this head
         // without a second read or a seek back.
         let mut head = [0u8; HEAD];
-        let got = match read_head(&mut file, &mut head) {
+        // Never past max_file_bytes, even if the file grew since its fstat.
+        let cap = HEAD.min(usize::try_from(self.max_file_bytes).unwrap_or(HEAD));
+        let got = match read_head(&mut file, &mut head[..cap]) {
             Ok(n) => n,
             Err(e) => {
                 report.outcome = failed(&e);
@@ -291,9 +293,11 @@ impl LocalEngine {
         let limit = self.max_file_bytes;
         let content: Box<dyn Read + '_> = match start {
             Start::Rewound => Box::new(file.take(limit)),
-            // The head held the whole file: nothing more to read.
+            // The head held the whole file (or all the limit allows).
             Start::Head(head) if head.len() < HEAD => Box::new(head),
-            Start::Head(head) => Box::new(head.chain(file.take(limit - head.len() as u64))),
+            Start::Head(head) => {
+                Box::new(head.chain(file.take(limit.saturating_sub(head.len() as u64))))
+            }
         };
         let mut reader = HashTee {
             inner: content,
