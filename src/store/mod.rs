@@ -124,7 +124,11 @@ impl Store {
     /// Gives the page cache and freed heap back to the system: a daemon at
     /// rest needs neither, and keeps the RSS of a process that waits.
     pub fn release_memory(&self) {
-        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        // The bulk-sized cache is for a first scan: what follows (files
+        // trickling in) does well with SQLite's default 2 MiB.
+        let _ = self
+            .conn
+            .execute_batch("PRAGMA cache_size = -2048; PRAGMA shrink_memory");
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim only returns free heap pages to the kernel.
         unsafe {
@@ -237,8 +241,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         // 32 MiB of page cache instead of 2 while recording in bulk (a
-        // baseline scan, `dlpd scan --store`); the daemon gives it back when
-        // it goes quiet ([`Store::release_memory`]).
+        // baseline scan, `dlpd scan --store`); the daemon goes back to 2 MiB
+        // once it is first quiet ([`Store::release_memory`]).
         conn.pragma_update(None, "cache_size", -32768)
             .map_err(open_err)?;
         let mut store = Store {
