@@ -236,13 +236,9 @@ fn walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
         ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
             walk_error(err)
         }
-        ignore::Error::Loop { ancestor, child } => (
-            Some(child.clone()),
-            format!(
-                "symlink loop: leads back to {}; not followed",
-                ancestor.display()
-            ),
-        ),
+        ignore::Error::Loop { ancestor, child } => {
+            (Some(child.clone()), crate::walk::loop_message(ancestor))
+        }
         ignore::Error::Io(io) => (None, describe_io_error(io)),
         other => (None, other.to_string()),
     }

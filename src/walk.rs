@@ -17,6 +17,15 @@ pub enum Walked {
     Failed { path: PathBuf, message: String },
 }
 
+/// Why a directory reached through a symlink was not entered: it leads
+/// back to `ancestor`.
+pub fn loop_message(ancestor: &Path) -> String {
+    format!(
+        "symlink loop: leads back to {}; not followed",
+        ancestor.display()
+    )
+}
+
 /// Walks `root`, entering the directories `wanted(path, true)` accepts and
 /// handing `visit` the files `wanted(path, false)` accepts, until `visit`
 /// breaks. Returns `Break` if it did.
@@ -42,10 +51,7 @@ pub fn walk(
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
                 let message = match (e.loop_ancestor(), e.io_error()) {
-                    (Some(ancestor), _) => format!(
-                        "symlink loop: leads back to {}; not followed",
-                        ancestor.display()
-                    ),
+                    (Some(ancestor), _) => loop_message(ancestor),
                     (None, Some(io)) => describe_io_error(io),
                     (None, None) => e.to_string(),
                 };
