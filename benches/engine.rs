@@ -14,14 +14,16 @@
 //! - the `dlpd scan` binary as users run it (store on, results to a file)
 //!   against ripgrep, and with a 200-rule gitleaks-format pack against
 //!   Kingfisher (`pip install kingfisher-bin`) running the same pack;
-//! - peak memory after streaming 64 MiB and 1 GiB through the engine.
+//! - peak memory after streaming 64 MiB and 1 GiB through the engine;
+//! - the `dlpd scan` binary against `rg -z` on three trees, one thread and
+//!   all: the mixed corpus, real files (`/usr/share/doc`, `/usr/include`,
+//!   Python's library) and 100,000 small files (`engine_trees`).
 //!
 //! `DLPD_BENCH_MB` sets the size of each corpus (default 256);
 //! `DLPD_BENCH_DIR` keeps the corpus in that directory instead of a temp one.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +32,7 @@ use dlpd::engine::{LocalEngine, ScanOptions};
 use dlpd::scan::{WalkOptions, scan_paths};
 
 mod engine_peers;
+mod engine_trees;
 
 /// A small, fast, deterministic PRNG: the corpus is the same every run.
 struct Rng(u64);
@@ -330,33 +333,6 @@ fn best(n: usize, mut f: impl FnMut() -> (f64, u64)) -> (f64, u64) {
         .unwrap()
 }
 
-/// Runs ripgrep with the equivalent regex set; returns (seconds, matching lines).
-fn run_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
-    let mut cmd = Command::new("rg");
-    cmd.args([
-        "--no-config",
-        "--no-ignore",
-        "--hidden",
-        "-a",
-        "-c",
-        "--no-filename",
-        "-j",
-    ])
-    .arg(threads.to_string());
-    for p in engine_peers::rg_patterns() {
-        cmd.arg("-e").arg(p);
-    }
-    cmd.arg(dir);
-    let start = Instant::now();
-    let out = cmd.output().ok()?;
-    let secs = start.elapsed().as_secs_f64();
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse::<u64>().ok())
-        .sum();
-    Some((secs, lines))
-}
-
 /// Endless prose, produced on the fly, for the memory measurement.
 struct Prose {
     rng: Rng,
@@ -540,6 +516,19 @@ fn main() {
         t1 / ta
     );
     peers(&root, &mixed, &clean, mixed_bytes, clean_bytes, cores);
+
+    println!("dlpd scan (binary) against rg -z, the same patterns, best of 3:");
+    let work = root.join("peers");
+    engine_trees::compare(&work, "mixed corpus", &[mixed], cores);
+    match engine_trees::real_roots() {
+        real if real.is_empty() => println!("real files: none of the usual directories here"),
+        real => engine_trees::compare(&work, &format!("real files {real:?}"), &real, cores),
+    }
+    let many = root.join("many");
+    eprint!("generating 100,000 small files... ");
+    engine_trees::small_tree(&many);
+    eprintln!("done");
+    engine_trees::compare(&work, "100,000 files of 1-4 KB", &[many], cores);
 }
 
 /// The binary as users run it, against ripgrep and Kingfisher.
@@ -554,9 +543,9 @@ fn peers(
     let work = root.join("peers");
     let plain = engine_peers::write_config(&work.join("plain"), None);
     let best = |f: &dyn Fn() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
-    let stored = best(&|| engine_peers::run_dlpd(&plain, mixed, cores, false));
-    let unstored = best(&|| engine_peers::run_dlpd(&plain, mixed, cores, true));
-    let clean_stored = best(&|| engine_peers::run_dlpd(&plain, clean, 1, false));
+    let stored = best(&|| engine_peers::run_dlpd(&plain, &[mixed], cores, false));
+    let unstored = best(&|| engine_peers::run_dlpd(&plain, &[mixed], cores, true));
+    let clean_stored = best(&|| engine_peers::run_dlpd(&plain, &[clean], 1, false));
     println!(
         "dlpd scan (binary, store on), mixed, {cores} threads: {:6.0} MB/s  (--no-store: {:.0} MB/s)",
         mbps(mixed_bytes, stored),
@@ -576,7 +565,7 @@ fn peers(
     let pack = work.join("pack.toml");
     std::fs::write(&pack, engine_peers::synthetic_pack(200)).unwrap();
     let packed = engine_peers::write_config(&work.join("packed"), Some(&pack));
-    let with_pack = best(&|| engine_peers::run_dlpd(&packed, mixed, cores, true));
+    let with_pack = best(&|| engine_peers::run_dlpd(&packed, &[mixed], cores, true));
     print!(
         "200-rule pack, mixed, {cores} threads: dlpd scan {:6.0} MB/s",
         mbps(mixed_bytes, with_pack)
@@ -595,6 +584,8 @@ fn peers(
 }
 
 fn best3_rg(dir: &Path, threads: usize) -> Option<(f64, u64)> {
-    let runs: Vec<_> = (0..3).filter_map(|_| run_rg(dir, threads)).collect();
+    let runs: Vec<_> = (0..3)
+        .filter_map(|_| engine_peers::run_rg(&[dir], threads, false))
+        .collect();
     runs.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))
 }

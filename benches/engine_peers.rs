@@ -54,6 +54,37 @@ pub fn rg_patterns() -> Vec<String> {
     out
 }
 
+/// Runs ripgrep with [`rg_patterns`] over `targets` (`-z`: into
+/// compressed files too); returns (seconds, matching lines).
+pub fn run_rg(targets: &[&Path], threads: usize, decompress: bool) -> Option<(f64, u64)> {
+    let mut cmd = Command::new("rg");
+    cmd.args([
+        "--no-config",
+        "--no-ignore",
+        "--hidden",
+        "-a",
+        "-c",
+        "--no-filename",
+        "-j",
+    ])
+    .arg(threads.to_string());
+    if decompress {
+        cmd.arg("-z");
+    }
+    for p in rg_patterns() {
+        cmd.arg("-e").arg(p);
+    }
+    cmd.args(targets);
+    let start = Instant::now();
+    let out = cmd.output().ok()?;
+    let secs = start.elapsed().as_secs_f64();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .sum();
+    Some((secs, lines))
+}
+
 /// Writes a config for one-off scans by the binary, with its state (the
 /// store and the CSV) in `dir`, and an optional pack.
 pub fn write_config(dir: &Path, pack: Option<&Path>) -> std::path::PathBuf {
@@ -70,9 +101,9 @@ pub fn write_config(dir: &Path, pack: Option<&Path>) -> std::path::PathBuf {
     config
 }
 
-/// Runs `dlpd scan` on `target` as a user would (results to a file, the
+/// Runs `dlpd scan` on `targets` as a user would (results to a file, the
 /// store on unless `no_store`); returns seconds.
-pub fn run_dlpd(config: &Path, target: &Path, threads: usize, no_store: bool) -> f64 {
+pub fn run_dlpd(config: &Path, targets: &[&Path], threads: usize, no_store: bool) -> f64 {
     let state = config.parent().unwrap().join("state");
     let _ = std::fs::remove_dir_all(&state);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlpd"));
@@ -83,7 +114,7 @@ pub fn run_dlpd(config: &Path, target: &Path, threads: usize, no_store: bool) ->
     if !no_store {
         cmd.arg("--store");
     }
-    cmd.arg(target)
+    cmd.args(targets)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .env("RUST_LOG", "error");

@@ -239,7 +239,16 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
+    // v9: only waiting jobs are indexed by when they are due.
+    let ready: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'jobs_ready'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(ready.ends_with("WHERE running = 0"), "{ready}");
     let value_index: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name = 'findings_value'",

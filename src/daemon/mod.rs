@@ -18,6 +18,7 @@
 
 mod health;
 mod keeper;
+mod messages;
 mod metrics;
 mod network;
 mod reload;
@@ -57,7 +58,10 @@ const NETWORK_GRACE: Duration = Duration::from_secs(3);
 
 /// Jobs handed out per worker: enough that results come back, and are
 /// recorded, many to a transaction while a backlog is worked through.
-const JOBS_PER_WORKER: usize = 32;
+const JOBS_PER_WORKER: usize = 128;
+/// With Nightfall a worker's time goes to the network, not the store; and
+/// a job handed out counts as an attempt should the process die, so few.
+const UPLOADS_PER_WORKER: usize = 2;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +109,28 @@ pub fn run(
     ready: impl FnOnce(),
     runtime: &Handle,
 ) -> Result<(), DaemonError> {
+    keep_freed_heap();
     let shutdown = Shutdown::new();
     let result = serve(config, &control, ready, runtime, &shutdown);
     if !shutdown.stop_and_wait(runtime, NETWORK_GRACE) {
         tracing::warn!("network tasks still running after the grace period; cut off");
     }
     result
+}
+
+/// Keeps freed heap in the process while it works: by default glibc hands
+/// the top of a thread's heap back as soon as 128 KiB are free there, and
+/// SQLite frees its statement journals after every statement, so recording
+/// a burst paid for page faults and cross-core TLB flushes on each one.
+/// The keeper gives the memory back once quiet (`Store::release_memory`).
+fn keep_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's thresholds; it is called before
+    // the daemon's threads start.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
 }
 
 fn serve(
@@ -212,9 +232,10 @@ fn serve(
     let walked = Arc::new(AtomicU64::new(0));
     {
         let walked = walked.clone();
+        let lookup = crate::store::Lookup::open(&store)?;
         std::thread::Builder::new()
             .name("dlpd-walk".into())
-            .spawn(move || walker(&walk_rx, &seen_tx, &walked))?;
+            .spawn(move || walker(&walk_rx, &seen_tx, &walked, &lookup))?;
     }
     // The baseline: roots that exist now (a late root is walked when it appears).
     let baseline: Vec<PathBuf> = match config.watch.scan_existing {
@@ -231,7 +252,12 @@ fn serve(
     }
 
     // The keeper hands out at most `slots` jobs, so its sends never block.
-    let slots = workers * JOBS_PER_WORKER;
+    let slots = workers
+        * if nightfall_on {
+            UPLOADS_PER_WORKER
+        } else {
+            JOBS_PER_WORKER
+        };
     let (job_tx, job_rx) = bounded::<Job>(slots);
     let (done_tx, done_rx) = unbounded::<Done>();
     let work = {
@@ -263,6 +289,7 @@ fn serve(
         snapshot,
         engine: name,
         deferred: VecDeque::new(),
+        changed: VecDeque::new(),
         in_flight: 0,
         slots,
         progress: Progress {
@@ -290,7 +317,7 @@ fn serve(
         trouble: None,
         counters: metrics::Counters::new(listeners),
         unreadable: Default::default(),
-        csv_behind: false,
+        csv_behind: None,
         health_noted: (String::new(), Instant::now()),
         recorded_at: None,
     };

@@ -1,5 +1,6 @@
 //! The walker: lists the files under a root (at start, on a rescan, after a
-//! reload) for the keeper, which queues those changed since their last scan.
+//! reload) and asks the store, on its own read-only connection, which
+//! changed since their last scan; the keeper gets only those.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -9,16 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::fsutil::mtime_ns;
+use crate::store::{Changed, Known, Lookup};
 use crate::walk::{Walked, walk};
 use crate::watch::WatchSettings;
 
-/// A file the walker saw, with what it looked like.
+/// What the walker reports.
 pub(super) enum Seen {
-    File {
-        path: PathBuf,
-        size: u64,
-        mtime_ns: Option<i64>,
-    },
+    /// A file new or changed since its last recorded scan.
+    File(Changed),
     /// One walk (a root at start, or a rescan) is complete.
     Walked(PathBuf),
 }
@@ -26,8 +25,18 @@ pub(super) enum Seen {
 /// A directory to walk, with the filters in force when it was asked for.
 pub(super) type Walk = (PathBuf, Arc<WatchSettings>);
 
-/// Walks each directory it is sent and reports its wanted files.
-pub(super) fn walker(dirs: &Receiver<Walk>, seen: &Sender<Seen>, walked: &AtomicU64) {
+/// Files looked up in the store together.
+const LOOKUP_BATCH: usize = 256;
+
+/// Walks each directory it is sent and reports its changed files. When
+/// the store cannot say whether a file changed, the file is reported: a
+/// scan too many costs less than one missed.
+pub(super) fn walker(
+    dirs: &Receiver<Walk>,
+    seen: &Sender<Seen>,
+    walked: &AtomicU64,
+    lookup: &Lookup,
+) {
     for (dir, settings) in dirs {
         if !settings.reached_directly(&dir) {
             tracing::warn!(dir = %dir.display(), "not walked: a symlink now stands in its path below the root (follow_symlinks is off)");
@@ -36,6 +45,24 @@ pub(super) fn walker(dirs: &Receiver<Walk>, seen: &Sender<Seen>, walked: &Atomic
             }
             continue;
         }
+        let mut lookup_failed = false;
+        let mut report = |files: Vec<(PathBuf, u64, Option<i64>)>| {
+            let changed = lookup.changed(&files).unwrap_or_else(|err| {
+                if !std::mem::replace(&mut lookup_failed, true) {
+                    tracing::warn!(dir = %dir.display(), "cannot tell which files changed since their last scan; scanning them: {err}");
+                }
+                let known = Known::default();
+                let changed = |(path, ..): (PathBuf, _, _)| Changed { path, known: known.clone() };
+                files.into_iter().map(changed).collect()
+            });
+            for file in changed {
+                if seen.send(Seen::File(file)).is_err() {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        };
+        let mut batch = Vec::with_capacity(LOOKUP_BATCH);
         let wanted = |path: &Path, is_dir: bool| settings.wanted(path, is_dir);
         let done = walk(&dir, settings.follow_symlinks, wanted, |found| {
             let e = match found {
@@ -50,16 +77,16 @@ pub(super) fn walker(dirs: &Receiver<Walk>, seen: &Sender<Seen>, walked: &Atomic
                 return ControlFlow::Continue(());
             };
             walked.fetch_add(1, Ordering::Relaxed);
-            let file = Seen::File {
-                path: e.into_path(),
-                size: meta.len(),
-                mtime_ns: Some(mtime_ns(&meta)),
-            };
-            match seen.send(file) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
+            batch.push((e.into_path(), meta.len(), Some(mtime_ns(&meta))));
+            match batch.len() < LOOKUP_BATCH {
+                true => ControlFlow::Continue(()),
+                false => report(std::mem::take(&mut batch)),
             }
         });
+        let done = match done {
+            ControlFlow::Continue(()) => report(batch),
+            stopped => stopped,
+        };
         if done.is_break() || seen.send(Seen::Walked(dir)).is_err() {
             return;
         }

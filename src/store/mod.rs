@@ -15,12 +15,14 @@ mod recorder;
 mod remediation;
 mod schema;
 mod uploads;
+mod walked;
 
 pub use query::{FailedFile, FindingQuery, StoreStatus};
 pub use queue::{Job, JobId, LastScan, QueueCounts, Recovered};
 pub use recorder::Recorder;
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
+pub use walked::{Changed, Known, Lookup};
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -120,6 +122,18 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Query plans that do not depend on the values bound to them. The bundled
+/// SQLite is built with STAT4, which otherwise prepares a statement again
+/// each time a value its plan was chosen for changes: most statements here
+/// run once per file with a new path, so that was a parse and plan per run.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(drop)
+}
+
 impl Store {
     /// Gives the page cache and freed heap back to the system: a daemon at
     /// rest needs neither, and keeps the RSS of a process that waits.
@@ -173,6 +187,7 @@ impl Store {
         .map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
+        stable_plans(&conn).map_err(open_err)?;
         let known = schema::MIGRATIONS.len() as i64;
         let found: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -231,6 +246,7 @@ impl Store {
         let conn = Connection::open(&db_path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
+        stable_plans(&conn).map_err(open_err)?;
         use_wal(&conn).map_err(open_err)?;
         // WAL with NORMAL: a commit survives a killed process (it is in the
         // OS's cache) without an fsync per commit; a power cut may lose the
@@ -451,10 +467,12 @@ impl Store {
             let mut settled = tx
                 .prepare_cached("DELETE FROM uploads WHERE job_id = ?1")
                 .map_err(err)?;
+            // A deleted job takes its upload with it (ON DELETE CASCADE).
             for job in done {
-                settled.execute([job.0]).map_err(err)?;
-                finish.execute([job.0]).map_err(err)?;
-                again.execute([job.0]).map_err(err)?;
+                if finish.execute([job.0]).map_err(err)? == 0 {
+                    settled.execute([job.0]).map_err(err)?;
+                    again.execute([job.0]).map_err(err)?;
+                }
             }
             let mut alert = tx
                 .prepare_cached(

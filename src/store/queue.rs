@@ -168,32 +168,6 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Whether a result for the file at this size and mtime is already
-    /// stored (whatever its outcome) or awaited from Nightfall: the
-    /// baseline walk skips such files.
-    pub fn is_current(
-        &self,
-        path: &Path,
-        size: u64,
-        mtime_ns: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let args = params![path.as_os_str().as_bytes(), size as i64, mtime_ns];
-        let exists = |sql: &str| -> Result<bool, StoreError> {
-            self.conn
-                .prepare_cached(sql)
-                .and_then(|mut s| s.exists(args))
-                .map_err(self.sql_err())
-        };
-        // The common case (a file scanned before) answers with one lookup.
-        Ok(
-            exists("SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3")?
-                || exists(
-                    "SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
-                     WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3",
-                )?,
-        )
-    }
-
     /// When the next queued job is due, if any is waiting.
     pub fn next_due(&self) -> Result<Option<SystemTime>, StoreError> {
         let ms: Option<i64> = self

@@ -214,6 +214,7 @@ impl AlertOutbox {
         };
         let conn = Connection::open(db_path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        super::stable_plans(&conn).map_err(err)?;
         Ok(AlertOutbox {
             conn,
             db_path: db_path.to_path_buf(),

@@ -139,4 +139,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX IF EXISTS findings_value;
     "#,
+    // v9: only waiting jobs are looked up by when they are due, so only
+    // they are indexed for it: a file a walk hands straight to a worker
+    // is inserted running and deleted with its result, and no longer pays
+    // for an index entry it never used.
+    r#"
+    DROP INDEX jobs_ready;
+    CREATE INDEX jobs_ready ON jobs (not_before, id) WHERE running = 0;
+    "#,
 ];

@@ -1,0 +1,268 @@
+//! The walk's side of the queue. A file a walk lists needs no queue row
+//! until a worker takes it: if the daemon stops first, the next start's
+//! walk lists it again, so the walk itself is the durable list. Its store
+//! lookup runs on the walker's thread through a read-only connection of
+//! its own ([`Lookup`]), and a changed file becomes a job, already running,
+//! only when a worker is free to take it ([`Store::start_walked`]). The row
+//! is still written before the scan starts, so a file whose scan kills the
+//! process is counted and given up like any other job (see `queue`).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{Job, JobId, LastScan, Store, StoreError, unix_ms};
+
+/// A pending Nightfall upload of this path at this size and mtime.
+const UPLOADING: &str = "SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
+    WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3";
+/// The stub dlpd left at this path when it quarantined the file there.
+const STUB: &str = "SELECT stub_sha256 FROM quarantine WHERE path = ?1 AND state = 'quarantined'
+    ORDER BY id DESC LIMIT 1";
+
+/// What the store knows of a walked file that changed since its last
+/// scan; its job carries it to the worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    pub last: Option<LastScan>,
+    /// The stub dlpd left at this path when it quarantined the file.
+    pub stub: Option<String>,
+}
+
+/// A walked file that changed since its last scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub path: PathBuf,
+    pub known: Known,
+}
+
+/// A read-only view of the store for the walker's thread, so that asking
+/// about each of a tree's files does not wait on, or hold up, the keeper.
+pub struct Lookup {
+    conn: Connection,
+    db_path: PathBuf,
+}
+
+impl Lookup {
+    /// Opens a second, query-only connection to `store`'s file.
+    pub fn open(store: &Store) -> Result<Lookup, StoreError> {
+        let db_path = store.db_path.clone();
+        let open_err = |source| StoreError::Open {
+            path: db_path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(open_err)?;
+        super::stable_plans(&conn).map_err(open_err)?;
+        Ok(Lookup { conn, db_path })
+    }
+
+    /// Of `files` (path, size, mtime), those that are not what the store
+    /// last recorded for their path, nor what a pending Nightfall upload
+    /// holds, with what their jobs need to know. One read transaction for
+    /// them all: a lock and unlock per file was a third of the walk.
+    pub fn changed(
+        &self,
+        files: &[(PathBuf, u64, Option<i64>)],
+    ) -> Result<Vec<Changed>, StoreError> {
+        let err = |source| StoreError::Sql {
+            path: self.db_path.clone(),
+            source,
+        };
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let mut out = Vec::new();
+        for (path, size, mtime_ns) in files {
+            if let Some(known) = self.known(path, *size, *mtime_ns).map_err(err)? {
+                let path = path.clone();
+                out.push(Changed { path, known });
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    fn known(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime_ns: Option<i64>,
+    ) -> rusqlite::Result<Option<Known>> {
+        let bytes = path.as_os_str().as_bytes();
+        let row: Option<(i64, Option<i64>, Option<String>, String)> = self
+            .conn
+            .prepare_cached("SELECT size, mtime_ns, sha256, status FROM files WHERE path = ?1")?
+            .query_row([bytes], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        if let Some((s, m, ..)) = &row
+            && *s == size as i64
+            && *m == mtime_ns
+        {
+            return Ok(None);
+        }
+        let uploading =
+            self.conn
+                .prepare_cached(UPLOADING)?
+                .exists(params![bytes, size as i64, mtime_ns])?;
+        if uploading {
+            return Ok(None);
+        }
+        let stub = self
+            .conn
+            .prepare_cached(STUB)?
+            .query_row([bytes], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let last =
+            row.filter(|(.., status)| status == "scanned")
+                .map(|(size, mtime_ns, sha256, _)| LastScan {
+                    size: size as u64,
+                    mtime_ns,
+                    sha256,
+                });
+        Ok(Some(Known { last, stub }))
+    }
+}
+impl Store {
+    /// Makes the first `n` of `files` jobs, running from now on (their
+    /// first attempt counted), in one transaction, and returns them with
+    /// how many of `files` were used. A path that already has a job is
+    /// left to that job.
+    pub fn start_walked(
+        &mut self,
+        files: &[Changed],
+        n: usize,
+    ) -> Result<(Vec<Job>, usize), StoreError> {
+        let path = self.db_path.clone();
+        let err = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let used = n.min(files.len());
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut jobs = Vec::with_capacity(used);
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO jobs (path, enqueued_at, running, attempts) VALUES (?1, ?2, 1, 1)
+                     ON CONFLICT (path) DO NOTHING RETURNING id",
+                )
+                .map_err(err)?;
+            let now = unix_ms(SystemTime::now());
+            for f in &files[..used] {
+                let bytes = f.path.as_os_str().as_bytes();
+                let id: Option<i64> = insert
+                    .query_row(params![bytes, now], |r| r.get(0))
+                    .optional()
+                    .map_err(err)?;
+                if let Some(id) = id {
+                    jobs.push(Job {
+                        id: JobId(id),
+                        path: f.path.clone(),
+                        attempts: 0,
+                        last: f.known.last.clone(),
+                        stub: f.known.stub.clone(),
+                    });
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok((jobs, used))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{OutputConfig, Redact};
+    use crate::finding::{FileReport, Outcome};
+
+    fn store(dir: &Path) -> Store {
+        Store::open(&OutputConfig {
+            state_dir: dir.join("state"),
+            csv: "r.csv".into(),
+            redact: Redact::Mask,
+        })
+        .unwrap()
+    }
+
+    fn changed(path: &str) -> Changed {
+        Changed {
+            path: path.into(),
+            known: Known::default(),
+        }
+    }
+
+    #[test]
+    fn a_recorded_file_is_current_until_its_size_or_mtime_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let lookup = Lookup::open(&s).unwrap();
+        let p = Path::new("/a");
+        let changed = |size| lookup.changed(&[(p.into(), size, Some(7))]).unwrap();
+        assert_eq!(changed(5), [self::changed("/a")]);
+        let mut report = FileReport::new(p, "local", Outcome::Scanned { findings: vec![] });
+        report.size = 5;
+        report.mtime_ns = Some(7);
+        report.sha256 = Some("ab".into());
+        s.record(&[report]).unwrap();
+        assert_eq!(changed(5), []);
+        let known = &changed(6)[0].known;
+        assert_eq!(known.last.as_ref().unwrap().sha256.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn walked_files_start_running_and_leave_paths_with_jobs_to_those_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/queued"), 10).unwrap();
+        let files = [
+            changed("/a"),
+            changed("/queued"),
+            changed("/b"),
+            changed("/c"),
+        ];
+        let (jobs, used) = s.start_walked(&files, 3).unwrap();
+        assert_eq!(used, 3);
+        let paths: Vec<_> = jobs.iter().map(|j| j.path.to_str().unwrap()).collect();
+        assert_eq!(paths, ["/a", "/b"]);
+        let counts = s.queue_counts().unwrap();
+        assert_eq!((counts.queued, counts.running), (1, 2));
+        // The attempt is counted before the scan: a crash during it is one.
+        drop(s);
+        let mut s = store(dir.path());
+        let recovered = s.recover_running(1, "local").unwrap();
+        assert_eq!(recovered.given_up.len(), 2);
+    }
+
+    #[test]
+    fn lookups_keep_their_prepared_statements() {
+        // SQLite built with STAT4 re-prepares a statement whose plan keyed
+        // on a bound value each time it changes: that was most of the
+        // walker's time. Stable plans (see `store::stable_plans`) keep them.
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let lookup = Lookup::open(&s).unwrap();
+        for i in 0..50 {
+            lookup
+                .changed(&[(format!("/p{i}").into(), i, Some(1))])
+                .unwrap();
+        }
+        let uploads = lookup.conn.prepare_cached(UPLOADING).unwrap();
+        let stub = lookup.conn.prepare_cached(STUB).unwrap();
+        for st in [uploads, stub] {
+            assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 50);
+            assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
+        }
+    }
+}
