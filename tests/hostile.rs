@@ -231,6 +231,28 @@ fn pdf_bomb(inflated: usize) -> Vec<u8> {
 }
 
 #[test]
+fn a_pdf_slower_to_read_than_its_time_budget_is_skipped_saying_so() {
+    let env = support::Env::new();
+    // 20,000 text operators a page: one page takes the parser about 20 ms.
+    let mut content = b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj 0 -14 Td ".to_vec();
+    content.extend(b"(A) Tj ".repeat(20_000));
+    content.extend(b"ET");
+    let one = env.write("one.pdf", support::pdf::pages_sharing(&content, 1));
+    let run = env.run(&["scan", one.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    // 3,000 pages drawing it, 100 KB on disk: a minute of CPU, against a
+    // budget of two seconds for a file this size (eight in a debug build).
+    let slow = env.write("slow.pdf", support::pdf::pages_sharing(&content, 3000));
+    let run = env.run(&["scan", slow.to_str().unwrap()]);
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 3, "{stderr}");
+    assert!(
+        stderr.contains("s of CPU, its time budget"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_pdf_that_inflates_past_the_parsers_memory_limit_is_skipped_not_fatal() {
     let env = support::Env::new();
     let small = env.write("small.pdf", pdf_bomb(1 << 20));

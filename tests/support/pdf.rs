@@ -21,6 +21,33 @@ pub fn one_page(content: Vec<u8>, filter: &str) -> Vec<u8> {
     assemble(&objects)
 }
 
+/// A PDF of `pages` pages that all draw the one `content` stream, deflated:
+/// small on disk, as slow to extract as `pages` copies of it.
+pub fn pages_sharing(content: &[u8], pages: usize) -> Vec<u8> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(content).unwrap();
+    let stream = z.finish().unwrap();
+    let (contents, font) = (pages + 3, pages + 4);
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", i + 3)).collect();
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")).into_bytes(),
+    ];
+    for _ in 0..pages {
+        objects.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {contents} 0 R /Resources << /Font << /F1 {font} 0 R >> >> >>").into_bytes());
+    }
+    objects.push(
+        [
+            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", stream.len()).into_bytes(),
+            stream,
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
+    );
+    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
+    assemble(&objects)
+}
+
 /// A PDF of `objects` (bodies of objects 1, 2, …; object 1 the catalog).
 pub fn assemble(objects: &[Vec<u8>]) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n".to_vec();

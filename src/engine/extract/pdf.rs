@@ -6,9 +6,11 @@
 //! whole, so a 1 MB file can ask for gigabytes. In `dlpd` itself (see
 //! [`isolate_with`]) each PDF is therefore parsed in a child process, the
 //! same binary (`dlpd pdf-text`), under an address-space limit
-//! ([`CHILD_MEMORY`]) and a CPU-time limit ([`CHILD_CPU`]); a child that
-//! dies of either is a skip reason, never the daemon's abort. Library
-//! users that do not ask for it (tests, benches) parse in process.
+//! ([`CHILD_MEMORY`]) and a CPU-time budget that grows with the file
+//! ([`cpu_budget`]), so that a few slow PDFs cannot take a tree's scan
+//! time; a child that dies of either is a skip reason, never the daemon's
+//! abort. Library users that do not ask for it (tests, benches) parse in
+//! process.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -20,8 +22,18 @@ use std::sync::{Once, OnceLock};
 static HELPER: OnceLock<PathBuf> = OnceLock::new();
 /// Address space a PDF parsing child may map.
 pub const CHILD_MEMORY: u64 = 384 << 20;
-/// CPU seconds a PDF parsing child may use.
+/// The most CPU seconds a PDF parsing child may use, whatever its size.
 pub const CHILD_CPU: u64 = 30;
+
+/// CPU seconds for parsing a PDF of `len` bytes: two, and one more per
+/// 4 MB. The parser reads real documents at 1 to 4 MB/s (dlpd's own text
+/// path is a hundred times faster); one that needs more is hostile or
+/// pathological, and is skipped saying so. An unoptimised build (the
+/// tests') parses several times slower, and gets several times the time.
+pub fn cpu_budget(len: usize) -> u64 {
+    let slower = if cfg!(debug_assertions) { 4 } else { 1 };
+    (slower * (2 + len as u64 / (4 << 20))).min(CHILD_CPU)
+}
 /// Most text read back from a child.
 const MAX_TEXT: usize = 64 << 20;
 
@@ -111,9 +123,10 @@ fn in_child(exe: &std::path::Path, bytes: &[u8]) -> Result<Pages, PdfError> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    let cpu = cpu_budget(bytes.len());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let limit = |what, n: u64| {
                 let r = libc::rlimit {
                     rlim_cur: n as libc::rlim_t,
@@ -125,7 +138,7 @@ fn in_child(exe: &std::path::Path, bytes: &[u8]) -> Result<Pages, PdfError> {
                 Ok(())
             };
             limit(libc::RLIMIT_AS, CHILD_MEMORY)?;
-            limit(libc::RLIMIT_CPU, CHILD_CPU)?;
+            limit(libc::RLIMIT_CPU, cpu)?;
             limit(libc::RLIMIT_CORE, 0)
         });
     }
@@ -160,7 +173,7 @@ fn in_child(exe: &std::path::Path, bytes: &[u8]) -> Result<Pages, PdfError> {
     if !status.success() {
         return Err(PdfError(match status.signal() {
             Some(libc::SIGXCPU) | Some(libc::SIGKILL) => {
-                format!("parsing it took more than {CHILD_CPU} s of CPU")
+                format!("parsing it took more than {cpu} s of CPU, its time budget")
             }
             _ => format!(
                 "parsing it needs more than {} MiB of memory (a compression bomb?)",
