@@ -175,6 +175,48 @@ fn kill_9_with_a_busy_queue_then_restart_loses_and_duplicates_nothing() {
     assert_eq!(csv.matches("scanned_at,path").count(), 1);
 }
 
+#[test]
+fn kill_9_during_the_baseline_scan_then_restart_records_each_file_once() {
+    // Files found by the walk at start go to workers without waiting in
+    // the queue; the walk is their durable list.
+    let mut d = Daemon::new("[queue]\nworkers = 1\n");
+    let n = 5000;
+    for i in 0..n {
+        let sub = d.root().join(format!("d{}", i % 10));
+        std::fs::create_dir_all(&sub).unwrap();
+        let body = if i % 100 == 0 {
+            SAMPLE_PCI.to_string()
+        } else {
+            format!("plain file {i}\n")
+        };
+        std::fs::write(sub.join(format!("f{i:04}.txt")), body).unwrap();
+    }
+    d.start();
+    assert!(wait_for(DEADLINE, || {
+        let stored = d.count("SELECT count(*) FROM files");
+        stored > 0 && stored < n
+    }));
+    d.signal(libc::SIGKILL);
+    d.start();
+    assert!(
+        wait_for(Duration::from_secs(90), || {
+            d.count("SELECT count(*) FROM files") == n
+                && d.query::<i64>("SELECT count(*) FROM jobs") == 0
+        }),
+        "files {}\n{}",
+        d.count("SELECT count(*) FROM files"),
+        d.log()
+    );
+    let twice: i64 = d.query("SELECT count(*) FROM files WHERE scans <> 1");
+    assert_eq!(twice, 0);
+    let findings: i64 = d.query("SELECT count(*) FROM findings");
+    assert_eq!(findings, (n / 100) * 10);
+    d.settle();
+    let csv = std::fs::read_to_string(d.csv()).unwrap();
+    assert_eq!(csv.matches(",CREDIT_CARD_NUMBER,").count() as i64, findings);
+    assert_eq!(csv.matches("scanned_at,path").count(), 1);
+}
+
 /// Sets fs.inotify.max_queued_events for the life of the guard.
 struct QueuedEvents(String);
 

@@ -246,10 +246,7 @@ fn a_pdf_slower_to_read_than_its_time_budget_is_skipped_saying_so() {
     let run = env.run(&["scan", slow.to_str().unwrap()]);
     let stderr = run.stderr();
     assert_eq!(run.code(), 3, "{stderr}");
-    assert!(
-        stderr.contains("s of CPU, its time budget"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("s of CPU, its time budget"), "{stderr}");
 }
 
 #[test]

@@ -51,8 +51,12 @@ pub(super) fn walker(
                 if !std::mem::replace(&mut lookup_failed, true) {
                     tracing::warn!(dir = %dir.display(), "cannot tell which files changed since their last scan; scanning them: {err}");
                 }
-                let known = Known::default();
-                let changed = |(path, ..): (PathBuf, _, _)| Changed { path, known: known.clone() };
+                let changed = |(path, size, mtime_ns)| Changed {
+                    path,
+                    size,
+                    mtime_ns,
+                    known: Known::default(),
+                };
                 files.into_iter().map(changed).collect()
             });
             for file in changed {

@@ -35,6 +35,9 @@ pub struct Known {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
     pub path: PathBuf,
+    /// Its size and mtime when walked.
+    pub size: u64,
+    pub mtime_ns: Option<i64>,
     pub known: Known,
 }
 
@@ -82,8 +85,12 @@ impl Lookup {
         let mut out = Vec::new();
         for (path, size, mtime_ns) in files {
             if let Some(known) = self.known(path, *size, *mtime_ns).map_err(err)? {
-                let path = path.clone();
-                out.push(Changed { path, known });
+                out.push(Changed {
+                    path: path.clone(),
+                    size: *size,
+                    mtime_ns: *mtime_ns,
+                    known,
+                });
             }
         }
         tx.commit().map_err(err)?;
@@ -137,7 +144,8 @@ impl Store {
     /// Makes the first `n` of `files` jobs, running from now on (their
     /// first attempt counted), in one transaction, and returns them with
     /// how many of `files` were used. A path that already has a job is
-    /// left to that job.
+    /// left to that job; one recorded as it was walked since the walker
+    /// looked (a queued job of it finished meanwhile) needs none.
     pub fn start_walked(
         &mut self,
         files: &[Changed],
@@ -154,7 +162,9 @@ impl Store {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO jobs (path, enqueued_at, running, attempts) VALUES (?1, ?2, 1, 1)
+                    "INSERT INTO jobs (path, enqueued_at, running, attempts)
+                     SELECT ?1, ?2, 1, 1 WHERE NOT EXISTS
+                       (SELECT 1 FROM files WHERE path = ?1 AND size = ?3 AND mtime_ns IS ?4)
                      ON CONFLICT (path) DO NOTHING RETURNING id",
                 )
                 .map_err(err)?;
@@ -162,7 +172,7 @@ impl Store {
             for f in &files[..used] {
                 let bytes = f.path.as_os_str().as_bytes();
                 let id: Option<i64> = insert
-                    .query_row(params![bytes, now], |r| r.get(0))
+                    .query_row(params![bytes, now, f.size as i64, f.mtime_ns], |r| r.get(0))
                     .optional()
                     .map_err(err)?;
                 if let Some(id) = id {
@@ -199,6 +209,8 @@ mod tests {
     fn changed(path: &str) -> Changed {
         Changed {
             path: path.into(),
+            size: 5,
+            mtime_ns: Some(7),
             known: Known::default(),
         }
     }
@@ -243,6 +255,29 @@ mod tests {
         let mut s = store(dir.path());
         let recovered = s.recover_running(1, "local").unwrap();
         assert_eq!(recovered.given_up.len(), 2);
+    }
+
+    #[test]
+    fn a_file_recorded_since_the_walk_looked_is_not_started_again() {
+        // Its queued job finished between the walker's lookup and now: a
+        // second scan would append its CSV rows twice.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let mut report = FileReport::new(
+            Path::new("/a"),
+            "local",
+            Outcome::Scanned { findings: vec![] },
+        );
+        report.size = 5;
+        report.mtime_ns = Some(7);
+        s.record(&[report]).unwrap();
+        let mut grown = changed("/a");
+        grown.size = 6;
+        let (jobs, used) = s.start_walked(&[changed("/a"), changed("/b")], 2).unwrap();
+        assert_eq!((jobs.len(), used), (1, 2));
+        assert_eq!(jobs[0].path, Path::new("/b"));
+        let (jobs, _) = s.start_walked(&[grown], 1).unwrap();
+        assert_eq!(jobs.len(), 1, "a file changed again is started");
     }
 
     #[test]
