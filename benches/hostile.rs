@@ -184,6 +184,18 @@ fn main() {
             ),
         ),
         (
+            "PDF, 3,000 pages drawing one content stream of 20,000 text operators",
+            pdf_writer::pages_sharing(
+                &[
+                    b"BT /F1 12 Tf 72 720 Td ".to_vec(),
+                    b"(A) Tj ".repeat(20_000),
+                    b"ET".to_vec(),
+                ]
+                .concat(),
+                3000,
+            ),
+        ),
+        (
             "xlsx, 16,000 cells repeating a 1 MB shared string",
             xlsx(vec![noise(mib, 7)], 16_000),
         ),

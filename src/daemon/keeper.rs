@@ -212,8 +212,8 @@ impl Keeper {
     }
 
     /// Group commit: while more results are on their way, waits up to
-    /// [`GATHER`] for half the slots' worth, so that one transaction and
-    /// one CSV sync record many files. A lone result (a file saved while
+    /// [`GATHER`] for a quarter of the slots' worth, so that one transaction
+    /// records many files. A lone result (a file saved while
     /// the daemon was otherwise idle) is recorded at once.
     fn gather_results(&mut self) {
         let want = (self.slots / 4).min(self.in_flight);
@@ -271,7 +271,11 @@ impl Keeper {
             .watchdog
             .until_next()
             .map_or(idle, |w| w.max(Duration::from_millis(100)).min(idle));
-        let idle = self.csv_due().map_or(idle, |d| d.min(idle));
+        // (Not while the store fails: the retry below says when.)
+        let idle = match self.trouble {
+            None => self.csv_due().map_or(idle, |d| d.min(idle)),
+            Some(_) => idle,
+        };
         // And when the memory the last work took is due back.
         let idle = match self.recorded_at {
             Some(at) if self.at_rest() => QUIET.saturating_sub(at.elapsed()).min(idle),
@@ -304,18 +308,25 @@ impl Keeper {
         if self.job_tx.is_none() || free == 0 {
             return Ok(());
         }
-        let mut jobs = self.store.claim_batch(free, SystemTime::now())?;
-        let room = free - jobs.len();
+        // Claimed jobs are running from the commit on: they are handed
+        // out whatever happens next.
+        let claimed = self.store.claim_batch(free, SystemTime::now())?;
+        let room = free - claimed.len();
+        self.hand_out(claimed);
         if room > 0 && !self.changed.is_empty() {
             let (walked, used) = self
                 .store
                 .start_walked(self.changed.make_contiguous(), room)?;
             self.changed.drain(..used);
             self.progress.queued += walked.len() as u64;
-            jobs.extend(walked);
+            self.hand_out(walked);
         }
+        Ok(())
+    }
+
+    fn hand_out(&mut self, jobs: Vec<Job>) {
         let Some(job_tx) = self.job_tx.as_ref() else {
-            return Ok(());
+            return;
         };
         for job in jobs {
             // The channel holds `slots` jobs, so this never blocks.
@@ -323,7 +334,6 @@ impl Keeper {
                 self.in_flight += 1;
             }
         }
-        Ok(())
     }
 
     /// Applies the backlog in order; each piece leaves it only once the
@@ -350,6 +360,12 @@ impl Keeper {
         }
         while let Some(seen) = self.backlog.seen.pop_front() {
             match seen {
+                // Without a walk at start, only the queue makes a file found
+                // by a rescan or a reload survive a restart.
+                Seen::File(changed) if !self.snapshot.load().config.watch.scan_existing => {
+                    self.deferred.push_back(changed.path);
+                    self.progress.walk_changed += 1;
+                }
                 Seen::File(changed) => {
                     self.changed.push_back(changed);
                     self.progress.walk_changed += 1;
@@ -525,6 +541,10 @@ impl Keeper {
             self.backlog.watch.clear();
             self.backlog.seen.clear();
             self.apply()?;
+        }
+        // Rows recorded while scans were still running wait for the CSV.
+        if self.csv_behind.take().is_some() {
+            self.store.flush_csv()?;
         }
         self.msg_rx = never();
         Ok(())

@@ -125,8 +125,8 @@ pub fn run(
 /// The keeper gives the memory back once quiet (`Store::release_memory`).
 fn keep_freed_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's thresholds; it is called before
-    // the daemon's threads start.
+    // SAFETY: mallopt only changes glibc's thresholds, under glibc's own
+    // lock; nothing else is required of the caller.
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::fsutil::mtime_ns;
-use crate::store::{Changed, Known, Lookup};
+use crate::store::{Changed, Lookup};
 use crate::walk::{Walked, walk};
 use crate::watch::WatchSettings;
 
@@ -55,7 +55,6 @@ pub(super) fn walker(
                     path,
                     size,
                     mtime_ns,
-                    known: Known::default(),
                 };
                 files.into_iter().map(changed).collect()
             });
@@ -91,6 +90,7 @@ pub(super) fn walker(
             ControlFlow::Continue(()) => report(batch),
             stopped => stopped,
         };
+        lookup.release_memory();
         if done.is_break() || seen.send(Seen::Walked(dir)).is_err() {
             return;
         }

@@ -22,7 +22,7 @@ pub use queue::{Job, JobId, LastScan, QueueCounts, Recovered};
 pub use recorder::Recorder;
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
-pub use walked::{Changed, Known, Lookup};
+pub use walked::{Changed, Lookup};
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -122,10 +122,11 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-/// Query plans that do not depend on the values bound to them. The bundled
-/// SQLite is built with STAT4, which otherwise prepares a statement again
-/// each time a value its plan was chosen for changes: most statements here
-/// run once per file with a new path, so that was a parse and plan per run.
+/// Query plans that do not depend on the values bound to them. Otherwise
+/// SQLite prepares a statement again when a bound value its plan took
+/// into account changes (the bundled build weighs small integers, such as
+/// a size of 0 or 1, in its estimates): the walker's lookups, run once
+/// per file, were parsed and planned again on most runs.
 fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,

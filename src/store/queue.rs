@@ -80,6 +80,32 @@ pub struct LastScan {
     pub sha256: Option<String>,
 }
 
+/// What a claimed job's row returns: the job, with what the store knows
+/// of its file now (see [`job_from_row`]).
+pub(super) const JOB_COLUMNS: &str = "id, path, attempts,
+    (SELECT size FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
+    (SELECT mtime_ns FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
+    (SELECT sha256 FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
+    (SELECT stub_sha256 FROM quarantine q WHERE q.path = jobs.path AND q.state = 'quarantined'
+       ORDER BY q.id DESC LIMIT 1)";
+
+/// A job from a row of [`JOB_COLUMNS`]; its attempts are those made before
+/// the one just counted.
+pub(super) fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<Job> {
+    let size: Option<i64> = r.get(3)?;
+    Ok(Job {
+        id: JobId(r.get(0)?),
+        path: PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
+        attempts: r.get::<_, u32>(2)?.saturating_sub(1),
+        last: size.map(|size| LastScan {
+            size: size as u64,
+            mtime_ns: r.get(4).ok().flatten(),
+            sha256: r.get(5).ok().flatten(),
+        }),
+        stub: r.get(6)?,
+    })
+}
+
 impl Store {
     /// Queues `path` unless it is already queued. Returns `Ok(false)` when
     /// the queue holds `capacity` jobs: the caller waits and tries again
@@ -134,34 +160,14 @@ impl Store {
     /// what the store knew of its file at the last scan.
     pub fn claim_batch(&mut self, n: usize, now: SystemTime) -> Result<Vec<Job>, StoreError> {
         let err = self.sql_err();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "UPDATE jobs SET running = 1, attempts = attempts + 1 WHERE id IN (
-                   SELECT id FROM jobs WHERE running = 0 AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2)
-                 RETURNING id, path, attempts,
-                   (SELECT size FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
-                   (SELECT mtime_ns FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
-                   (SELECT sha256 FROM files f WHERE f.path = jobs.path AND f.status = 'scanned'),
-                   (SELECT stub_sha256 FROM quarantine q WHERE q.path = jobs.path AND q.state = 'quarantined'
-                      ORDER BY q.id DESC LIMIT 1)",
-            )
-            .map_err(&err)?;
+        let sql = format!(
+            "UPDATE jobs SET running = 1, attempts = attempts + 1 WHERE id IN (
+               SELECT id FROM jobs WHERE running = 0 AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2)
+             RETURNING {JOB_COLUMNS}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(&err)?;
         let mut jobs: Vec<Job> = stmt
-            .query_map(params![unix_ms(now), n as i64], |r| {
-                let size: Option<i64> = r.get(3)?;
-                Ok(Job {
-                    id: JobId(r.get(0)?),
-                    path: PathBuf::from(std::ffi::OsString::from_vec(r.get(1)?)),
-                    attempts: r.get::<_, u32>(2)?.saturating_sub(1),
-                    last: size.map(|size| LastScan {
-                        size: size as u64,
-                        mtime_ns: r.get(4).ok().flatten(),
-                        sha256: r.get(5).ok().flatten(),
-                    }),
-                    stub: r.get(6)?,
-                })
-            })
+            .query_map(params![unix_ms(now), n as i64], job_from_row)
             .and_then(|rows| rows.collect::<Result<_, _>>())
             .map_err(&err)?;
         jobs.sort_by_key(|j| j.id.0);

@@ -13,23 +13,14 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Job, JobId, LastScan, Store, StoreError, unix_ms};
+use super::queue::{JOB_COLUMNS, job_from_row};
+use super::{Job, Store, StoreError, unix_ms};
 
+/// This path recorded at this size and mtime, whatever the outcome.
+const RECORDED: &str = "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3";
 /// A pending Nightfall upload of this path at this size and mtime.
 const UPLOADING: &str = "SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
     WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3";
-/// The stub dlpd left at this path when it quarantined the file there.
-const STUB: &str = "SELECT stub_sha256 FROM quarantine WHERE path = ?1 AND state = 'quarantined'
-    ORDER BY id DESC LIMIT 1";
-
-/// What the store knows of a walked file that changed since its last
-/// scan; its job carries it to the worker.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Known {
-    pub last: Option<LastScan>,
-    /// The stub dlpd left at this path when it quarantined the file.
-    pub stub: Option<String>,
-}
 
 /// A walked file that changed since its last scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +29,6 @@ pub struct Changed {
     /// Its size and mtime when walked.
     pub size: u64,
     pub mtime_ns: Option<i64>,
-    pub known: Known,
 }
 
 /// A read-only view of the store for the walker's thread, so that asking
@@ -69,10 +59,16 @@ impl Lookup {
         Ok(Lookup { conn, db_path })
     }
 
+    /// Gives back the page cache a walk filled: the daemon at rest needs
+    /// none of it.
+    pub fn release_memory(&self) {
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+    }
+
     /// Of `files` (path, size, mtime), those that are not what the store
     /// last recorded for their path, nor what a pending Nightfall upload
-    /// holds, with what their jobs need to know. One read transaction for
-    /// them all: a lock and unlock per file was a third of the walk.
+    /// holds. One read transaction for them all: a lock and unlock per
+    /// file was a third of the walk.
     pub fn changed(
         &self,
         files: &[(PathBuf, u64, Option<i64>)],
@@ -84,12 +80,11 @@ impl Lookup {
         let tx = self.conn.unchecked_transaction().map_err(err)?;
         let mut out = Vec::new();
         for (path, size, mtime_ns) in files {
-            if let Some(known) = self.known(path, *size, *mtime_ns).map_err(err)? {
+            if !self.current(path, *size, *mtime_ns).map_err(err)? {
                 out.push(Changed {
                     path: path.clone(),
                     size: *size,
                     mtime_ns: *mtime_ns,
-                    known,
                 });
             }
         }
@@ -97,55 +92,22 @@ impl Lookup {
         Ok(out)
     }
 
-    fn known(
-        &self,
-        path: &Path,
-        size: u64,
-        mtime_ns: Option<i64>,
-    ) -> rusqlite::Result<Option<Known>> {
+    fn current(&self, path: &Path, size: u64, mtime_ns: Option<i64>) -> rusqlite::Result<bool> {
         let bytes = path.as_os_str().as_bytes();
-        let row: Option<(i64, Option<i64>, Option<String>, String)> = self
-            .conn
-            .prepare_cached("SELECT size, mtime_ns, sha256, status FROM files WHERE path = ?1")?
-            .query_row([bytes], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?;
-        if let Some((s, m, ..)) = &row
-            && *s == size as i64
-            && *m == mtime_ns
-        {
-            return Ok(None);
-        }
-        let uploading =
-            self.conn
-                .prepare_cached(UPLOADING)?
-                .exists(params![bytes, size as i64, mtime_ns])?;
-        if uploading {
-            return Ok(None);
-        }
-        let stub = self
-            .conn
-            .prepare_cached(STUB)?
-            .query_row([bytes], |r| r.get(0))
-            .optional()?
-            .flatten();
-        let last =
-            row.filter(|(.., status)| status == "scanned")
-                .map(|(size, mtime_ns, sha256, _)| LastScan {
-                    size: size as u64,
-                    mtime_ns,
-                    sha256,
-                });
-        Ok(Some(Known { last, stub }))
+        let args = params![bytes, size as i64, mtime_ns];
+        Ok(self.conn.prepare_cached(RECORDED)?.exists(args)?
+            || self.conn.prepare_cached(UPLOADING)?.exists(args)?)
     }
 }
+
 impl Store {
     /// Makes the first `n` of `files` jobs, running from now on (their
     /// first attempt counted), in one transaction, and returns them with
-    /// how many of `files` were used. A path that already has a job is
-    /// left to that job; one recorded as it was walked since the walker
-    /// looked (a queued job of it finished meanwhile) needs none.
+    /// how many of `files` were used, each with what the store knows of its
+    /// file now. A path recorded as it was walked since the walker looked
+    /// (a queued job of it finished meanwhile) needs no job; one that has
+    /// a job is left to it, marked to run again if it is running (it may
+    /// have opened the file before this change).
     pub fn start_walked(
         &mut self,
         files: &[Changed],
@@ -160,29 +122,32 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         let mut jobs = Vec::with_capacity(used);
         {
-            let mut insert = tx
+            let sql = format!(
+                "INSERT INTO jobs (path, enqueued_at, running, attempts)
+                 SELECT ?1, ?2, 1, 1 WHERE NOT EXISTS
+                   (SELECT 1 FROM files WHERE path = ?1 AND size = ?3 AND mtime_ns IS ?4)
+                 ON CONFLICT (path) DO NOTHING RETURNING {JOB_COLUMNS}"
+            );
+            let mut insert = tx.prepare_cached(&sql).map_err(err)?;
+            let mut rerun = tx
                 .prepare_cached(
-                    "INSERT INTO jobs (path, enqueued_at, running, attempts)
-                     SELECT ?1, ?2, 1, 1 WHERE NOT EXISTS
-                       (SELECT 1 FROM files WHERE path = ?1 AND size = ?3 AND mtime_ns IS ?4)
-                     ON CONFLICT (path) DO NOTHING RETURNING id",
+                    "UPDATE jobs SET rerun = 1 WHERE path = ?1 AND running = 1 AND NOT EXISTS
+                       (SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3)",
                 )
                 .map_err(err)?;
             let now = unix_ms(SystemTime::now());
             for f in &files[..used] {
                 let bytes = f.path.as_os_str().as_bytes();
-                let id: Option<i64> = insert
-                    .query_row(params![bytes, now, f.size as i64, f.mtime_ns], |r| r.get(0))
+                let (size, mtime_ns) = (f.size as i64, f.mtime_ns);
+                let job = insert
+                    .query_row(params![bytes, now, size, mtime_ns], job_from_row)
                     .optional()
                     .map_err(err)?;
-                if let Some(id) = id {
-                    jobs.push(Job {
-                        id: JobId(id),
-                        path: f.path.clone(),
-                        attempts: 0,
-                        last: f.known.last.clone(),
-                        stub: f.known.stub.clone(),
-                    });
+                match job {
+                    Some(job) => jobs.push(job),
+                    None => {
+                        rerun.execute(params![bytes, size, mtime_ns]).map_err(err)?;
+                    }
                 }
             }
         }
@@ -211,7 +176,6 @@ mod tests {
             path: path.into(),
             size: 5,
             mtime_ns: Some(7),
-            known: Known::default(),
         }
     }
 
@@ -229,8 +193,10 @@ mod tests {
         report.sha256 = Some("ab".into());
         s.record(&[report]).unwrap();
         assert_eq!(changed(5), []);
-        let known = &changed(6)[0].known;
-        assert_eq!(known.last.as_ref().unwrap().sha256.as_deref(), Some("ab"));
+        assert_eq!(changed(6)[0].size, 6);
+        // The job started now carries what the store knows now.
+        let (jobs, _) = s.start_walked(&changed(6), 1).unwrap();
+        assert_eq!(jobs[0].last.as_ref().unwrap().sha256.as_deref(), Some("ab"));
     }
 
     #[test]
@@ -281,10 +247,24 @@ mod tests {
     }
 
     #[test]
+    fn a_walked_change_to_a_file_being_scanned_runs_it_again_after() {
+        // The worker may have opened the file before this change.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        let job = s.claim(SystemTime::now()).unwrap().unwrap();
+        let (jobs, _) = s.start_walked(&[changed("/a")], 1).unwrap();
+        assert!(jobs.is_empty());
+        let report = FileReport::new(&job.path, "local", Outcome::Scanned { findings: vec![] });
+        s.record_finishing(&[report], &[job.id]).unwrap();
+        assert_eq!(s.queue_counts().unwrap().queued, 1);
+    }
+
+    #[test]
     fn lookups_keep_their_prepared_statements() {
-        // SQLite built with STAT4 re-prepares a statement whose plan keyed
-        // on a bound value each time it changes: that was most of the
-        // walker's time. Stable plans (see `store::stable_plans`) keep them.
+        // Without stable plans SQLite prepared the upload lookup again on
+        // most runs (its plan keyed on the size bound), which was most of
+        // the walker's time.
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
         let lookup = Lookup::open(&s).unwrap();
@@ -293,9 +273,8 @@ mod tests {
                 .changed(&[(format!("/p{i}").into(), i, Some(1))])
                 .unwrap();
         }
-        let uploads = lookup.conn.prepare_cached(UPLOADING).unwrap();
-        let stub = lookup.conn.prepare_cached(STUB).unwrap();
-        for st in [uploads, stub] {
+        for sql in [RECORDED, UPLOADING] {
+            let st = lookup.conn.prepare_cached(sql).unwrap();
             assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 50);
             assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
         }

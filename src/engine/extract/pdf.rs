@@ -26,13 +26,13 @@ pub const CHILD_MEMORY: u64 = 384 << 20;
 pub const CHILD_CPU: u64 = 30;
 
 /// CPU seconds for parsing a PDF of `len` bytes: two, and one more per
-/// 4 MB. The parser reads real documents at 1 to 4 MB/s (dlpd's own text
+/// MB. The parser reads real documents at 1 to 4 MB/s (dlpd's own text
 /// path is a hundred times faster); one that needs more is hostile or
 /// pathological, and is skipped saying so. An unoptimised build (the
 /// tests') parses several times slower, and gets several times the time.
 pub fn cpu_budget(len: usize) -> u64 {
     let slower = if cfg!(debug_assertions) { 4 } else { 1 };
-    (slower * (2 + len as u64 / (4 << 20))).min(CHILD_CPU)
+    (slower * (2 + len as u64 / (1 << 20))).min(CHILD_CPU)
 }
 /// Most text read back from a child.
 const MAX_TEXT: usize = 64 << 20;
