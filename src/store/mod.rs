@@ -9,6 +9,7 @@
 //! row) are cut off and the pending rows are written again.
 
 mod csv;
+mod key;
 mod query;
 mod queue;
 mod recorder;
@@ -29,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::{OutputConfig, Redact};
@@ -264,7 +264,7 @@ impl Store {
             .map_err(open_err)?;
         let mut store = Store {
             conn,
-            hmac_key: load_or_create_key(&dir.join("hmac.key"))?,
+            hmac_key: key::load_or_create_key(&dir.join("hmac.key"))?,
             db_path,
             csv_path: cfg.csv_path(),
             redact: cfg.redact,
@@ -554,50 +554,4 @@ fn unknown(column: usize, value: &str) -> rusqlite::Error {
 fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The per-install HMAC key: 32 random bytes in a 0600 file.
-fn load_or_create_key(path: &Path) -> Result<hmac::Key, StoreError> {
-    let err = |source| StoreError::Key {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path).map_err(err)?,
-        Err(e) => return Err(err(e)),
-    };
-    if bytes.len() != 32 {
-        return Err(err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not 32 bytes; delete it to make a new key (stored value hashes will no longer match)",
-        )));
-    }
-    Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
-}
-
-/// Makes a new key and publishes it without ever replacing one: the bytes
-/// go to a temp file named for this process, then `link` gives it the real
-/// name only if nobody has. When two processes open a new store at once,
-/// the loser reads the winner's key, so both hash values the same way.
-fn create_key(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut b = vec![0u8; 32];
-    SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| std::io::Error::other("no system randomness"))?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    {
-        use std::io::Write;
-        let mut f = open_private_rw(&tmp)?;
-        f.write_all(&b)?;
-        f.sync_all()?;
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path),
-        Err(e) => Err(e),
-    }
 }
