@@ -23,6 +23,7 @@ pub(crate) mod doctor;
 pub mod engine;
 pub mod finding;
 pub mod fsutil;
+pub(crate) mod heap;
 pub(crate) mod http;
 pub(crate) mod httpclient;
 pub(crate) mod listener;

@@ -245,6 +245,7 @@ impl Keeper {
         let Some(at) = self.recorded_at else { return };
         if self.at_rest() && at.elapsed() >= QUIET {
             self.store.release_memory();
+            crate::heap::resting();
             self.recorded_at = None;
         }
     }
@@ -469,7 +470,9 @@ impl Keeper {
         self.store
             .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines)?;
         self.csv_behind.get_or_insert_with(Instant::now);
-        self.recorded_at = Some(Instant::now());
+        if self.recorded_at.replace(Instant::now()).is_none() {
+            crate::heap::working();
+        }
         self.progress.stored += reports.len() as u64;
         self.counters.recorded(reports);
         for r in reports {

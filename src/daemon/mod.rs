@@ -109,28 +109,12 @@ pub fn run(
     ready: impl FnOnce(),
     runtime: &Handle,
 ) -> Result<(), DaemonError> {
-    keep_freed_heap();
     let shutdown = Shutdown::new();
     let result = serve(config, &control, ready, runtime, &shutdown);
     if !shutdown.stop_and_wait(runtime, NETWORK_GRACE) {
         tracing::warn!("network tasks still running after the grace period; cut off");
     }
     result
-}
-
-/// Keeps freed heap in the process while it works: by default glibc hands
-/// the top of a thread's heap back as soon as 128 KiB are free there, and
-/// SQLite frees its statement journals after every statement, so recording
-/// a burst paid for page faults and cross-core TLB flushes on each one.
-/// The keeper gives the memory back once quiet (`Store::release_memory`).
-fn keep_freed_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's thresholds, under glibc's own
-    // lock; nothing else is required of the caller.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-    }
 }
 
 fn serve(

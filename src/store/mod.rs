@@ -136,19 +136,14 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Store {
-    /// Gives the page cache and freed heap back to the system: a daemon at
-    /// rest needs neither, and keeps the RSS of a process that waits.
+    /// Gives the page cache back: a daemon at rest does not need it (the
+    /// freed heap goes back with `heap::resting`).
     pub fn release_memory(&self) {
         // The bulk-sized cache is for a first scan: what follows (files
         // trickling in) does well with SQLite's default 2 MiB.
         let _ = self
             .conn
             .execute_batch("PRAGMA cache_size = -2048; PRAGMA shrink_memory");
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only returns free heap pages to the kernel.
-        unsafe {
-            libc::malloc_trim(0);
-        }
     }
 }
 
