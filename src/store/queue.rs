@@ -359,11 +359,12 @@ impl QueueCounts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{OutputConfig, Redact};
 
-    fn store(dir: &Path) -> Store {
+    /// A store in `dir`, for the store's unit tests.
+    pub(in crate::store) fn store(dir: &Path) -> Store {
         Store::open(&OutputConfig {
             state_dir: dir.join("state"),
             csv: "r.csv".into(),

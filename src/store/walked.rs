@@ -161,17 +161,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{OutputConfig, Redact};
     use crate::finding::{FileReport, Outcome};
-
-    fn store(dir: &Path) -> Store {
-        Store::open(&OutputConfig {
-            state_dir: dir.join("state"),
-            csv: "r.csv".into(),
-            redact: Redact::Mask,
-        })
-        .unwrap()
-    }
+    use crate::store::queue::tests::store;
 
     fn changed(path: &str) -> Changed {
         Changed {
