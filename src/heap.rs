@@ -10,7 +10,8 @@ pub fn working() {
     set(32 << 20, 4 << 20);
 }
 
-/// glibc's defaults again, and the freed heap back to the system.
+/// glibc's default thresholds again (held fixed from now on: glibc no
+/// longer raises them by itself), and the freed heap back to the system.
 pub fn resting() {
     set(128 << 10, 128 << 10);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

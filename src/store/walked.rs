@@ -2,12 +2,12 @@
 //! until a worker takes it: if the daemon stops first, the next start's
 //! walk lists it again, so the walk itself is the durable list (with
 //! `watch.scan_existing` off nothing is walked at start, and the keeper
-//! queues what rescans find instead). Its store
-//! lookup runs on the walker's thread through a read-only connection of
-//! its own ([`Lookup`]), and a changed file becomes a job, already running,
-//! only when a worker is free to take it ([`Store::start_walked`]). The row
-//! is still written before the scan starts, so a file whose scan kills the
-//! process is counted and given up like any other job (see `queue`).
+//! queues what rescans find instead). Its store lookup runs on the
+//! walker's thread through a read-only connection of its own ([`Lookup`]),
+//! and a changed file becomes a job, already running, only when a worker
+//! is free to take it ([`Store::start_walked`]). The row is still written
+//! before the scan starts, so a file whose scan kills the process is
+//! counted and given up like any other job (see `queue`).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
