@@ -141,8 +141,11 @@ pub fn scan_paths<E: Engine + 'static>(
     summary
 }
 
-/// How many reports a worker gathers before handing them over.
+/// How many reports a worker gathers before handing them over, and how
+/// many bytes of scanned files: a few large files must not wait for the
+/// whole scan, or the caller's thread (output, store) works only at the end.
 const BATCH: usize = 32;
+const BATCH_BYTES: u64 = 1 << 20;
 
 /// Makes one [`Worker`] per walking thread.
 struct Workers<'s, E> {
@@ -162,6 +165,7 @@ impl<'s, E: Engine + 'static> ignore::ParallelVisitorBuilder<'s> for Workers<'s,
             tx: self.tx.clone(),
             stop: self.stop,
             batch: Vec::with_capacity(BATCH),
+            bytes: 0,
         })
     }
 }
@@ -175,6 +179,8 @@ struct Worker<'s, E> {
     tx: Sender<Vec<FileReport>>,
     stop: &'s AtomicBool,
     batch: Vec<FileReport>,
+    /// Bytes of the files in `batch`.
+    bytes: u64,
 }
 
 impl<E: Engine + 'static> Worker<'_, E> {
@@ -182,6 +188,7 @@ impl<E: Engine + 'static> Worker<'_, E> {
         if self.batch.is_empty() {
             return true;
         }
+        self.bytes = 0;
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         self.tx.send(batch).is_ok()
     }
@@ -212,8 +219,9 @@ impl<E: Engine + 'static> ignore::ParallelVisitor for Worker<'_, E> {
                 failed_report(path.as_deref().unwrap_or(Path::new(".")), name, message)
             }
         };
+        self.bytes += report.size;
         self.batch.push(report);
-        if self.batch.len() >= BATCH && !self.flush() {
+        if (self.batch.len() >= BATCH || self.bytes >= BATCH_BYTES) && !self.flush() {
             self.stop.store(true, Ordering::Relaxed);
             return ignore::WalkState::Quit;
         }
@@ -241,5 +249,82 @@ fn walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
         }
         ignore::Error::Io(io) => (None, describe_io_error(io)),
         other => (None, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// An engine that reports every file as 1 MiB scanned, and holds the
+    /// second file's scan until the caller has the first file's report.
+    struct Gate {
+        scans: Mutex<u32>,
+        first_seen: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl Engine for Gate {
+        fn name(&self) -> &'static str {
+            "gate"
+        }
+        fn scan_path(&self, path: &Path, _: ScanOptions) -> FileReport {
+            let n = {
+                let mut s = self.scans.lock().unwrap();
+                *s += 1;
+                *s
+            };
+            if n == 2 {
+                // Before batching by bytes, the first report waited for
+                // the whole walk, and this gate always timed out.
+                let waited = self
+                    .first_seen
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(20));
+                assert!(
+                    waited.is_ok(),
+                    "the first report was not handed over before the second scan"
+                );
+            }
+            let mut r = FileReport::new(
+                path,
+                "gate",
+                Outcome::Scanned {
+                    findings: Vec::new(),
+                },
+            );
+            r.size = BATCH_BYTES;
+            r
+        }
+    }
+
+    #[test]
+    fn a_large_file_reaches_the_caller_before_the_walk_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let (seen, first_seen) = mpsc::channel();
+        let engine = Arc::new(Gate {
+            scans: Mutex::new(0),
+            first_seen: Mutex::new(first_seen),
+        });
+        let exclude = crate::pathmatch::PathFilter::default();
+        let opts = WalkOptions {
+            follow_symlinks: false,
+            exclude: &exclude,
+            threads: 1,
+            scan: ScanOptions::default(),
+        };
+        let mut reports = 0;
+        let summary = scan_paths(engine, &[dir.path().to_path_buf()], opts, |_| {
+            reports += 1;
+            let _ = seen.send(());
+            true
+        });
+        assert_eq!((reports, summary.scanned), (3, 3));
     }
 }

@@ -223,6 +223,8 @@ pub struct FindingWriter<W: Write> {
     /// The table's first column width (paths longer than it push the rest).
     path_width: usize,
     sarif: sarif::Sarif,
+    /// The JSON line being built.
+    line: Vec<u8>,
 }
 
 impl<W: Write> FindingWriter<W> {
@@ -234,6 +236,7 @@ impl<W: Write> FindingWriter<W> {
             header_done: false,
             path_width: 40,
             sarif: sarif::Sarif::new(),
+            line: Vec::new(),
         }
     }
 
@@ -249,8 +252,12 @@ impl<W: Write> FindingWriter<W> {
     pub fn write(&mut self, r: &FindingRecord) -> io::Result<()> {
         match self.format {
             Format::Jsonl => {
-                serde_json::to_writer(&mut self.out, &r.to_json())?;
-                self.out.write_all(b"\n")
+                // Whole lines into a buffer first: serde_json writes a
+                // line in dozens of pieces, each a call through `out`.
+                self.line.clear();
+                serde_json::to_writer(&mut self.line, &r.to_json())?;
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)
             }
             Format::Csv => {
                 let mut buf = Vec::new();
