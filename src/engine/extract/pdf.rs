@@ -45,7 +45,8 @@ thread_local! {
 /// What the first bytes say: a PDF starts with its header (some writers
 /// put a little junk first; the header must still be near the start).
 pub fn sniff(head: &[u8]) -> bool {
-    head.len() >= 5 && memchr::memmem::find(&head[..head.len().min(1024)], b"%PDF-").is_some()
+    head.len() >= 5
+        && crate::engine::local::bytes::contains(&head[..head.len().min(1024)], b"%PDF-")
 }
 
 /// Every page's text, one after another, and where each page starts.

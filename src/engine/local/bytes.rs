@@ -20,6 +20,16 @@ fn word(hay: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(hay[i..i + 8].try_into().unwrap())
 }
 
+/// Whether `needle` occurs in `hay`, for short haystacks: building a
+/// substring searcher (`memchr::memmem`) costs more than this whole scan
+/// of a few hundred bytes.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    match needle.first() {
+        None => true,
+        Some(&first) => memchr::memchr_iter(first, hay).any(|at| hay[at..].starts_with(needle)),
+    }
+}
+
 /// Position of the first ASCII digit at or after `from`.
 ///
 /// On text with few digits this is the engine's hot loop: SSE2 (part of

@@ -60,10 +60,14 @@ fn pasted(s: &[u8]) -> Option<(usize, Becomes)> {
     })
 }
 
+/// Built once: a searcher built per call was 1% of a scan of small files.
+static IDEOGRAPHIC_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\u{3000}".as_bytes()));
+
 /// Whether `hay` holds any character [`pasted`] knows.
 fn any_pasted(hay: &[u8]) -> bool {
     memchr::memchr3_iter(0xC2, 0xE2, 0xEF, hay).any(|i| pasted(&hay[i..]).is_some())
-        || memchr::memmem::find(hay, "\u{3000}".as_bytes()).is_some()
+        || IDEOGRAPHIC_SPACE.find(hay).is_some()
 }
 
 impl Normalized {

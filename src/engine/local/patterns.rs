@@ -385,7 +385,7 @@ fn in_uri_user_info(hay: &[u8], s: usize) -> bool {
         .rev()
         .take_while(|b| !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b'<' | b'(' | b'['))
         .count();
-    memchr::memmem::find(&hay[s - word..s], b"://").is_some()
+    super::bytes::contains(&hay[s - word..s], b"://")
 }
 
 /// Domains reserved for documentation and tests (RFC 2606, RFC 6761),

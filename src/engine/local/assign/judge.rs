@@ -178,7 +178,7 @@ pub(super) fn classify(name: &[u8]) -> Option<Name> {
 /// `<x>`, `os.getenv`, `/etc/x`, `true`, `null`.
 fn not_a_literal(v: &[u8]) -> bool {
     let lower = v.to_ascii_lowercase();
-    let has = |s: &[u8]| memchr::memmem::find(&lower, s).is_some();
+    let has = |s: &[u8]| crate::engine::local::bytes::contains(&lower, s);
     matches!(
         v[0],
         b'$' | b'%' | b'<' | b'/' | b'~' | b'.' | b'\\' | b'{' | b'[' | b'('

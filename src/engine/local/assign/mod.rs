@@ -258,7 +258,7 @@ fn sets_a_variable(hay: &[u8], paren: usize) -> bool {
     let name = hay[s..paren].to_ascii_lowercase();
     [&b"set"[..], b"put", b"env"]
         .iter()
-        .any(|w| memchr::memmem::find(&name, w).is_some())
+        .any(|w| crate::engine::local::bytes::contains(&name, w))
 }
 
 /// Spaces skipped around an operator.
