@@ -278,7 +278,7 @@ fn inotify(config: &Config, out: &mut Vec<Check>) {
     let Some(limit) = crate::watch::watch_limit() else {
         return;
     };
-    let settings = crate::daemon::watch_settings(config);
+    let settings = crate::daemon::watch_settings(config, &[]);
     let started = Instant::now();
     let mut dirs = 0usize;
     let mut complete = true;
@@ -335,7 +335,7 @@ fn remediation(config: &Config, out: &mut Vec<Check>) {
         out,
     );
     // Moving a file out of a folder takes write permission on the folder.
-    let roots = crate::daemon::watch_settings(config).roots;
+    let roots = crate::daemon::watch_settings(config, &[]).roots;
     let read_only = crate::remediation::read_only_roots(config, &roots);
     for root in &read_only {
         out.push(bad(

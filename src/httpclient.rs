@@ -120,3 +120,35 @@ mod tests {
         assert_eq!(retry_after(None, cap), None);
     }
 }
+
+/// Why a response body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("response is over {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// Reads a body, refusing one over `cap` bytes: a server's answer never
+/// costs more memory than that.
+pub async fn read_capped(mut resp: Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    let started = std::time::Instant::now();
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > cap => {
+                return Err(BodyError::TooLarge(cap));
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(BodyError::Transport(format!(
+                    "{} after {} ms",
+                    describe(&e),
+                    started.elapsed().as_millis()
+                )));
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //! Modules are public where the tests, the benches or the binary use them;
 //! the rest are the crate's own.
 
+pub mod activity;
 pub(crate) mod alerts;
 pub(crate) mod backoff;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod daemon;
 pub(crate) mod dirfd;
 pub(crate) mod doctor;
 pub mod engine;
+pub mod exposure;
 pub mod finding;
 pub mod fsutil;
 pub(crate) mod heap;

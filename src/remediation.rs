@@ -8,7 +8,7 @@
 
 use crate::alerts;
 use crate::config::{Action, Config, RemediationRule};
-use crate::finding::{FileReport, Finding};
+use crate::finding::{Exposure, FileReport, Finding};
 use crate::quarantine::{Quarantine, QuarantineError};
 use crate::store::{NewAlert, QuarantineRecord, Store, StoreError};
 
@@ -17,6 +17,8 @@ pub struct Remediator {
     rules: Vec<RemediationRule>,
     pub quarantine: Quarantine,
     sinks: Vec<&'static str>,
+    /// Whether Jira cases carry a priority, when Jira is a sink.
+    jira: Option<bool>,
     host: String,
 }
 
@@ -60,6 +62,9 @@ impl Remediator {
                 rem.stub,
                 config.watch.paths.clone(),
             ),
+            jira: sinks
+                .contains(&alerts::jira::SINK)
+                .then_some(config.alerts.jira.set_priority),
             sinks,
             host: crate::logging::hostname(),
         }
@@ -76,29 +81,59 @@ impl Remediator {
         self.rules.iter().any(|r| r.action != Action::Record)
     }
 
-    /// The action for a file with these findings.
-    pub fn action(&self, findings: &[Finding]) -> Action {
-        self.rules
-            .iter()
-            .find(|r| {
-                findings.iter().any(|f| {
+    /// The first rule matching a file with these findings at this
+    /// exposure (`local` when the file was not placed).
+    pub fn rule(
+        &self,
+        findings: &[Finding],
+        exposure: Option<Exposure>,
+    ) -> Option<&RemediationRule> {
+        let exposure = exposure.unwrap_or(Exposure::Local);
+        self.rules.iter().find(|r| {
+            r.exposure.is_none_or(|e| e == exposure)
+                && findings.iter().any(|f| {
                     r.detector.as_ref().is_none_or(|d| f.detector == *d)
                         && r.min_confidence.is_none_or(|c| f.confidence >= c)
                 })
-            })
+        })
+    }
+
+    /// The action for a file with these findings at this exposure.
+    pub fn action(&self, findings: &[Finding], exposure: Option<Exposure>) -> Action {
+        self.rule(findings, exposure)
             .map_or(Action::Record, |r| r.action)
+    }
+
+    /// The alerts for an anomaly, to every sink.
+    pub fn anomaly_alerts(&self, a: &crate::activity::Anomaly) -> Vec<NewAlert> {
+        alerts::for_anomaly(a, &self.sinks, self.jira, &self.host)
     }
 
     /// The alerts and quarantines for `reports`.
     pub fn plan(&self, store: &Store, reports: &[FileReport]) -> Result<Plan, StoreError> {
         let mut plan = Plan::default();
         for report in reports.iter().filter(|r| !r.findings().is_empty()) {
-            let action = self.action(report.findings());
+            let Some(rule) = self.rule(report.findings(), report.exposure) else {
+                continue;
+            };
+            let action = rule.action;
             if action == Action::Record {
                 continue;
             }
+            // A rule may send to some sinks only (tickets for cloud-sync).
+            let sinks: Vec<&'static str> = self
+                .sinks
+                .iter()
+                .copied()
+                .filter(|s| {
+                    rule.sinks
+                        .as_ref()
+                        .is_none_or(|want| want.iter().any(|w| w == s))
+                })
+                .collect();
+            let jira = self.jira.filter(|_| sinks.contains(&alerts::jira::SINK));
             plan.alerts
-                .extend(alerts::for_report(report, action, &self.sinks, &self.host));
+                .extend(alerts::for_report(report, action, &sinks, jira, &self.host));
             if action != Action::Quarantine {
                 continue;
             }

@@ -521,20 +521,7 @@ fn metrics_are_served_always_on_their_own_port_as_prometheus_text() {
     let file = d.root().join("s.csv");
     std::fs::write(&file, SAMPLE_PCI).unwrap();
     d.wait_recorded(&file);
-    let port: u16 = {
-        let said = |log: &str| {
-            log.lines()
-                .find(|l| l.contains("serving GET /metrics"))
-                .and_then(|l| l.rsplit(':').next())
-                .and_then(|p| p.trim().parse().ok())
-        };
-        assert!(
-            wait_for(DEADLINE, || said(&d.log()).is_some()),
-            "{}",
-            d.log()
-        );
-        said(&d.log()).unwrap()
-    };
+    let port = d.metrics_port();
     let (status, body) = support::http(port, "GET /metrics HTTP/1.1\r\n", b"");
     assert_eq!(status, 200, "{body}");
     let lines = body.lines().map(|l| Ok(l.to_string()));

@@ -349,9 +349,12 @@ fn remediation_rules_can_name_a_custom_detector() {
     let findings = LocalEngine::new(&cfg.scanner).scan_bytes(b"confidential PRJ-123456\n");
     assert_eq!(findings.len(), 1);
     let remediator = Remediator::new(&cfg, Vec::new());
-    assert_eq!(remediator.action(&findings), Action::Quarantine);
+    assert_eq!(remediator.action(&findings, None), Action::Quarantine);
     assert_eq!(
-        remediator.action(&LocalEngine::new(&cfg.scanner).scan_bytes(b"ssn 536-22-1234\n")),
+        remediator.action(
+            &LocalEngine::new(&cfg.scanner).scan_bytes(b"ssn 536-22-1234\n"),
+            None
+        ),
         Action::Record
     );
     // A name no rule defines is an error at its line.

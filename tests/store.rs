@@ -177,7 +177,8 @@ fn a_file_recorded_again_by_another_process_before_the_flush_gets_that_ones_rows
             },
         )
     };
-    a.record_remedied(&[scan()], &[], &[], &mut []).unwrap();
+    a.record_remedied(&[scan()], &[], &[], &mut [], &Default::default())
+        .unwrap();
     // Another process records the file, shortened to two cards, before
     // the first appends its rows.
     let short: String = SAMPLE_PCI
@@ -186,7 +187,8 @@ fn a_file_recorded_again_by_another_process_before_the_flush_gets_that_ones_rows
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&s.file, short).unwrap();
-    b.record_remedied(&[scan()], &[], &[], &mut []).unwrap();
+    b.record_remedied(&[scan()], &[], &[], &mut [], &Default::default())
+        .unwrap();
     a.flush_csv().unwrap();
     b.flush_csv().unwrap();
     // The ten rows of the first scan, then the two the store holds now.
@@ -229,7 +231,7 @@ fn a_version_1_store_is_migrated_in_place() {
     // Wind the schema back to version 1, as the first release wrote it.
     let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
     conn.execute_batch(
-        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         CREATE INDEX findings_value ON findings (value_hmac);\n         PRAGMA user_version = 1;",
+        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         DROP TABLE activity; DROP TABLE baselines; DROP TABLE anomalies; ALTER TABLE files DROP COLUMN exposure;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         CREATE INDEX findings_value ON findings (value_hmac);\n         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
@@ -239,7 +241,7 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
     // v9: only waiting jobs are indexed by when they are due.
     let ready: String = conn
         .query_row(

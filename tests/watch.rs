@@ -46,7 +46,7 @@ fn covered(events: &[WatchEvent], path: &Path) -> bool {
     events.iter().any(|e| match e {
         WatchEvent::Settled(p) => p == path,
         WatchEvent::Rescan(dir) => path.starts_with(dir),
-        WatchEvent::Removed(_) | WatchEvent::HealthChanged => false,
+        WatchEvent::Removed(_) | WatchEvent::HealthChanged | WatchEvent::MountsChanged => false,
     })
 }
 

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Detector;
 
+mod monitor;
 mod sections;
 mod values;
 
+pub use monitor::{BaselinesConfig, ExposureConfig};
 pub use sections::*;
 
 /// The shipped, commented default config.
@@ -51,6 +53,10 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The health and metrics endpoint.
     pub metrics: MetricsConfig,
+    /// Behaviour baselines and their anomalies.
+    pub baselines: BaselinesConfig,
+    /// Cloud-sync folders beyond those found.
+    pub exposure: ExposureConfig,
 }
 
 /// Where the config came from, for `check-config` and the start-up log.
@@ -150,6 +156,28 @@ impl Config {
             if let Err(why) = crate::watch::roots::check(root) {
                 let span = text.find("paths").map(|at| at..at);
                 return Err(located(span, format!("key `watch.paths`: {why}")));
+            }
+        }
+        let jira = &cfg.alerts.jira;
+        if !jira.url.is_empty() {
+            let missing = [
+                ("project", &jira.project, "project = \"SEC\""),
+                ("email", &jira.email, "email = \"dlpd@example.com\""),
+            ]
+            .into_iter()
+            .find(|(_, v, _)| v.trim().is_empty());
+            if let Some((key, _, example)) = missing {
+                let span = text.find("[alerts.jira]").map(|at| at..at);
+                return Err(located(
+                    span,
+                    format!(
+                        "key `alerts.jira.{key}`: needed when alerts.jira.url is set, e.g. {example}"
+                    ),
+                ));
+            }
+            if let Err(why) = values::credentials_may_travel(&jira.url) {
+                let span = text.find(&jira.url).map(|at| at..at);
+                return Err(located(span, format!("key `alerts.jira.url`: {why}")));
             }
         }
         if let Some((key, what)) = cfg.overlap() {

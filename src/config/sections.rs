@@ -59,8 +59,18 @@ pub struct RemediationRule {
     /// Only findings at or above this confidence (any when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_confidence: Option<Confidence>,
+    /// Only files with this exposure (any when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<crate::finding::Exposure>,
     /// What to do.
     pub action: Action,
+    /// The sinks this rule's alerts go to (all configured when absent).
+    #[serde(
+        default,
+        deserialize_with = "super::values::sink_names",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sinks: Option<Vec<String>>,
 }
 
 /// What happens to a file with findings.
@@ -95,6 +105,54 @@ pub struct AlertsConfig {
     /// Alerts sent per second, at most, to each sink.
     #[serde(deserialize_with = "positive_u32")]
     pub requests_per_second: u32,
+    /// Jira tickets, one per case.
+    pub jira: JiraConfig,
+}
+
+/// `[alerts.jira]`: Jira Cloud tickets; on when `url` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://example.atlassian.net`.
+    #[serde(deserialize_with = "optional_http_url")]
+    pub url: String,
+    /// The project key tickets are opened in.
+    pub project: String,
+    /// The issue type's name.
+    pub issue_type: String,
+    /// The account the API token belongs to (basic auth).
+    pub email: String,
+    /// Environment variable holding the API token.
+    pub token_env: String,
+    /// A 0600 file holding the API token; wins over the variable.
+    #[serde(
+        deserialize_with = "optional_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token_file: Option<PathBuf>,
+    /// Set the priority from the highest confidence (High, Medium, Low);
+    /// off for projects whose screens have no priority field.
+    pub set_priority: bool,
+    /// Seconds to wait, after a create that got no answer, before
+    /// searching again: Jira's search lags behind its creates, and a
+    /// search too soon would open the ticket twice.
+    #[serde(deserialize_with = "positive_u64")]
+    pub search_lag_s: u64,
+}
+
+impl Default for JiraConfig {
+    fn default() -> Self {
+        JiraConfig {
+            url: String::new(),
+            project: String::new(),
+            issue_type: "Task".into(),
+            email: String::new(),
+            token_env: "DLPD_JIRA_TOKEN".into(),
+            token_file: None,
+            set_priority: true,
+            search_lag_s: 30,
+        }
+    }
 }
 
 impl Default for AlertsConfig {
@@ -105,6 +163,7 @@ impl Default for AlertsConfig {
             siem_url: String::new(),
             siem_token_env: "DLPD_SIEM_TOKEN".into(),
             requests_per_second: 1,
+            jira: JiraConfig::default(),
         }
     }
 }
@@ -262,6 +321,9 @@ pub struct WatchConfig {
     pub scan_existing: bool,
     /// Follow symlinked directories and files.
     pub follow_symlinks: bool,
+    /// Watch removable media (mounts under /media, /run/media, /mnt or
+    /// /Volumes) while they are mounted, as extra roots.
+    pub removable: bool,
 }
 
 impl Default for WatchConfig {
@@ -290,6 +352,7 @@ impl Default for WatchConfig {
             max_wait_ms: 10_000,
             scan_existing: true,
             follow_symlinks: false,
+            removable: false,
         }
     }
 }

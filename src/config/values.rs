@@ -144,6 +144,25 @@ fn check_http_url(raw: &str) -> Result<(), String> {
     }
 }
 
+/// Refuses plain http to anything but loopback for a URL that is sent
+/// credentials: they would cross the network in clear.
+pub(super) fn credentials_may_travel(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    let host = url.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "https" || loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{raw}` is plain http to another machine, and the API token would cross the network in clear; use https://"
+        ))
+    }
+}
+
 pub(super) fn detector_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DetectorId>, D::Error> {
     let list = Vec::<DetectorId>::deserialize(d)?;
     if list.is_empty() {
@@ -164,6 +183,47 @@ pub(super) fn expanded_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Path
         .iter()
         .map(|raw| expand_path(raw).map_err(serde::de::Error::custom))
         .collect()
+}
+
+/// The sinks a remediation rule sends to: known names, at least one.
+pub(super) fn sink_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    const KNOWN: [&str; 3] = ["slack", "siem", "jira"];
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(serde::de::Error::custom(
+            "name at least one sink (\"slack\", \"siem\", \"jira\"), or leave sinks out for all",
+        ));
+    }
+    if let Some(bad) = names.iter().find(|n| !KNOWN.contains(&n.as_str())) {
+        return Err(serde::de::Error::custom(format!(
+            "{bad:?} is not a sink; the sinks are \"slack\", \"siem\" and \"jira\""
+        )));
+    }
+    Ok(Some(names))
+}
+
+/// A number in (0, 1].
+pub(super) fn unit_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} is not in (0, 1]; e.g. 0.01"
+        )))
+    }
+}
+
+/// A finite number above 0.
+pub(super) fn positive_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} must be a number above 0; e.g. 4.0"
+        )))
+    }
 }
 
 pub(super) fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

@@ -121,6 +121,10 @@ pub(super) struct Keeper {
     pub health_noted: (String, Instant),
     /// When results were last recorded, until the memory is given back.
     pub recorded_at: Option<Instant>,
+    /// Behaviour baselines, when on.
+    pub monitor: Option<super::monitor::Monitor>,
+    /// Which places are cloud-sync folders or removable media.
+    pub exposure: crate::exposure::Exposures,
 }
 
 /// What arrived and is not yet applied.
@@ -274,7 +278,10 @@ impl Keeper {
             .map_or(idle, |w| w.max(Duration::from_millis(100)).min(idle));
         // (Not while the store fails: the retry below says when.)
         let idle = match self.trouble {
-            None => self.csv_due().map_or(idle, |d| d.min(idle)),
+            None => [self.csv_due(), self.interval_due()]
+                .into_iter()
+                .flatten()
+                .fold(idle, Duration::min),
             Some(_) => idle,
         };
         // And when the memory the last work took is due back.
@@ -357,6 +364,7 @@ impl Keeper {
                 WatchEvent::Rescan(dir) => {
                     let _ = self.walk_tx.send((dir, self.settings.clone()));
                 }
+                WatchEvent::MountsChanged => self.mounts_changed(),
             }
         }
         while let Some(seen) = self.backlog.seen.pop_front() {
@@ -402,7 +410,7 @@ impl Keeper {
         }
         while let Some(decision) = self.backlog.decisions.pop_front() {
             let result = match &decision {
-                Decision::Finish(job, report) => self.finish(std::slice::from_ref(report), &[*job]),
+                Decision::Finish(job, report) => self.finish(vec![report.clone()], &[*job]),
                 Decision::Retry(job, why) => self.fail(job, why, false),
             };
             if let Err(e) = result {
@@ -414,7 +422,7 @@ impl Keeper {
             self.store.flush_csv()?;
             self.csv_behind = None;
         }
-        Ok(())
+        self.close_intervals()
     }
 
     /// Applies the workers' results: all finished scans in one
@@ -424,7 +432,7 @@ impl Keeper {
             std::mem::take(&mut self.backlog.done)
                 .into_iter()
                 .partition(|d| matches!(d, Done::Finished(..)));
-        let mut reports = Vec::new();
+        let mut reports: Vec<FileReport> = Vec::new();
         let mut jobs = Vec::new();
         for d in &finished {
             if let Done::Finished(job, report) = d {
@@ -433,7 +441,7 @@ impl Keeper {
             }
         }
         if !jobs.is_empty()
-            && let Err(e) = self.finish(&reports, &jobs)
+            && let Err(e) = self.finish(reports, &jobs)
         {
             self.backlog.done = finished.into_iter().chain(rest).collect();
             return Err(e);
@@ -465,10 +473,16 @@ impl Keeper {
     /// found and moves files into quarantine (remedies are planned first
     /// and stored with the findings). The CSV follows at the end of the
     /// batch.
-    fn finish(&mut self, reports: &[FileReport], jobs: &[JobId]) -> Result<(), StoreError> {
+    fn finish(&mut self, mut reports: Vec<FileReport>, jobs: &[JobId]) -> Result<(), StoreError> {
+        for r in reports.iter_mut().filter(|r| !r.findings().is_empty()) {
+            r.exposure = Some(self.exposure.of(&r.path));
+        }
+        let reports = &reports[..];
         let mut plan = self.remediator.plan(&self.store, reports)?;
+        let events = self.events(reports);
         self.store
-            .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines)?;
+            .record_remedied(reports, jobs, &plan.alerts, &mut plan.quarantines, &events)?;
+        self.counted(&events);
         self.csv_behind.get_or_insert_with(Instant::now);
         if self.recorded_at.replace(Instant::now()).is_none() {
             crate::heap::working();

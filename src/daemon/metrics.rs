@@ -44,6 +44,8 @@ pub(super) struct Counters {
     lag_count: u64,
     /// Writes the store refused.
     pub store_errors: u64,
+    /// Intervals raised as anomalies.
+    anomalies: u64,
 }
 
 impl Counters {
@@ -52,6 +54,11 @@ impl Counters {
             listeners,
             ..Counters::default()
         }
+    }
+
+    /// Counts anomalies just raised.
+    pub fn anomalies(&mut self, n: u64) {
+        self.anomalies += n;
     }
 
     /// Counts reports just recorded.
@@ -186,6 +193,13 @@ impl Counters {
             "Store writes refused since start.",
         );
         let _ = writeln!(o, "dlpd_store_errors_total {}", self.store_errors);
+        head(
+            &mut o,
+            "dlpd_anomalies_total",
+            "counter",
+            "Intervals whose sensitive-file events were far above their subject's baseline.",
+        );
+        let _ = writeln!(o, "dlpd_anomalies_total {}", self.anomalies);
         head(
             &mut o,
             "dlpd_listener_connections",

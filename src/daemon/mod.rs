@@ -20,6 +20,7 @@ mod health;
 mod keeper;
 mod messages;
 mod metrics;
+mod monitor;
 mod network;
 mod reload;
 mod snapshot;
@@ -124,7 +125,14 @@ fn serve(
     runtime: &Handle,
     shutdown: &Shutdown,
 ) -> Result<(), DaemonError> {
-    let settings = Arc::new(watch_settings(config));
+    let exposure = monitor::find_exposure(config);
+    for (place, class, from) in exposure.places() {
+        tracing::info!(place = %place.display(), exposure = %class, from, "exposure");
+    }
+    let settings = Arc::new(watch_settings(
+        config,
+        &monitor::extra_roots(config, &exposure),
+    ));
     // Refused when quarantine could never work: a configured root read-only,
     // or every folder a glob matched (ProtectHome). One user's read-only
     // folder among others is only a warning: it must not stop the rest.
@@ -201,6 +209,7 @@ fn serve(
             "[remediation] rules notify, but no [alerts] sink is set: findings are only recorded"
         );
     }
+    let monitor = monitor::Monitor::start(&store, config)?;
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
     store.set_meta(
         "daemon.started",
@@ -210,6 +219,12 @@ fn serve(
     let liveness = Liveness::new();
     let (watch_tx, watch_rx) = bounded(BATCH);
     let watcher = watch::spawn((*settings).clone(), watch_tx.clone(), &liveness)?;
+    // Removable media come and go; they are exposure, and roots when watched.
+    if let Err(e) = watch::mounts::spawn(watch_tx.clone()) {
+        tracing::warn!(
+            "cannot follow the mount table: {e}; media mounted from now on are seen as local"
+        );
+    }
 
     let (walk_tx, walk_rx) = unbounded::<Walk>();
     let (seen_tx, seen_rx) = bounded::<Seen>(BATCH);
@@ -304,6 +319,8 @@ fn serve(
         csv_behind: None,
         health_noted: (String::new(), Instant::now()),
         recorded_at: None,
+        monitor,
+        exposure,
     };
     if let Some(config) = early_reload {
         keeper.reload(*config);
@@ -355,7 +372,7 @@ fn wait_for_watches(
 }
 
 /// The watcher's view of the config, with dlpd's own files ignored.
-pub fn watch_settings(config: &Config) -> WatchSettings {
+pub fn watch_settings(config: &Config, extra: &[PathBuf]) -> WatchSettings {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (patterns, plain): (Vec<&PathBuf>, Vec<&PathBuf>) = config
         .watch
@@ -367,6 +384,7 @@ pub fn watch_settings(config: &Config) -> WatchSettings {
     for pattern in &patterns {
         roots.extend(watch::roots::new_matches(pattern, &mut known));
     }
+    roots.extend(extra.iter().filter(|r| known.insert((*r).clone())).cloned());
     WatchSettings {
         roots,
         patterns: patterns.into_iter().cloned().collect(),

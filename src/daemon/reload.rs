@@ -43,6 +43,7 @@ static RESTART: &[RestartKey] = &[
     restart_key!("[api]", api),
     restart_key!("[alerts]", alerts),
     restart_key!("[metrics]", metrics),
+    restart_key!("[baselines]", baselines),
     restart_key!("remediation.quarantine_dir", remediation.quarantine_dir),
     restart_key!("remediation.stub", remediation.stub),
 ];
@@ -84,38 +85,10 @@ impl Keeper {
         let summary = fresh.summary();
         self.snapshot.store(Arc::new(Snapshot::new(fresh, local)));
 
+        // The sync clients' folders may have moved too.
+        self.exposure = super::monitor::find_exposure(&self.snapshot.load().config);
         if watch_changed {
-            let snapshot = self.snapshot.load();
-            let settings = Arc::new(watch_settings(&snapshot.config));
-            // The old watcher goes first: two would report every change twice.
-            self.watcher = None;
-            match watch::spawn((*settings).clone(), self.watch_tx.clone(), &self.liveness) {
-                Ok(w) => {
-                    // The walks start once the watches are in place: a file
-                    // written after a walk passed its directory, and before
-                    // the watch on it existed, would be missed for good.
-                    let started = std::time::Instant::now();
-                    while !w.wait_ready(std::time::Duration::from_millis(100)) {
-                        self.beat.beat();
-                        if started.elapsed() >= READY_WAIT {
-                            tracing::warn!(
-                                "reload: the watches are still being added after {}s; walking the roots meanwhile",
-                                READY_WAIT.as_secs()
-                            );
-                            break;
-                        }
-                    }
-                    self.watcher = Some(w);
-                }
-                Err(e) => tracing::error!(
-                    "reload: cannot start the watcher: {e}; no roots are watched until the next reload or restart"
-                ),
-            }
-            for root in settings.roots.iter().filter(|r| r.is_dir()) {
-                self.progress.walks_pending += 1;
-                let _ = self.walk_tx.send((root.clone(), settings.clone()));
-            }
-            self.settings = settings;
+            self.rewatch();
         } else if let Some(w) = &self.watcher {
             // A SIGHUP is also the way to say "try the unwatched
             // directories again now".
@@ -130,6 +103,45 @@ impl Keeper {
             );
         }
         tracing::info!("config reloaded: {summary}");
+    }
+
+    /// Replaces the watcher with one for the current roots (and removable
+    /// media, when watched), then walks every root: nothing the old
+    /// watcher had not yet settled is lost, and the walk skips files
+    /// unchanged since their last scan.
+    pub(super) fn rewatch(&mut self) {
+        let snapshot = self.snapshot.load();
+        let extra = super::monitor::extra_roots(&snapshot.config, &self.exposure);
+        let settings = Arc::new(watch_settings(&snapshot.config, &extra));
+        // The old watcher goes first: two would report every change twice.
+        self.watcher = None;
+        match watch::spawn((*settings).clone(), self.watch_tx.clone(), &self.liveness) {
+            Ok(w) => {
+                // The walks start once the watches are in place: a file
+                // written after a walk passed its directory, and before
+                // the watch on it existed, would be missed for good.
+                let started = std::time::Instant::now();
+                while !w.wait_ready(std::time::Duration::from_millis(100)) {
+                    self.beat.beat();
+                    if started.elapsed() >= READY_WAIT {
+                        tracing::warn!(
+                            "the watches are still being added after {}s; walking the roots meanwhile",
+                            READY_WAIT.as_secs()
+                        );
+                        break;
+                    }
+                }
+                self.watcher = Some(w);
+            }
+            Err(e) => tracing::error!(
+                "cannot start the watcher: {e}; no roots are watched until the next reload or restart"
+            ),
+        }
+        for root in settings.roots.iter().filter(|r| r.is_dir()) {
+            self.progress.walks_pending += 1;
+            let _ = self.walk_tx.send((root.clone(), settings.clone()));
+        }
+        self.settings = settings;
     }
 }
 
@@ -151,7 +163,7 @@ mod tests {
             "[output]\nstate_dir = \"/elsewhere\"\n[scanner]\nengine = \"nightfall\"\n\
              [nightfall]\nconcurrency = 9\n[webhook]\nmax_body_bytes = 7\n[queue]\nworkers = 9\n\
              [log]\nformat = \"json\"\nfile = \"/tmp/l\"\n[api]\nenabled = true\n\
-             [alerts]\nrequests_per_second = 9\n[metrics]\nlisten = \"\"\n\
+             [alerts]\nrequests_per_second = 9\n[metrics]\nlisten = \"\"\n[baselines]\ninterval_s = 9\n\
              [remediation]\nquarantine_dir = \"/q\"\nstub = false\n",
             "t",
         )

@@ -397,6 +397,32 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// Where a file sits: in a folder a sync client uploads, on removable
+/// media, or only on this machine (see `crate::exposure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exposure {
+    CloudSync,
+    Removable,
+    Local,
+}
+
+impl Exposure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposure::CloudSync => "cloud-sync",
+            Exposure::Removable => "removable",
+            Exposure::Local => "local",
+        }
+    }
+}
+
+impl std::fmt::Display for Exposure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One file's result, with what the store needs to recognise it later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileReport {
@@ -406,6 +432,10 @@ pub struct FileReport {
     pub size: u64,
     /// Modification time in nanoseconds since the epoch, when known.
     pub mtime_ns: Option<i64>,
+    /// The file's owner (uid) when opened, when known.
+    pub owner: Option<u32>,
+    /// Where the file sits, once the daemon has placed it.
+    pub exposure: Option<Exposure>,
     /// Hex SHA-256 of the bytes scanned, when hashing was asked for.
     pub sha256: Option<String>,
     /// When the scan finished.
@@ -432,6 +462,8 @@ impl FileReport {
             path: path.to_path_buf(),
             size: 0,
             mtime_ns: None,
+            owner: None,
+            exposure: None,
             sha256: None,
             scanned_at: SystemTime::now(),
             engine,

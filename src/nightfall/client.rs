@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
@@ -28,7 +28,7 @@ use crate::engine::regular_meta;
 use crate::finding::{Outcome, SkipReason};
 use crate::fsutil::hex;
 use crate::fsutil::{describe_io_error, mtime_ns};
-use crate::httpclient::{Attempt, RetryPolicy, describe};
+use crate::httpclient::{Attempt, RetryPolicy};
 use crate::rate::RateLimiter;
 use crate::secret::Secret;
 use crate::store::Upload;
@@ -467,35 +467,21 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 /// Reads a body, refusing one over `cap` bytes.
 async fn read_capped(
     what: &'static str,
-    mut resp: Response,
+    resp: Response,
     cap: usize,
 ) -> Result<Vec<u8>, NightfallError> {
-    let started = Instant::now();
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap {
-                    return Err(NightfallError::Protocol {
-                        what,
-                        detail: format!("response is over {cap} bytes"),
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                return Err(NightfallError::Unavailable {
-                    what,
-                    detail: format!(
-                        "{} after {} ms",
-                        describe(&e),
-                        started.elapsed().as_millis()
-                    ),
-                });
-            }
-        }
-    }
+    crate::httpclient::read_capped(resp, cap)
+        .await
+        .map_err(|e| match e {
+            crate::httpclient::BodyError::TooLarge(_) => NightfallError::Protocol {
+                what,
+                detail: e.to_string(),
+            },
+            crate::httpclient::BodyError::Transport(_) => NightfallError::Unavailable {
+                what,
+                detail: e.to_string(),
+            },
+        })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! append. After a crash, bytes past the committed length (a half-written
 //! row) are cut off and the pending rows are written again.
 
+mod activity;
 mod csv;
 mod key;
 mod query;
@@ -18,6 +19,7 @@ mod schema;
 mod uploads;
 mod walked;
 
+pub use activity::{Baseline, Events};
 pub use query::{FailedFile, FindingQuery, StoreStatus};
 pub use queue::{Job, JobId, LastScan, QueueCounts, Recovered};
 pub use recorder::Recorder;
@@ -328,14 +330,14 @@ impl Store {
         reports: &[FileReport],
         done: &[JobId],
     ) -> Result<(), StoreError> {
-        self.record_remedied(reports, done, &[], &mut [])?;
+        self.record_remedied(reports, done, &[], &mut [], &Events::default())?;
         self.flush_csv()
     }
 
     /// [`Store::record_finishing`], with the remedies for those findings in
     /// the same transaction: `alerts` are queued (a repeated one is dropped
-    /// by its dedupe key) and `quarantines` recorded as `moving`, their ids
-    /// filled in. A crash after the commit loses neither; one before it
+    /// by its dedupe key), `quarantines` recorded as `moving`, their ids
+    /// filled in, and `events` counted toward the baselines. A crash after the commit loses neither; one before it
     /// leaves the jobs queued, to be decided again. The CSV is not
     /// appended here: call [`Store::flush_csv`] (a failure there loses
     /// nothing; the rows stay pending).
@@ -345,6 +347,7 @@ impl Store {
         done: &[JobId],
         alerts: &[NewAlert],
         quarantines: &mut [QuarantineRecord],
+        events: &Events,
     ) -> Result<(), StoreError> {
         if reports.is_empty() && done.is_empty() && alerts.is_empty() && quarantines.is_empty() {
             return Ok(());
@@ -369,10 +372,10 @@ impl Store {
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending, exposure)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)
                      ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
-                       engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10,
+                       engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10, exposure = ?12,
                        csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
                      RETURNING id, scans",
                 )
@@ -413,6 +416,7 @@ impl Store {
                             report.upload_id,
                             !report.findings().is_empty(),
                             report.grown_from.map(|n| n as i64),
+                            report.exposure.map(crate::finding::Exposure::as_str),
                         ],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
@@ -450,6 +454,8 @@ impl Store {
                         .map_err(err)?;
                 }
             }
+            // Before the jobs go: they say which files a walk found.
+            activity::count(&tx, reports, events).map_err(err)?;
             // A file that changed while it was being scanned stays queued.
             let mut finish = tx
                 .prepare_cached("DELETE FROM jobs WHERE id = ?1 AND rerun = 0")

@@ -129,7 +129,7 @@ impl Store {
         let mut taken = 0;
         {
             let mut rerun = tx
-                .prepare_cached("UPDATE jobs SET rerun = running WHERE path = ?1")
+                .prepare_cached("UPDATE jobs SET rerun = running, walked = 0 WHERE path = ?1")
                 .map_err(err)?;
             let mut insert = tx
                 .prepare_cached("INSERT INTO jobs (path, enqueued_at) VALUES (?1, ?2)")

@@ -249,11 +249,24 @@ impl AlertOutbox {
         .map_err(self.sql_err())
     }
 
-    pub fn delivered(&self, id: i64) -> Result<(), StoreError> {
+    /// Delivered; `receipt` is what the sink made of it (a Jira issue key).
+    pub fn delivered(&self, id: i64, receipt: Option<&str>) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE alerts SET delivered_at = ?2, attempts = attempts + 1 WHERE id = ?1",
-                params![id, unix_ms(SystemTime::now())],
+                "UPDATE alerts SET delivered_at = ?2, attempts = attempts + 1, receipt = ?3 WHERE id = ?1",
+                params![id, unix_ms(SystemTime::now()), receipt],
+            )
+            .map_err(self.sql_err())?;
+        Ok(())
+    }
+
+    /// Not due before `until`, whatever happens to this process meanwhile:
+    /// written before a request whose effect cannot be undone.
+    pub fn hold(&self, id: i64, until: SystemTime, why: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE alerts SET not_before = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, unix_ms(until), why],
             )
             .map_err(self.sql_err())?;
         Ok(())

@@ -147,4 +147,42 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX jobs_ready;
     CREATE INDEX jobs_ready ON jobs (not_before, id) WHERE running = 0;
     "#,
+    // v10: what a sink made of a delivered alert (a Jira issue key); and
+    // where each file with findings sits; behaviour baselines: events per
+    // subject and interval, each subject's moving average, the anomalies. Jobs say whether a walk found their
+    // file (not an event) or the watcher did.
+    r#"
+    ALTER TABLE alerts ADD COLUMN receipt TEXT;
+    ALTER TABLE jobs ADD COLUMN walked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE files ADD COLUMN exposure TEXT;     -- cloud-sync, removable, local
+    CREATE TABLE activity (
+        subject     TEXT NOT NULL,          -- root:<root>, uid:<n>, exposure:<class>
+        interval    INTEGER NOT NULL,       -- whole intervals since the epoch
+        count       INTEGER NOT NULL,
+        closed      INTEGER NOT NULL DEFAULT 0,
+        mean        REAL,                   -- the baseline it was judged against
+        band        REAL,
+        anomaly     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (subject, interval)
+    ) WITHOUT ROWID;
+    CREATE INDEX activity_open ON activity (interval) WHERE closed = 0;
+    CREATE TABLE baselines (
+        subject       TEXT PRIMARY KEY,
+        mean          REAL NOT NULL,
+        var           REAL NOT NULL,
+        intervals     INTEGER NOT NULL,
+        last_interval INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE anomalies (
+        id          INTEGER PRIMARY KEY,
+        subject     TEXT NOT NULL,
+        interval    INTEGER NOT NULL,
+        interval_s  INTEGER NOT NULL,
+        count       INTEGER NOT NULL,
+        mean        REAL NOT NULL,
+        band        REAL NOT NULL,
+        at          INTEGER NOT NULL,
+        UNIQUE (subject, interval)
+    );
+    "#,
 ];

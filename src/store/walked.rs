@@ -125,8 +125,8 @@ impl Store {
         let mut jobs = Vec::with_capacity(used);
         {
             let sql = format!(
-                "INSERT INTO jobs (path, enqueued_at, running, attempts)
-                 SELECT ?1, ?2, 1, 1 WHERE NOT EXISTS
+                "INSERT INTO jobs (path, enqueued_at, running, attempts, walked)
+                 SELECT ?1, ?2, 1, 1, 1 WHERE NOT EXISTS
                    (SELECT 1 FROM files WHERE path = ?1 AND size = ?3 AND mtime_ns IS ?4)
                  ON CONFLICT (path) DO NOTHING RETURNING {JOB_COLUMNS}"
             );

@@ -21,6 +21,7 @@
 
 mod debounce;
 mod intake;
+pub mod mounts;
 pub mod roots;
 mod setup;
 
@@ -50,6 +51,8 @@ pub enum WatchEvent {
     /// appeared, became watchable, or its events were coalesced): walk it
     /// and queue what changed.
     Rescan(PathBuf),
+    /// The mount table changed (see [`mounts`]).
+    MountsChanged,
 }
 
 /// Which paths to watch and report.

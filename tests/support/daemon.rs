@@ -124,6 +124,23 @@ impl Daemon {
         );
     }
 
+    /// The port `GET /metrics` is served on, from the log of the latest start.
+    pub fn metrics_port(&self) -> u16 {
+        let said = |log: &str| {
+            log.lines()
+                .rev()
+                .find(|l| l.contains("serving GET /metrics"))
+                .and_then(|l| l.rsplit(':').next())
+                .and_then(|p| p.trim().parse().ok())
+        };
+        assert!(
+            wait_for(DEADLINE, || said(&self.log()).is_some()),
+            "{}",
+            self.log()
+        );
+        said(&self.log()).unwrap()
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

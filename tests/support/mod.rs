@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod docs;
+pub mod jira;
 pub mod nightfall;
 pub mod pdf;
 pub mod quarantine;

@@ -30,7 +30,7 @@ pub fn planned(dir: &Path, path: &Path, q: &Quarantine) -> (Store, i64) {
             .unwrap(),
     ];
     store
-        .record_remedied(&[report], &[], &[], &mut recs)
+        .record_remedied(&[report], &[], &[], &mut recs, &Default::default())
         .unwrap();
     (store, recs[0].id)
 }

@@ -43,35 +43,10 @@ impl Sink {
                     return;
                 }
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
+                let Some(got) = read_request(&stream) else {
                     continue;
-                }
-                let path = line.split(' ').nth(1).unwrap_or("").to_string();
-                let mut headers = Vec::new();
-                let mut len = 0;
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    if let Some((k, v)) = h.trim_end().split_once(':') {
-                        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-                        if k == "content-length" {
-                            len = v.parse().unwrap_or(0);
-                        }
-                        headers.push((k, v));
-                    }
-                }
-                let mut body = vec![0; len];
-                let _ = reader.read_exact(&mut body);
-                r.lock().unwrap().push(Received {
-                    at: Instant::now(),
-                    path,
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
+                };
+                r.lock().unwrap().push(got);
                 let (status, retry) = sc.lock().unwrap().pop_front().unwrap_or((200, None));
                 let retry = retry
                     .map(|s| format!("Retry-After: {s}\r\n"))
@@ -98,6 +73,38 @@ impl Sink {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+}
+
+/// Reads one HTTP/1.1 request (its line, headers and a Content-Length
+/// body) from `stream`.
+pub fn read_request(stream: &std::net::TcpStream) -> Option<Received> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            if k == "content-length" {
+                len = v.parse().unwrap_or(0);
+            }
+            headers.push((k, v));
+        }
+    }
+    let mut body = vec![0; len];
+    let _ = reader.read_exact(&mut body);
+    Some(Received {
+        at: Instant::now(),
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 impl Drop for Sink {

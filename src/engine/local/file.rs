@@ -136,6 +136,7 @@ impl LocalEngine {
     ) -> FileReport {
         report.size = meta.len();
         report.mtime_ns = Some(crate::fsutil::mtime_ns(meta));
+        report.owner = Some(std::os::unix::fs::MetadataExt::uid(meta));
         if report.size > self.max_file_bytes {
             report.outcome = Outcome::Skipped(SkipReason::TooLarge {
                 size: report.size,

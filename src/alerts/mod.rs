@@ -1,5 +1,5 @@
-//! Alerts: what is sent to Slack or a SIEM about a file with findings, and
-//! the sender that delivers them.
+//! Alerts: what is sent to Slack, a SIEM or Jira about a file with
+//! findings, and the sender that delivers them.
 //!
 //! Alerts are queued in the store in the transaction that records the
 //! findings, one per sink, file content and detector (the dedupe key is
@@ -16,9 +16,12 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
+use crate::activity::Anomaly;
 use crate::config::{Action, AlertsConfig};
-use crate::finding::{Confidence, Detector, FileReport};
+use crate::finding::{Confidence, Detector, Exposure, FileReport};
 use crate::httpclient::{Attempt, RetryPolicy};
+
+pub mod jira;
 use crate::rate::RateLimiter;
 use crate::secret::{self, Secret, SecretError};
 use crate::shutdown::Shutdown;
@@ -41,6 +44,7 @@ const MAX_LISTED: usize = 20;
 pub struct Sinks {
     slack: Option<Secret>,
     siem: Option<(String, Option<Secret>)>,
+    jira: Option<jira::Jira>,
 }
 
 impl Sinks {
@@ -65,7 +69,11 @@ impl Sinks {
                 .map(|v| Secret::new(v.trim()));
             (cfg.siem_url.clone(), token)
         });
-        Ok(Sinks { slack, siem })
+        Ok(Sinks {
+            slack,
+            siem,
+            jira: jira::Jira::load(&cfg.jira)?,
+        })
     }
 
     /// The names of the sinks that are on.
@@ -77,15 +85,21 @@ impl Sinks {
         if self.siem.is_some() {
             names.push("siem");
         }
+        if self.jira.is_some() {
+            names.push(jira::SINK);
+        }
         names
     }
 }
 
-/// The alerts for one file: for each detector, one per sink.
+/// The alerts for one file: for each detector, one per sink; and one
+/// Jira case for the file when `jira` is set (it says whether the case
+/// carries a priority).
 pub fn for_report(
     report: &FileReport,
     action: Action,
     sinks: &[&'static str],
+    jira: Option<bool>,
     host: &str,
 ) -> Vec<NewAlert> {
     let mut by_detector: BTreeMap<Detector, (usize, Confidence, Vec<serde_json::Value>)> =
@@ -114,15 +128,22 @@ pub fn for_report(
         Action::Notify | Action::Record => "notify",
     };
     let mut alerts = Vec::new();
+    if let Some(priority) = jira {
+        alerts.push(jira::case(report, action, host, priority));
+    }
     for (detector, (count, max, listed)) in by_detector {
         let key = crate::fsutil::sha256_hex(format!("{path}\0{sha}\0{detector}").as_bytes());
-        for &sink in sinks {
+        for &sink in sinks.iter().filter(|&&s| s != jira::SINK) {
             let body = match sink {
                 "slack" => json!({
                     "text": format!(
-                        ":rotating_light: dlpd on {host}: {count} {} finding{} ({max}) in {path}{}",
+                        ":rotating_light: dlpd on {host}: {count} {} finding{} ({max}) in {path}{}{}",
                         detector.display_name(),
                         if count == 1 { "" } else { "s" },
+                        match report.exposure {
+                            Some(e) if e != Exposure::Local => format!(" ({e})"),
+                            _ => String::new(),
+                        },
                         if action == Action::Quarantine { "; the file is being quarantined" } else { "" },
                     )
                 }),
@@ -136,6 +157,7 @@ pub fn for_report(
                     "count": count,
                     "maxConfidence": max.as_str(),
                     "action": action_word,
+                    "exposure": report.exposure.unwrap_or(Exposure::Local).as_str(),
                     "engine": report.engine,
                     "uploadID": report.upload_id,
                     "scannedAt": crate::report::rfc3339(report.scanned_at),
@@ -150,6 +172,49 @@ pub fn for_report(
         }
     }
     alerts
+}
+
+/// The alerts for an anomaly: one per sink, deduplicated by subject and
+/// interval.
+pub fn for_anomaly(
+    a: &Anomaly,
+    sinks: &[&'static str],
+    jira: Option<bool>,
+    host: &str,
+) -> Vec<NewAlert> {
+    let key =
+        crate::fsutil::sha256_hex(format!("anomaly\0{}\0{}", a.subject, a.interval).as_bytes());
+    let start = crate::report::rfc3339(a.start());
+    sinks
+        .iter()
+        .filter_map(|&sink| {
+            let body = match sink {
+                jira::SINK => return jira.map(|priority| jira::anomaly_case(a, host, priority)),
+                "slack" => json!({
+                    "text": format!(
+                        ":chart_with_upwards_trend: dlpd on {host}: unusual activity for {}: {} files with findings in {} s from {start}, where {:.1} is usual (band {:.1})",
+                        a.subject, a.count, a.interval_s, a.mean, a.band
+                    )
+                }),
+                _ => json!({
+                    "source": "dlpd",
+                    "event": "activity_anomaly",
+                    "host": host,
+                    "subject": a.subject,
+                    "count": a.count,
+                    "intervalStart": start,
+                    "intervalSeconds": a.interval_s,
+                    "mean": a.mean,
+                    "band": a.band,
+                }),
+            };
+            Some(NewAlert {
+                sink,
+                dedupe_key: key.clone(),
+                body: body.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The alert sender: a task on the daemon's runtime, with a connection of
@@ -208,31 +273,95 @@ struct Sender {
     limits: BTreeMap<&'static str, RateLimiter>,
 }
 
+/// What one try of one alert came to.
+enum Outcome {
+    /// Taken; with what the sink made of it (a Jira issue key).
+    Delivered(Option<String>),
+    /// 429: the sink asked to wait.
+    Throttled(Duration),
+    /// Not taken this time; try again after `wait`.
+    Retry { wait: Duration, why: String },
+    /// Refused for good.
+    GiveUp(String),
+}
+
+/// A judged request: its 2xx response, or what to do instead.
+fn settled(attempt: Attempt) -> Result<reqwest::Response, Outcome> {
+    match attempt {
+        Attempt::Success(r) => Ok(r),
+        Attempt::Throttled { wait, .. } => Err(Outcome::Throttled(wait)),
+        Attempt::ServerError { response, wait } => Err(Outcome::Retry {
+            wait,
+            why: format!("HTTP {}", response.status()),
+        }),
+        Attempt::Transport { detail, wait } => Err(Outcome::Retry { wait, why: detail }),
+        Attempt::Refused(r) => Err(Outcome::GiveUp(format!(
+            "HTTP {}: the sink refused the alert",
+            r.status()
+        ))),
+    }
+}
+
 impl Sender {
     /// One try of one alert; the outbox records the outcome. (`&mut`: the
     /// connection is not `Sync`, and the future must be `Send`.)
     async fn deliver(&mut self, alert: DueAlert) {
+        let outcome = self.attempt(&alert).await;
+        let limit = self.limits.get(alert.sink.as_str());
+        let (sink, id) = (alert.sink.as_str(), alert.id);
+        let result = match outcome {
+            Outcome::Delivered(receipt) => {
+                tracing::info!(sink, id, "alert delivered");
+                self.outbox.delivered(id, receipt.as_deref())
+            }
+            Outcome::Throttled(wait) => {
+                if let Some(limit) = limit {
+                    limit.hold_off(wait);
+                }
+                self.outbox.retry(id, SystemTime::now() + wait, "HTTP 429")
+            }
+            Outcome::Retry { wait, why } => {
+                tracing::warn!(
+                    sink,
+                    id,
+                    attempts = alert.attempts + 1,
+                    "alert not delivered ({why}); it stays queued"
+                );
+                self.outbox.retry(id, SystemTime::now() + wait, &why)
+            }
+            Outcome::GiveUp(why) => {
+                tracing::error!(sink, id, "{why}; giving up on it");
+                self.outbox.give_up(id, &why)
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("alerts: {e}");
+        }
+    }
+
+    async fn attempt(&mut self, alert: &DueAlert) -> Outcome {
+        let limit = self.limits.get(alert.sink.as_str());
+        let gone = |sink: &str| Outcome::GiveUp(format!("the {sink} sink is no longer configured"));
         let (url, token) = match alert.sink.as_str() {
             "slack" => match &self.sinks.slack {
                 Some(url) => (url.expose().to_string(), None),
-                None => {
-                    let _ = self
-                        .outbox
-                        .give_up(alert.id, "the slack sink is no longer configured");
-                    return;
-                }
+                None => return gone("slack"),
             },
+            jira::SINK => {
+                return match &self.sinks.jira {
+                    Some(j) => {
+                        j.deliver(&self.http, &mut self.outbox, alert, &RETRY, limit)
+                            .await
+                    }
+                    None => gone(jira::SINK),
+                };
+            }
             _ => match &self.sinks.siem {
                 Some((url, token)) => (url.clone(), token.clone()),
-                None => {
-                    let _ = self
-                        .outbox
-                        .give_up(alert.id, "the siem sink is no longer configured");
-                    return;
-                }
+                None => return gone("siem"),
             },
         };
-        if let Some(limit) = self.limits.get(alert.sink.as_str()) {
+        if let Some(limit) = limit {
             limit.acquire().await;
         }
         let mut req = self
@@ -244,36 +373,9 @@ impl Sender {
         if let Some(t) = &token {
             req = req.bearer_auth(t.expose());
         }
-        let result = match RETRY.judge(req.send().await, alert.attempts) {
-            Attempt::Success(_) => {
-                tracing::info!(sink = %alert.sink, id = alert.id, "alert delivered");
-                self.outbox.delivered(alert.id)
-            }
-            Attempt::Throttled { wait, .. } => {
-                if let Some(limit) = self.limits.get(alert.sink.as_str()) {
-                    limit.hold_off(wait);
-                }
-                self.outbox
-                    .retry(alert.id, SystemTime::now() + wait, "HTTP 429")
-            }
-            Attempt::ServerError { response, wait } => {
-                let why = format!("HTTP {}", response.status());
-                tracing::warn!(sink = %alert.sink, id = alert.id, "alert not delivered ({why}); retrying");
-                self.outbox.retry(alert.id, SystemTime::now() + wait, &why)
-            }
-            Attempt::Refused(response) => {
-                let why = format!("HTTP {}: the sink refused the alert", response.status());
-                tracing::error!(sink = %alert.sink, id = alert.id, "{why}; giving up on it");
-                self.outbox.give_up(alert.id, &why)
-            }
-            Attempt::Transport { detail, wait } => {
-                tracing::warn!(sink = %alert.sink, id = alert.id, attempts = alert.attempts + 1, "alert not delivered ({detail}); it stays queued");
-                self.outbox
-                    .retry(alert.id, SystemTime::now() + wait, &detail)
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!("alerts: {e}");
+        match settled(RETRY.judge(req.send().await, alert.attempts)) {
+            Ok(_) => Outcome::Delivered(None),
+            Err(outcome) => outcome,
         }
     }
 }

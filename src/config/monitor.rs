@@ -1,0 +1,51 @@
+//! The monitor's tables: `[baselines]` and `[exposure]`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::values::{expanded_paths, positive_f64, positive_u64, unit_fraction};
+
+/// `[exposure]`: places that are cloud-sync folders beyond those the sync
+/// clients' own files name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExposureConfig {
+    #[serde(deserialize_with = "expanded_paths")]
+    pub cloud_sync: Vec<PathBuf>,
+}
+
+/// `[baselines]`: a moving average of sensitive-file events per subject
+/// and interval, and an anomaly when an interval is far above it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselinesConfig {
+    pub enabled: bool,
+    /// Seconds per interval.
+    #[serde(deserialize_with = "positive_u64")]
+    pub interval_s: u64,
+    /// Weight of the newest interval in the moving average, in (0, 1].
+    #[serde(deserialize_with = "unit_fraction")]
+    pub alpha: f64,
+    /// How many standard deviations above the average an anomaly is.
+    #[serde(deserialize_with = "positive_f64")]
+    pub k: f64,
+    /// Intervals a subject is watched before it can raise an anomaly.
+    pub warmup_intervals: u64,
+    /// Fewest events in an interval that can be an anomaly.
+    #[serde(deserialize_with = "positive_u64")]
+    pub min_count: u64,
+}
+
+impl Default for BaselinesConfig {
+    fn default() -> Self {
+        BaselinesConfig {
+            enabled: true,
+            interval_s: 300,
+            alpha: 0.001,
+            k: 5.0,
+            warmup_intervals: 2016,
+            min_count: 10,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The monitor on the real daemon: behaviour baselines raising an anomaly
+//! through the alert sinks, and exposure deciding what a rule does.
+
+mod support;
+
+use support::daemon::{DEADLINE, Daemon};
+use support::sink::Sink;
+use support::{SAMPLE_PCI, wait_for};
+
+/// The anomalies the SIEM got.
+fn anomaly_events(sink: &Sink) -> Vec<serde_json::Value> {
+    sink.received()
+        .iter()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .filter(|v| v["event"] == "activity_anomaly")
+        .collect()
+}
+
+#[test]
+fn a_burst_of_sensitive_files_is_an_anomaly_but_the_files_found_at_start_are_not() {
+    let sink = Sink::start_on(0);
+    let mut d = Daemon::new(&format!(
+        "[alerts]\nsiem_url = \"http://127.0.0.1:{}/collector\"\nrequests_per_second = 50\n\
+         [baselines]\ninterval_s = 1\nwarmup_intervals = 0\nmin_count = 5\n",
+        sink.port
+    ));
+    // Files already there are found by the first walk: not behaviour.
+    for i in 0..20 {
+        std::fs::write(d.root().join(format!("old{i}.csv")), SAMPLE_PCI).unwrap();
+    }
+    d.start();
+    assert!(
+        wait_for(DEADLINE, || d.count("SELECT count(*) FROM files") == 20),
+        "{}",
+        d.log()
+    );
+    let uid = unsafe { libc::geteuid() };
+    let subject = format!("uid:{uid}");
+    let counted =
+        format!("SELECT coalesce(sum(count), 0) FROM activity WHERE subject = '{subject}'");
+    assert_eq!(d.count(&counted), 0);
+
+    // Then thirty in a burst.
+    for i in 0..30 {
+        std::fs::write(d.root().join(format!("new{i}.csv")), SAMPLE_PCI).unwrap();
+    }
+    assert!(
+        wait_for(DEADLINE, || d.count(&counted) == 30),
+        "{}",
+        d.log()
+    );
+    let anomalies = format!("SELECT count(*) FROM anomalies WHERE subject = '{subject}'");
+    assert!(
+        wait_for(DEADLINE, || d.count(&anomalies) >= 1),
+        "{}",
+        d.log()
+    );
+    assert!(
+        wait_for(DEADLINE, || anomaly_events(&sink)
+            .iter()
+            .any(|e| e["subject"] == subject.as_str())),
+        "{}",
+        d.log()
+    );
+    let root_subject = format!("root:{}", d.root().display());
+    assert!(
+        d.count(&format!(
+            "SELECT count(*) FROM anomalies WHERE subject = '{root_subject}'"
+        )) >= 1
+    );
+    assert!(d.count("SELECT count(*) FROM anomalies WHERE subject = 'exposure:local'") >= 1);
+    assert!(d.log().contains("unusual activity"), "{}", d.log());
+    let e = anomaly_events(&sink)
+        .into_iter()
+        .find(|e| e["subject"] == subject.as_str())
+        .unwrap();
+    assert!(e["count"].as_u64().unwrap() >= 5, "{e}");
+    assert!(
+        e["band"].as_f64().unwrap() < e["count"].as_f64().unwrap(),
+        "{e}"
+    );
+
+    // A restart keeps the baselines and raises nothing again.
+    d.settle();
+    let raised = d.count("SELECT count(*) FROM anomalies");
+    let intervals: i64 = d.query(&format!(
+        "SELECT intervals FROM baselines WHERE subject = '{subject}'"
+    ));
+    d.signal(libc::SIGTERM);
+    d.start();
+    d.settle();
+    assert_eq!(d.count("SELECT count(*) FROM anomalies"), raised);
+    let after: i64 = d.query(&format!(
+        "SELECT intervals FROM baselines WHERE subject = '{subject}'"
+    ));
+    assert!(after >= intervals, "{after} < {intervals}");
+    let (_, metrics) = support::http(d.metrics_port(), "GET /metrics HTTP/1.1\r\n", b"");
+    assert!(metrics.contains("dlpd_anomalies_total"), "{metrics}");
+}
+
+#[test]
+fn a_rule_for_cloud_sync_files_alerts_only_for_the_synced_folder() {
+    let sink = Sink::start_on(0);
+    let home = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(&format!(
+        "[remediation]\nrules = [{{ exposure = \"cloud-sync\", action = \"notify\", sinks = [\"siem\"] }}]\n\
+         [alerts]\nsiem_url = \"http://127.0.0.1:{}/collector\"\nrequests_per_second = 50\n",
+        sink.port
+    ));
+    // The Dropbox client says where its folder is.
+    let synced = d.root().join("Dropbox");
+    std::fs::create_dir_all(home.path().join(".dropbox")).unwrap();
+    std::fs::create_dir_all(&synced).unwrap();
+    std::fs::write(
+        home.path().join(".dropbox/info.json"),
+        format!(r#"{{"personal": {{"path": "{}"}}}}"#, synced.display()),
+    )
+    .unwrap();
+    d.env = vec![("HOME".into(), home.path().display().to_string())];
+    d.start();
+    let local = d.root().join("local.csv");
+    let shared = synced.join("shared.csv");
+    std::fs::write(&local, SAMPLE_PCI).unwrap();
+    std::fs::write(&shared, SAMPLE_PCI.replace("Name", "Who")).unwrap();
+    d.wait_recorded(&local);
+    d.wait_recorded(&shared);
+    let exposure = |p: &std::path::Path| -> String {
+        d.query(&format!(
+            "SELECT exposure FROM files WHERE path = CAST('{}' AS BLOB)",
+            p.display()
+        ))
+    };
+    assert_eq!(exposure(&shared), "cloud-sync");
+    assert_eq!(exposure(&local), "local");
+    assert!(
+        wait_for(DEADLINE, || !sink.received().is_empty()),
+        "{}",
+        d.log()
+    );
+    d.settle();
+    let got: Vec<serde_json::Value> = sink
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["path"], shared.display().to_string());
+    assert_eq!(got[0]["exposure"], "cloud-sync");
+    assert!(d.log().contains("exposure"), "{}", d.log());
+}
+
+/// A tmpfs mounted under /mnt for the test's length.
+struct Medium(std::path::PathBuf);
+
+impl Medium {
+    /// None where this process may not mount (it needs CAP_SYS_ADMIN).
+    fn mount() -> Option<Medium> {
+        let dir = std::path::PathBuf::from(format!("/mnt/dlpd-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "dlpd-test"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(Medium(dir))
+    }
+
+    fn unmount(&self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+impl Drop for Medium {
+    fn drop(&mut self) {
+        self.unmount();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn removable_media_are_watched_while_mounted() {
+    let sink = Sink::start_on(0);
+    // (The test config ends in [watch], so `removable` lands there.)
+    let mut d = Daemon::new(&format!(
+        "removable = true\n\
+         [remediation]\nrules = [{{ exposure = \"removable\", action = \"notify\" }}]\n\
+         [alerts]\nsiem_url = \"http://127.0.0.1:{}/collector\"\nrequests_per_second = 50\n",
+        sink.port
+    ));
+    d.start();
+    let Some(medium) = Medium::mount() else {
+        eprintln!("skipped: this process cannot mount a tmpfs (it needs root with CAP_SYS_ADMIN)");
+        return;
+    };
+    // A file already on the medium is found by its walk, one written
+    // later by the watcher.
+    let before = medium.0.join("before.csv");
+    std::fs::write(&before, SAMPLE_PCI).unwrap();
+    let mounted = format!("removable medium mounted mount={}", medium.0.display());
+    assert!(
+        wait_for(DEADLINE, || d.log().contains(&mounted)),
+        "{}",
+        d.log()
+    );
+    d.wait_recorded(&before);
+    let after = medium.0.join("after.csv");
+    std::fs::write(&after, SAMPLE_PCI.replace("Name", "Who")).unwrap();
+    d.wait_recorded(&after);
+    let removable = "SELECT count(*) FROM files WHERE exposure = 'removable'";
+    assert_eq!(d.count(removable), 2);
+    assert!(
+        wait_for(DEADLINE, || sink.received().len() == 2),
+        "{}",
+        d.log()
+    );
+    for r in sink.received() {
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["exposure"], "removable", "{v}");
+    }
+    medium.unmount();
+    let gone = format!("removable medium unmounted mount={}", medium.0.display());
+    assert!(
+        wait_for(DEADLINE, || d.log().contains(&gone)),
+        "{}",
+        d.log()
+    );
+}
