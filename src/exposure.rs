@@ -13,61 +13,100 @@ use std::path::{Path, PathBuf};
 
 pub use crate::finding::Exposure;
 
-/// Where removable media are mounted.
+/// Where removable media are mounted. Anything mounted below these counts,
+/// `/mnt` included: a network share mounted there is treated as a medium.
 pub const REMOVABLE_PARENTS: [&str; 4] = ["/media", "/run/media", "/mnt", "/Volumes"];
 /// A client's config file read, at most.
 const MAX_CONFIG: u64 = 256 * 1024;
 /// Home folders looked into, at most (a root of `/home` on a server).
 const MAX_HOMES: usize = 1000;
+/// Sync folders taken from one home's client files, and in all: a user's
+/// files cannot make the list (walked for every file) grow without end.
+const MAX_PER_HOME: usize = 16;
+const MAX_PLACES: usize = 4096;
 
-/// The places that are not `local`, longest path first.
+/// The places that are not `local`, longest path first within each class.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Exposures {
-    places: Vec<(PathBuf, Exposure, &'static str)>,
+    /// Sync folders, with where each was learnt.
+    sync: Vec<(PathBuf, &'static str)>,
+    /// Removable mounts.
+    removable: Vec<PathBuf>,
 }
 
 impl Exposures {
     /// Finds the sync folders in `homes`, adds `configured` ones, and the
     /// removable mounts in `mountinfo` (its text; empty where there is none).
     pub fn find(homes: &[PathBuf], configured: &[PathBuf], mountinfo: &str) -> Exposures {
-        let mut places = Vec::new();
+        let mut sync = Vec::new();
         for home in homes.iter().take(MAX_HOMES) {
-            for (dir, client) in sync_folders(home) {
-                places.push((dir, Exposure::CloudSync, client));
-            }
+            let found = sync_folders(home);
+            let inside = found.into_iter().filter(|(p, _)| within(p, home));
+            sync.extend(inside.take(MAX_PER_HOME));
         }
+        sync.truncate(MAX_PLACES);
         for dir in configured {
-            places.push((dir.clone(), Exposure::CloudSync, "exposure.cloud_sync"));
+            sync.push((dir.clone(), "exposure.cloud_sync"));
         }
-        for dir in removable_mounts(mountinfo) {
-            places.push((dir, Exposure::Removable, "mount"));
-        }
-        places.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.as_os_str().len()));
-        places.dedup_by(|a, b| a.0 == b.0);
-        Exposures { places }
+        sync.sort_by_key(|(p, _)| std::cmp::Reverse(p.as_os_str().len()));
+        sync.dedup_by(|a, b| a.0 == b.0);
+        let mut e = Exposures {
+            sync,
+            removable: Vec::new(),
+        };
+        e.set_mounts(mountinfo);
+        e
     }
 
-    /// The exposure of `path`: that of the deepest place holding it.
+    /// Takes the removable mounts from a new read of the mount table (the
+    /// sync folders stay: they are looked for again on a reload). Returns
+    /// whether they changed.
+    pub fn set_mounts(&mut self, mountinfo: &str) -> bool {
+        let mut mounts = removable_mounts(mountinfo);
+        mounts.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+        mounts.truncate(MAX_PLACES);
+        let changed = mounts != self.removable;
+        self.removable = mounts;
+        changed
+    }
+
+    /// The exposure of `path`: removable when on a medium (even in a
+    /// folder someone calls synced), else that of the deepest sync folder
+    /// holding it.
     pub fn of(&self, path: &Path) -> Exposure {
-        self.places
-            .iter()
-            .find(|(p, _, _)| path.starts_with(p))
-            .map_or(Exposure::Local, |(_, e, _)| *e)
+        if self.removable.iter().any(|m| path.starts_with(m)) {
+            Exposure::Removable
+        } else if self.sync.iter().any(|(p, _)| path.starts_with(p)) {
+            Exposure::CloudSync
+        } else {
+            Exposure::Local
+        }
     }
 
     /// The removable mounts found.
-    pub fn removable(&self) -> Vec<PathBuf> {
-        self.places
-            .iter()
-            .filter(|(_, e, _)| *e == Exposure::Removable)
-            .map(|(p, _, _)| p.clone())
-            .collect()
+    pub fn removable(&self) -> &[PathBuf] {
+        &self.removable
     }
 
     /// Every place with its class and where it was learnt, for the log.
     pub fn places(&self) -> impl Iterator<Item = (&Path, Exposure, &'static str)> {
-        self.places.iter().map(|(p, e, w)| (p.as_path(), *e, *w))
+        let sync = self
+            .sync
+            .iter()
+            .map(|(p, w)| (p.as_path(), Exposure::CloudSync, *w));
+        let media = self
+            .removable
+            .iter()
+            .map(|p| (p.as_path(), Exposure::Removable, "mount"));
+        sync.chain(media)
     }
+}
+
+/// Whether `path` is `home` or below it, with no `..` to climb out: a
+/// user's client file may only name that user's own folders.
+fn within(path: &Path, home: &Path) -> bool {
+    use std::path::Component;
+    path.starts_with(home) && !path.components().any(|c| c == Component::ParentDir)
 }
 
 /// The home folders behind `roots`: `/home/a/Downloads` gives `/home/a`,
@@ -134,15 +173,19 @@ fn sync_folders(home: &Path) -> Vec<(PathBuf, &'static str)> {
     }
     // macOS: every File Provider sync root (Google Drive, OneDrive, Box,
     // Dropbox) is a folder in ~/Library/CloudStorage; and iCloud Drive.
-    if let Ok(dir) = std::fs::read_dir(home.join("Library/CloudStorage")) {
-        out.extend(
-            dir.filter_map(|e| e.ok())
-                .map(|e| (e.path(), "CloudStorage")),
-        );
-    }
-    let icloud = home.join("Library/Mobile Documents/com~apple~CloudDocs");
-    if icloud.is_dir() {
-        out.push((icloud, "iCloud Drive"));
+    #[cfg(target_os = "macos")]
+    {
+        if let Ok(dir) = std::fs::read_dir(home.join("Library/CloudStorage")) {
+            out.extend(
+                dir.filter_map(|e| e.ok())
+                    .take(MAX_PER_HOME)
+                    .map(|e| (e.path(), "CloudStorage")),
+            );
+        }
+        let icloud = home.join("Library/Mobile Documents/com~apple~CloudDocs");
+        if icloud.is_dir() {
+            out.push((icloud, "iCloud Drive"));
+        }
     }
     // Google Drive for desktop and Box Drive where they keep a plain folder.
     for (name, client) in [("Google Drive", "Google Drive"), ("Box", "Box")] {
@@ -275,7 +318,7 @@ mod tests {
             assert_eq!(e.of(&h.join(p)), want, "{p}");
         }
         assert_eq!(e.of(Path::new("/mnt/usb stick/x.csv")), Exposure::Removable);
-        assert_eq!(e.removable(), vec![PathBuf::from("/mnt/usb stick")]);
+        assert_eq!(e.removable(), [PathBuf::from("/mnt/usb stick")]);
         // /media itself is no medium.
         assert_eq!(e.of(Path::new("/media/x")), Exposure::Local);
     }
@@ -295,6 +338,47 @@ mod tests {
         );
         std::fs::write(h.join(".dropbox/info.json"), big).unwrap();
         assert!(sync_folders(h).is_empty());
+    }
+
+    #[test]
+    fn a_users_client_files_claim_only_that_users_folders() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        std::fs::create_dir_all(h.join(".config/Nextcloud")).unwrap();
+        let mut cfg = format!(
+            "0\\localPath={0}/../victim\n1\\localPath=/srv/other\n2\\localPath=/mnt/usb/x\n3\\localPath={0}/Cloud\n",
+            h.display()
+        );
+        for i in 0..100 {
+            cfg.push_str(&format!("{}\\localPath={}/many/{i}\n", i + 10, h.display()));
+        }
+        std::fs::write(h.join(".config/Nextcloud/nextcloud.cfg"), cfg).unwrap();
+        let mountinfo = "36 35 98:0 / /mnt/usb rw - vfat /dev/sdb1 rw\n";
+        // The administrator's own list may name anything.
+        let e = Exposures::find(
+            &[h.to_path_buf()],
+            &[PathBuf::from("/mnt/usb/sync")],
+            mountinfo,
+        );
+        assert_eq!(e.of(&h.join("Cloud/a")), Exposure::CloudSync);
+        assert_eq!(e.of(&h.parent().unwrap().join("victim/a")), Exposure::Local);
+        assert_eq!(e.of(Path::new("/srv/other/a")), Exposure::Local);
+        // A medium stays removable whoever calls a folder on it synced.
+        assert_eq!(e.of(Path::new("/mnt/usb/x/a")), Exposure::Removable);
+        assert_eq!(e.of(Path::new("/mnt/usb/sync/a")), Exposure::Removable);
+        let from_home = e.places().filter(|(_, _, w)| *w == "Nextcloud").count();
+        assert_eq!(from_home, MAX_PER_HOME);
+    }
+
+    #[test]
+    fn a_new_mount_table_changes_only_the_media() {
+        let mut e = Exposures::find(&[], &[PathBuf::from("/data/sync")], "");
+        assert!(!e.set_mounts(""));
+        assert!(e.set_mounts("36 35 98:0 / /media/a/STICK rw - vfat /dev/sdb1 rw\n"));
+        assert_eq!(e.of(Path::new("/media/a/STICK/f")), Exposure::Removable);
+        assert_eq!(e.of(Path::new("/data/sync/f")), Exposure::CloudSync);
+        assert!(e.set_mounts(""));
+        assert_eq!(e.of(Path::new("/media/a/STICK/f")), Exposure::Local);
     }
 
     #[test]

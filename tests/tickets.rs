@@ -149,3 +149,56 @@ fn a_missing_token_stops_the_start_naming_the_fix() {
         "{said}"
     );
 }
+
+#[test]
+fn a_create_cut_off_by_a_kill_is_found_after_the_restart_not_made_again() {
+    // Jira creates the issue and never answers; dlpd is killed while it
+    // waits. After the restart, the hold written before the create keeps
+    // it from searching before Jira's search can see the issue, and the
+    // first search hangs too: it is given up after the request timeout.
+    let jira = FakeJira::start(Duration::from_secs(3));
+    jira.script(&[Fault::StallCreate]);
+    let mut d = daemon(&jira, 4);
+    d.start();
+    std::fs::write(d.root().join("a.csv"), SAMPLE_PCI).unwrap();
+    assert!(
+        wait_for(DEADLINE, || jira.issues().len() == 1),
+        "{}",
+        d.log()
+    );
+    d.signal(libc::SIGKILL);
+    jira.script(&[Fault::Stall]);
+    d.start();
+    let hold_and_timeout = DEADLINE + Duration::from_secs(30);
+    assert!(
+        wait_for(hold_and_timeout, || delivered(&d) == 1),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        d.query::<String>("SELECT receipt FROM alerts WHERE sink = 'jira'"),
+        jira.issues()[0].key
+    );
+    // The search after the restart waited out the hold; the one after the
+    // stalled search waited out the timeout.
+    let requests = jira.requests();
+    let searches: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/search/jql"))
+        .collect();
+    let create = requests
+        .iter()
+        .find(|r| r.path.ends_with("/issue"))
+        .unwrap();
+    assert!(searches.len() >= 3, "{requests:?}");
+    assert!(
+        searches[1].at - create.at >= Duration::from_secs(3),
+        "{requests:?}"
+    );
+    assert!(
+        searches[2].at - searches[1].at >= Duration::from_secs(10),
+        "{requests:?}"
+    );
+    d.settle();
+    assert_eq!(jira.issues().len(), 1);
+}

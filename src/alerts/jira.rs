@@ -89,7 +89,7 @@ impl Jira {
         let label = case["label"].as_str().unwrap_or_default();
         pace().await;
         let search = json!({
-            "jql": format!("labels = \"{label}\""),
+            "jql": format!("project = \"{}\" AND labels = \"{label}\"", self.project),
             "fields": ["summary"],
             "maxResults": 1,
         });
@@ -157,6 +157,7 @@ impl Jira {
     ) -> Result<Value, Outcome> {
         let sent = http
             .post(format!("{}/rest/api/3/{path}", self.base))
+            .timeout(super::TIMEOUT)
             .basic_auth(&self.email, Some(self.token.expose()))
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string())

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{expanded_paths, positive_f64, positive_u64, unit_fraction};
+use super::values::{expanded_paths, positive_f64, positive_u64, unit_fraction, week_seconds};
 
 /// `[exposure]`: places that are cloud-sync folders beyond those the sync
 /// clients' own files name.
@@ -22,7 +22,7 @@ pub struct ExposureConfig {
 pub struct BaselinesConfig {
     pub enabled: bool,
     /// Seconds per interval.
-    #[serde(deserialize_with = "positive_u64")]
+    #[serde(deserialize_with = "week_seconds")]
     pub interval_s: u64,
     /// Weight of the newest interval in the moving average, in (0, 1].
     #[serde(deserialize_with = "unit_fraction")]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::default_state_dir;
 use super::values::{
     context_bytes, detector_list, expand_path, expanded_path, expanded_paths, http_url,
-    optional_http_url, optional_path, positive_u32, positive_u64, value_hashes,
+    optional_http_url, optional_path, positive_u32, positive_u64, value_hashes, week_seconds,
 };
 use crate::finding::{Confidence, Detector, DetectorId};
 use crate::pack::RulePacks;
@@ -136,7 +136,7 @@ pub struct JiraConfig {
     /// Seconds to wait, after a create that got no answer, before
     /// searching again: Jira's search lags behind its creates, and a
     /// search too soon would open the ticket twice.
-    #[serde(deserialize_with = "positive_u64")]
+    #[serde(deserialize_with = "week_seconds")]
     pub search_lag_s: u64,
 }
 

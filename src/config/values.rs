@@ -233,6 +233,19 @@ pub(super) fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Er
     }
 }
 
+/// Seconds in (0, one week]: a longer span is a typo, and an unbounded
+/// one overflows the clock arithmetic it feeds.
+pub(super) fn week_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    const WEEK: u64 = 7 * 24 * 3600;
+    match u64::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be greater than 0")),
+        n if n > WEEK => Err(serde::de::Error::custom(format!(
+            "{n} s is more than a week ({WEEK} s); give the seconds, e.g. 300"
+        ))),
+        n => Ok(n),
+    }
+}
+
 pub(super) fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match u64::deserialize(d)? {
         0 => Err(serde::de::Error::custom("must be greater than 0")),

@@ -12,7 +12,6 @@
 //! failure, reports it on `/healthz`, and resumes by itself.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -30,7 +29,7 @@ use crate::liveness::{Beat, Liveness};
 use crate::nightfall::{Decision, Message, Results};
 use crate::readiness::Watchdog;
 use crate::remediation::{Remediator, summary};
-use crate::store::{Changed, Job, JobId, Store, StoreError};
+use crate::store::{Changed, Job, JobId, Queued, Store, StoreError};
 use crate::watch::{WatchEvent, WatchSettings, Watcher};
 
 /// Most messages taken from the intake channels per batch.
@@ -69,7 +68,7 @@ pub(super) struct Keeper {
     pub snapshot: Shared,
     pub engine: &'static str,
     /// Paths waiting for room in the queue (at most one batch).
-    pub deferred: VecDeque<PathBuf>,
+    pub deferred: VecDeque<Queued>,
     /// Changed files a walk found, waiting for a free worker (at most one
     /// batch): they take no queue room until then (see `store::walked`).
     pub changed: VecDeque<Changed>,
@@ -351,10 +350,13 @@ impl Keeper {
         let capacity = self.snapshot.load().config.queue.capacity;
         while let Some(event) = self.backlog.watch.pop_front() {
             match event {
-                WatchEvent::Settled(p) => self.deferred.push_back(p),
+                WatchEvent::Settled(path) => self.deferred.push_back(Queued {
+                    path,
+                    baseline: false,
+                }),
                 WatchEvent::HealthChanged => self.health_due(),
                 WatchEvent::Removed(p) => {
-                    self.deferred.retain(|w| *w != p);
+                    self.deferred.retain(|q| q.path != p);
                     self.changed.retain(|c| c.path != p);
                     if let Err(e) = self.store.cancel(&p) {
                         self.backlog.watch.push_front(WatchEvent::Removed(p));
@@ -362,7 +364,11 @@ impl Keeper {
                     }
                 }
                 WatchEvent::Rescan(dir) => {
-                    let _ = self.walk_tx.send((dir, self.settings.clone()));
+                    let _ = self.walk_tx.send(Walk {
+                        dir,
+                        settings: self.settings.clone(),
+                        baseline: false,
+                    });
                 }
                 WatchEvent::MountsChanged => self.mounts_changed(),
             }
@@ -372,7 +378,10 @@ impl Keeper {
                 // Without a walk at start, only the queue makes a file found
                 // by a rescan or a reload survive a restart.
                 Seen::File(changed) if !self.snapshot.load().config.watch.scan_existing => {
-                    self.deferred.push_back(changed.path);
+                    self.deferred.push_back(Queued {
+                        path: changed.path,
+                        baseline: changed.baseline,
+                    });
                     self.progress.walk_changed += 1;
                 }
                 Seen::File(changed) => {

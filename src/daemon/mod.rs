@@ -209,7 +209,7 @@ fn serve(
             "[remediation] rules notify, but no [alerts] sink is set: findings are only recorded"
         );
     }
-    let monitor = monitor::Monitor::start(&store, config)?;
+    let monitor = monitor::Monitor::start(&mut store, config)?;
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
     store.set_meta(
         "daemon.started",
@@ -247,7 +247,11 @@ fn serve(
         false => Vec::new(),
     };
     for root in &baseline {
-        let _ = walk_tx.send((root.clone(), settings.clone()));
+        let _ = walk_tx.send(Walk {
+            dir: root.clone(),
+            settings: settings.clone(),
+            baseline: true,
+        });
     }
 
     // The keeper hands out at most `slots` jobs, so its sends never block.

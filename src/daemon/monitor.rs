@@ -24,13 +24,20 @@ impl Monitor {
     /// The baselines as configured, with the store's first open interval
     /// (one a crash or a stop left open is closed at once).
     pub fn start(
-        store: &crate::store::Store,
+        store: &mut crate::store::Store,
         config: &Config,
     ) -> Result<Option<Monitor>, StoreError> {
         if !config.baselines.enabled {
             return Ok(None);
         }
         let params = Params::from_config(&config.baselines);
+        match store.baselines_interval(params.interval_s)? {
+            Some(was) if was != params.interval_s => tracing::warn!(
+                "baselines.interval_s changed from {was} to {}: the baselines start again (the anomalies recorded stay)",
+                params.interval_s
+            ),
+            _ => {}
+        }
         let due = store.first_open_interval()?.map(|i| params.end_of(i));
         Ok(Some(Monitor { params, due }))
     }
@@ -95,29 +102,31 @@ pub(super) fn find_exposure(config: &Config) -> Exposures {
 /// Roots beyond the configured ones: removable media, when watched.
 pub(super) fn extra_roots(config: &Config, exposure: &Exposures) -> Vec<PathBuf> {
     match config.watch.removable {
-        true => exposure.removable(),
+        true => exposure.removable().to_vec(),
         false => Vec::new(),
     }
 }
 
 impl Keeper {
-    /// The mount table changed: removable media came or went. They are
-    /// watched (and walked) while mounted when `watch.removable` is on.
+    /// The mount table changed: removable media may have come or gone.
+    /// Only the table is read again (the sync folders are looked for on a
+    /// reload); media are watched (and walked) while mounted when
+    /// `watch.removable` is on.
     pub(super) fn mounts_changed(&mut self) {
-        let config = self.snapshot.load().config.clone();
-        let before = self.exposure.removable();
-        self.exposure = find_exposure(&config);
-        let after = self.exposure.removable();
-        if before == after {
+        crate::watch::mounts::taken();
+        let before = self.exposure.removable().to_vec();
+        if !self.exposure.set_mounts(&crate::exposure::mountinfo()) {
             return;
         }
+        let watched = self.snapshot.load().config.watch.removable;
+        let after = self.exposure.removable();
         for m in after.iter().filter(|m| !before.contains(m)) {
-            tracing::info!(mount = %m.display(), watched = config.watch.removable, "removable medium mounted");
+            tracing::info!(mount = %m.display(), watched, "removable medium mounted");
         }
         for m in before.iter().filter(|m| !after.contains(m)) {
             tracing::info!(mount = %m.display(), "removable medium unmounted");
         }
-        if config.watch.removable {
+        if watched {
             self.rewatch();
         }
     }

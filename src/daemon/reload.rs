@@ -139,7 +139,11 @@ impl Keeper {
         }
         for root in settings.roots.iter().filter(|r| r.is_dir()) {
             self.progress.walks_pending += 1;
-            let _ = self.walk_tx.send((root.clone(), settings.clone()));
+            let _ = self.walk_tx.send(super::walk::Walk {
+                dir: root.clone(),
+                settings: settings.clone(),
+                baseline: true,
+            });
         }
         self.settings = settings;
     }

@@ -23,7 +23,15 @@ pub(super) enum Seen {
 }
 
 /// A directory to walk, with the filters in force when it was asked for.
-pub(super) type Walk = (PathBuf, Arc<WatchSettings>);
+pub(super) struct Walk {
+    pub dir: PathBuf,
+    pub settings: Arc<WatchSettings>,
+    /// A baseline walk (at start, after a reload, a medium mounted) finds
+    /// what was there before: not behaviour. A rescan (a directory moved
+    /// in, events the kernel dropped) finds what the watcher could not
+    /// report one by one: behaviour, counted by the baselines.
+    pub baseline: bool,
+}
 
 /// Files looked up in the store together.
 const LOOKUP_BATCH: usize = 256;
@@ -37,7 +45,12 @@ pub(super) fn walker(
     walked: &AtomicU64,
     lookup: &Lookup,
 ) {
-    for (dir, settings) in dirs {
+    for Walk {
+        dir,
+        settings,
+        baseline,
+    } in dirs
+    {
         if !settings.reached_directly(&dir) {
             tracing::warn!(dir = %dir.display(), "not walked: a symlink now stands in its path below the root (follow_symlinks is off)");
             if seen.send(Seen::Walked(dir)).is_err() {
@@ -55,10 +68,12 @@ pub(super) fn walker(
                     path,
                     size,
                     mtime_ns,
+                    baseline,
                 };
                 files.into_iter().map(changed).collect()
             });
-            for file in changed {
+            for mut file in changed {
+                file.baseline = baseline;
                 if seen.send(Seen::File(file)).is_err() {
                     return ControlFlow::Break(());
                 }

@@ -146,6 +146,9 @@ fn open_job(job: &Job, snapshot: &Snapshot) -> Result<File, Unopened> {
             // glob matched (a user's folder) may be a link either.
             .map(|r| crate::watch::roots::literal_prefix(r))
             .map(|r| std::path::absolute(&r).unwrap_or(r))
+            // A removable medium (`watch.removable`) counts from where
+            // media are mounted.
+            .chain(crate::exposure::REMOVABLE_PARENTS.map(std::path::PathBuf::from))
             .filter(|r| job.path.starts_with(r))
             .max_by_key(|r| r.as_os_str().len());
         open_no_symlinks(root.as_deref(), &job.path)

@@ -40,7 +40,10 @@ pub(super) fn count(
     }
     let mut walked = tx.prepare_cached("SELECT walked FROM jobs WHERE path = ?1")?;
     let mut add = tx.prepare_cached(
-        "INSERT INTO activity (subject, interval, count) VALUES (?1, ?2, 1)
+        // Never into an interval already closed (the clock stepped back):
+        // the event goes to the subject's next one.
+        "INSERT INTO activity (subject, interval, count) VALUES
+           (?1, max(?2, coalesce((SELECT last_interval + 1 FROM baselines WHERE subject = ?1), ?2)), 1)
          ON CONFLICT (subject, interval) DO UPDATE SET count = count + 1",
     )?;
     for (i, subjects) in &events.subjects {
@@ -59,7 +62,42 @@ pub(super) fn count(
     Ok(())
 }
 
+/// Where the interval length the baselines were kept in is recorded.
+const INTERVAL_KEY: &str = "baselines.interval_s";
+
 impl Store {
+    /// Makes the baselines fit `interval_s`: kept in other intervals (the
+    /// setting changed), they mean nothing, and start again; the anomalies
+    /// recorded stay. Returns the interval length they were kept in then.
+    pub fn baselines_interval(&mut self, interval_s: u64) -> Result<Option<u64>, StoreError> {
+        let path = self.db_path.clone();
+        let err = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let was: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [INTERVAL_KEY],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let was = was.and_then(|v| v.parse::<u64>().ok());
+        if was.is_some_and(|w| w != interval_s) {
+            tx.execute_batch("DELETE FROM activity; DELETE FROM baselines;")
+                .map_err(err)?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![INTERVAL_KEY, interval_s.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(was)
+    }
+
     /// The first interval still open, if any: it is due to be closed when
     /// it ends.
     pub fn first_open_interval(&self) -> Result<Option<i64>, StoreError> {
@@ -145,10 +183,10 @@ impl Store {
                 // A subject seen for the first time starts here.
                 let (mut ewma, last) = known.unwrap_or((Ewma::default(), interval - 1));
                 ewma.quiet((interval - last - 1).max(0) as u64, p);
-                let mean = ewma.mean;
+                // What the interval is judged against: the baseline before it.
+                let (mean, band) = (ewma.mean, ewma.band(p.k));
                 let count = count.max(0) as u64;
                 let judged = ewma.observe(count, p);
-                let band = judged.unwrap_or_else(|| Ewma { mean, ..ewma }.band(p.k));
                 save.execute(params![
                     subject,
                     ewma.mean,
@@ -317,6 +355,56 @@ mod tests {
     }
 
     #[test]
+    fn an_interval_keeps_the_band_it_was_judged_against_and_a_step_back_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = super::super::queue::tests::store(dir.path());
+        let p = params();
+        for i in 0..3 {
+            events(&mut store, "s", i, 2);
+        }
+        store.close_intervals(&p, 3, |_| Vec::new()).unwrap();
+        // Interval 1 was judged against interval 0 alone: mean 0.2 from
+        // alpha 0.1, and its variance.
+        let (mean, band): (f64, f64) = store
+            .conn
+            .query_row(
+                "SELECT mean, band FROM activity WHERE interval = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let mut before = Ewma::default();
+        before.observe(2, &p);
+        assert_eq!((mean, band), (before.mean, before.band(p.k)));
+        // The clock stepped back into interval 1, already closed: the
+        // event counts in interval 3.
+        events(&mut store, "s", 1, 1);
+        let open: (i64, i64) = store
+            .conn
+            .query_row(
+                "SELECT interval, count FROM activity WHERE closed = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(open, (3, 1));
+    }
+
+    #[test]
+    fn a_new_interval_length_starts_the_baselines_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = super::super::queue::tests::store(dir.path());
+        assert_eq!(store.baselines_interval(60).unwrap(), None);
+        events(&mut store, "s", 0, 2);
+        store.close_intervals(&params(), 1, |_| Vec::new()).unwrap();
+        assert_eq!(store.baselines_interval(60).unwrap(), Some(60));
+        assert_eq!(store.baselines().unwrap().len(), 1);
+        assert_eq!(store.baselines_interval(300).unwrap(), Some(60));
+        assert!(store.baselines().unwrap().is_empty());
+        assert_eq!(store.first_open_interval().unwrap(), None);
+    }
+
+    #[test]
     fn a_walked_file_is_not_an_event() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = super::super::queue::tests::store(dir.path());
@@ -327,6 +415,7 @@ mod tests {
                     path: walked.clone(),
                     size: 1,
                     mtime_ns: Some(1),
+                    baseline: true,
                 }],
                 1,
             )

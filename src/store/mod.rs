@@ -21,7 +21,7 @@ mod walked;
 
 pub use activity::{Baseline, Events};
 pub use query::{FailedFile, FindingQuery, StoreStatus};
-pub use queue::{Job, JobId, LastScan, QueueCounts, Recovered};
+pub use queue::{Job, JobId, LastScan, QueueCounts, Queued, Recovered};
 pub use recorder::Recorder;
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};

@@ -106,19 +106,31 @@ pub(super) fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<Job> {
     })
 }
 
+/// A path to queue, and whether a baseline walk found it (see
+/// [`super::Changed::baseline`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub path: PathBuf,
+    pub baseline: bool,
+}
+
 impl Store {
     /// Queues `path` unless it is already queued. Returns `Ok(false)` when
     /// the queue holds `capacity` jobs: the caller waits and tries again
     /// (backpressure), it does not drop the path.
     pub fn enqueue(&mut self, path: &Path, capacity: u64) -> Result<bool, StoreError> {
-        Ok(self.enqueue_many(&[path.to_path_buf()], capacity)? == 1)
+        let event = Queued {
+            path: path.to_path_buf(),
+            baseline: false,
+        };
+        Ok(self.enqueue_many(&[event], capacity)? == 1)
     }
 
     /// Queues `paths` in order, in one transaction, until the queue holds
     /// `capacity` jobs; returns how many were taken (the rest wait). A path
     /// already queued counts as taken; one a worker is scanning is marked to
-    /// run again.
-    pub fn enqueue_many(&mut self, paths: &[PathBuf], capacity: u64) -> Result<usize, StoreError> {
+    /// run again. A job is behaviour (not `walked`) once any event queued it.
+    pub fn enqueue_many(&mut self, paths: &[Queued], capacity: u64) -> Result<usize, StoreError> {
         let mut total = self.queue_counts()?.total();
         let path = self.db_path.clone();
         let err = |source| StoreError::Sql {
@@ -129,19 +141,23 @@ impl Store {
         let mut taken = 0;
         {
             let mut rerun = tx
-                .prepare_cached("UPDATE jobs SET rerun = running, walked = 0 WHERE path = ?1")
+                .prepare_cached(
+                    "UPDATE jobs SET rerun = running, walked = walked AND ?2 WHERE path = ?1",
+                )
                 .map_err(err)?;
             let mut insert = tx
-                .prepare_cached("INSERT INTO jobs (path, enqueued_at) VALUES (?1, ?2)")
+                .prepare_cached("INSERT INTO jobs (path, enqueued_at, walked) VALUES (?1, ?2, ?3)")
                 .map_err(err)?;
             let now = unix_ms(SystemTime::now());
-            for p in paths {
-                let bytes = p.as_os_str().as_bytes();
-                if rerun.execute([bytes]).map_err(err)? == 0 {
+            for q in paths {
+                let bytes = q.path.as_os_str().as_bytes();
+                if rerun.execute(params![bytes, q.baseline]).map_err(err)? == 0 {
                     if total >= capacity {
                         break;
                     }
-                    insert.execute(params![bytes, now]).map_err(err)?;
+                    insert
+                        .execute(params![bytes, now, q.baseline])
+                        .map_err(err)?;
                     total += 1;
                 }
                 taken += 1;

@@ -31,6 +31,9 @@ pub struct Changed {
     /// Its size and mtime when walked.
     pub size: u64,
     pub mtime_ns: Option<i64>,
+    /// Found by a baseline walk (at start, after a reload, on a medium
+    /// just mounted): there before, so not behaviour (`store::activity`).
+    pub baseline: bool,
 }
 
 /// A read-only view of the store for the walker's thread, so that asking
@@ -87,6 +90,7 @@ impl Lookup {
                     path: path.clone(),
                     size: *size,
                     mtime_ns: *mtime_ns,
+                    baseline: false,
                 });
             }
         }
@@ -126,7 +130,7 @@ impl Store {
         {
             let sql = format!(
                 "INSERT INTO jobs (path, enqueued_at, running, attempts, walked)
-                 SELECT ?1, ?2, 1, 1, 1 WHERE NOT EXISTS
+                 SELECT ?1, ?2, 1, 1, ?5 WHERE NOT EXISTS
                    (SELECT 1 FROM files WHERE path = ?1 AND size = ?3 AND mtime_ns IS ?4)
                  ON CONFLICT (path) DO NOTHING RETURNING {JOB_COLUMNS}"
             );
@@ -142,7 +146,10 @@ impl Store {
                 let bytes = f.path.as_os_str().as_bytes();
                 let (size, mtime_ns) = (f.size as i64, f.mtime_ns);
                 let job = insert
-                    .query_row(params![bytes, now, size, mtime_ns], job_from_row)
+                    .query_row(
+                        params![bytes, now, size, mtime_ns, f.baseline],
+                        job_from_row,
+                    )
                     .optional()
                     .map_err(err)?;
                 match job {
@@ -169,6 +176,7 @@ mod tests {
             path: path.into(),
             size: 5,
             mtime_ns: Some(7),
+            baseline: false,
         }
     }
 

@@ -2,13 +2,35 @@
 //! `/proc/self/mountinfo` polls readable with `POLLPRI` when the mount
 //! table changes, so the thread sleeps until a medium comes or goes: no
 //! timer, nothing at rest. Elsewhere nothing is watched.
+//!
+//! Changes are coalesced: while one [`WatchEvent::MountsChanged`] waits
+//! to be handled, more changes send nothing, so a storm of mounts (a
+//! container starting) costs the keeper one read of the table.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
 
 use super::WatchEvent;
 
-/// Starts the thread that sends [`WatchEvent::MountsChanged`] on each
-/// change of the mount table. It ends when the receiver is gone.
+/// A `MountsChanged` is sent and not yet taken.
+static PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Called by the receiver of a `MountsChanged` before it reads the table:
+/// a change after this sends a new one.
+pub fn taken() {
+    PENDING.store(false, Ordering::SeqCst);
+}
+
+/// Sends a `MountsChanged` unless one is waiting.
+fn changed(tx: &Sender<WatchEvent>) -> bool {
+    PENDING.swap(true, Ordering::SeqCst) || tx.send(WatchEvent::MountsChanged).is_ok()
+}
+
+/// Starts the thread that sends [`WatchEvent::MountsChanged`] on changes
+/// of the mount table, and once when it starts: a medium mounted after
+/// the caller read the table, and before this thread did, is not missed.
+/// It ends when the receiver is gone.
 #[cfg(target_os = "linux")]
 pub fn spawn(tx: Sender<WatchEvent>) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
@@ -19,6 +41,7 @@ pub fn spawn(tx: Sender<WatchEvent>) -> std::io::Result<()> {
         .name("mounts".into())
         .spawn(move || {
             let mut table = Vec::new();
+            let mut first = true;
             loop {
                 // Reading the table through arms the next notification.
                 table.clear();
@@ -30,6 +53,9 @@ pub fn spawn(tx: Sender<WatchEvent>) -> std::io::Result<()> {
                     return tracing::warn!(
                         "cannot read /proc/self/mountinfo; mounts are no longer followed"
                     );
+                }
+                if std::mem::take(&mut first) && !changed(&tx) {
+                    return;
                 }
                 let mut pfd = libc::pollfd {
                     fd: file.as_raw_fd(),
@@ -45,7 +71,7 @@ pub fn spawn(tx: Sender<WatchEvent>) -> std::io::Result<()> {
                         "cannot poll /proc/self/mountinfo; mounts are no longer followed"
                     );
                 }
-                if n > 0 && tx.send(WatchEvent::MountsChanged).is_err() {
+                if n > 0 && !changed(&tx) {
                     return;
                 }
             }

@@ -6,7 +6,9 @@
 //!
 //! Like the real service, its search lags behind its creates (`lag`).
 //! Faults are scripted per request: a status with an optional
-//! `Retry-After`, or a create that happens but whose answer is lost.
+//! `Retry-After`, a create that happens but whose answer is lost, or a
+//! request that is carried out and then never answered (the connection
+//! stays open).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -27,6 +29,18 @@ pub enum Fault {
     /// The next create: the issue is created and the connection dropped
     /// without an answer. Requests before it are served.
     LoseCreateAnswer,
+    /// The next create: the issue is created and the connection held
+    /// open without an answer.
+    StallCreate,
+    /// The next request: carried out, and never answered.
+    Stall,
+}
+
+impl Fault {
+    /// Whether the fault waits in the script for a create.
+    fn for_create(self) -> bool {
+        matches!(self, Fault::LoseCreateAnswer | Fault::StallCreate)
+    }
 }
 
 /// An issue the fake holds.
@@ -41,6 +55,8 @@ struct State {
     issues: Vec<Issue>,
     script: VecDeque<Fault>,
     requests: Vec<Received>,
+    /// Connections held open without an answer.
+    held: Vec<std::net::TcpStream>,
 }
 
 /// A running fake; stops when dropped.
@@ -65,6 +81,7 @@ impl FakeJira {
             issues: Vec::new(),
             script: VecDeque::new(),
             requests: Vec::new(),
+            held: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, halt) = (state.clone(), stop.clone());
@@ -80,9 +97,9 @@ impl FakeJira {
                 let mut s = st.lock().unwrap();
                 s.requests.push(req.clone());
                 let create = req.path.ends_with("/issue");
-                // A lost create answer waits in the script for a create.
+                // A create's fault waits in the script for a create.
                 let fault = match s.script.front() {
-                    Some(Fault::LoseCreateAnswer) if !create => None,
+                    Some(f) if f.for_create() && !create => None,
                     _ => s.script.pop_front(),
                 };
                 let answer = match fault {
@@ -90,6 +107,11 @@ impl FakeJira {
                     Some(Fault::LoseCreateAnswer) => {
                         let _ = handle(&mut s, &req, lag);
                         None
+                    }
+                    Some(Fault::Stall | Fault::StallCreate) => {
+                        let _ = handle(&mut s, &req, lag);
+                        s.held.push(stream);
+                        continue;
                     }
                     _ => {
                         let (code, body) = handle(&mut s, &req, lag);
@@ -163,7 +185,7 @@ fn handle(s: &mut State, req: &Received, lag: Duration) -> (u16, Value) {
         "/rest/api/3/search/jql" => {
             let jql = body["jql"].as_str().unwrap_or_default();
             let Some(label) = jql
-                .strip_prefix("labels = \"")
+                .strip_prefix(&format!("project = \"{PROJECT}\" AND labels = \""))
                 .and_then(|l| l.strip_suffix('"'))
             else {
                 return (
