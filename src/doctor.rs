@@ -73,19 +73,19 @@ fn secrets(config: &Config, out: &mut Vec<Check>) {
             ),
         });
     }
-    if config.api.enabled {
+    if config.uses_api_token() {
         let token = crate::secret::load(
-            "text-scan API token",
+            "API token",
             &config.api.token_env,
             config.api.token_file.as_deref(),
             "api.token_file",
         );
         out.push(match token {
-            Ok(_) => ok("text-scan API token: readable"),
+            Ok(_) => ok("API token: readable"),
             Err(e) => bad(
                 Level::Fail,
-                format!("[api] enabled: {e}"),
-                "set the token, or api.enabled = false",
+                format!("[api] token: {e}"),
+                "set the token, or api.enabled = false and dashboard.enabled = false",
             ),
         });
     }
@@ -233,7 +233,7 @@ fn listener(config: &Config, out: &mut Vec<Check>) {
             "set another metrics.listen, or \"\" to turn them off",
         ));
     }
-    if config.scanner.engine == EngineKind::Nightfall || config.api.enabled {
+    if config.uses_listener() {
         out.push(bindable(
             config,
             "webhook.listen",

@@ -100,3 +100,37 @@ pub fn api_error(
         &serde_json::json!({"code": code, "message": message, "description": description, "additionalData": {}}),
     )
 }
+
+/// A token clients must present, compared in constant time: both sides
+/// are HMACed with a key made at start, so the comparison takes the same
+/// time whatever the token's length or first wrong byte.
+pub struct Token {
+    key: ring::hmac::Key,
+    tag: ring::hmac::Tag,
+}
+
+impl Token {
+    pub fn new(token: &crate::secret::Secret) -> Token {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"dlpd-token"));
+        let tag = ring::hmac::sign(&key, token.expose().as_bytes());
+        Token { key, tag }
+    }
+
+    /// Whether `presented` is the token.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        ring::hmac::verify(&self.key, presented, self.tag.as_ref()).is_ok()
+    }
+
+    /// Whether `req` carries `Authorization: Bearer <token>`.
+    pub fn bearer_of<B>(&self, req: &Request<B>) -> bool {
+        let presented = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        presented.is_some_and(|p| self.matches(p.as_bytes()))
+    }
+}

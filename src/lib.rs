@@ -19,6 +19,7 @@ pub(crate) mod backoff;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub(crate) mod dirfd;
 pub(crate) mod doctor;
 pub mod engine;

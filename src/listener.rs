@@ -6,7 +6,9 @@
 //! - `POST /v3/scan`: the local text-scan API ([`crate::textscan`]), with
 //!   `[api] enabled`;
 //! - `GET /ping` and `GET /healthz` (the queue's depth), always;
-//! - `GET /metrics` (Prometheus text), on the `[metrics] listen` one.
+//! - `GET /metrics` (Prometheus text), on the `[metrics] listen` one;
+//! - the dashboard's pages and JSON ([`crate::dashboard`]), with
+//!   `[dashboard] enabled`.
 //!
 //! Connections are capped, headers must arrive within 10 s, bodies within
 //! 10 s and under their cap. When every slot is taken, spare ones (one
@@ -28,9 +30,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::http::{REPLY_TIMEOUT, api_error, json, text};
+use crate::dashboard::Dashboard;
+use crate::http::{api_error, json, text};
 use crate::nightfall::Message;
 use crate::nightfall::webhook::Webhook;
 use crate::shutdown::Shutdown;
@@ -66,6 +69,7 @@ pub struct Connections {
 pub struct Listener {
     pub ingest: Option<Webhook>,
     pub api: Option<Arc<TextScan>>,
+    pub dashboard: Option<Arc<Dashboard>>,
     /// Serve `GET /metrics`.
     pub metrics: bool,
     pub keeper: Sender<Message>,
@@ -175,6 +179,9 @@ impl Listener {
                 "busy: every connection slot is taken",
             );
         }
+        if let Some(d) = self.dashboard.as_ref().filter(|_| Dashboard::serves(path)) {
+            return d.clone().handle(req).await;
+        }
         match (req.method(), path, &self.ingest, &self.api) {
             (&Method::POST, "/ingest", Some(hook), _) => hook.ingest(req, peer).await,
             (&Method::POST, "/v3/scan", _, Some(api)) => api.clone().handle(req).await,
@@ -194,15 +201,8 @@ impl Listener {
         }
     }
 
-    /// The keeper's health and counters, or why they cannot be had.
-    async fn ask_health(&self, metrics: bool) -> Option<crate::nightfall::Health> {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.keeper.send(Message::Health { metrics, reply: tx });
-        tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok()?.ok()
-    }
-
     async fn metrics(&self) -> Response<Full<Bytes>> {
-        match self.ask_health(true).await {
+        match crate::nightfall::ask_health(&self.keeper, true).await {
             Some(h) => {
                 let mut r = Response::new(Full::new(Bytes::from(h.metrics)));
                 r.headers_mut().insert(
@@ -216,7 +216,7 @@ impl Listener {
     }
 
     async fn health(&self) -> Response<Full<Bytes>> {
-        match self.ask_health(false).await {
+        match crate::nightfall::ask_health(&self.keeper, false).await {
             Some(h) => {
                 let q = h.queue;
                 let (status, word) = match h.problems.is_empty() {

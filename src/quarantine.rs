@@ -31,6 +31,17 @@ use crate::dirfd::{Dir, identity_of};
 use crate::fsutil::{FILE_MODE, describe_io_error, ensure_private_dir, sha256_opened};
 use crate::store::{QuarantineRecord, QuarantineState, Store, StoreError};
 
+/// A quarantine or restore asked for by hand (the dashboard); the keeper
+/// carries it out, as it does those rules decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// Quarantine the file of this `files` row, if it still holds what
+    /// was scanned.
+    Quarantine { file_id: i64 },
+    /// Put back the file of this quarantine record.
+    Restore { id: i64 },
+}
+
 /// Why a quarantine step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {

@@ -937,7 +937,7 @@ fn doctor_and_check_config_catch_what_run_would_refuse_each_with_its_fix() {
     let text = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("cannot listen") && text.contains("text-scan API token: readable"),
+        text.contains("cannot listen") && text.contains("API token: readable"),
         "{text}"
     );
     // And a config with nothing wrong passes, listing what it checked.

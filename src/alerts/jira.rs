@@ -300,6 +300,7 @@ pub fn case(report: &FileReport, action: Action, host: &str, set_priority: bool)
         sink: SINK,
         dedupe_key: key,
         body: json!({ "label": label, "fields": fields }).to_string(),
+        path: Some(report.path.clone()),
     }
 }
 
@@ -342,6 +343,7 @@ pub fn anomaly_case(a: &Anomaly, host: &str, set_priority: bool) -> NewAlert {
         sink: SINK,
         dedupe_key: key,
         body: json!({ "label": label, "fields": fields }).to_string(),
+        path: None,
     }
 }
 

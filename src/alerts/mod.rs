@@ -168,6 +168,7 @@ pub fn for_report(
                 sink,
                 dedupe_key: key.clone(),
                 body: body.to_string(),
+                path: Some(report.path.clone()),
             });
         }
     }
@@ -212,6 +213,7 @@ pub fn for_anomaly(
                 sink,
                 dedupe_key: key.clone(),
                 body: body.to_string(),
+                path: None,
             })
         })
         .collect()

@@ -17,7 +17,7 @@ mod monitor;
 mod sections;
 mod values;
 
-pub use monitor::{BaselinesConfig, ExposureConfig};
+pub use monitor::{BaselinesConfig, DashboardConfig, ExposureConfig};
 pub use sections::*;
 
 /// The shipped, commented default config.
@@ -53,6 +53,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The health and metrics endpoint.
     pub metrics: MetricsConfig,
+    /// The web dashboard on the listener.
+    pub dashboard: DashboardConfig,
     /// Behaviour baselines and their anomalies.
     pub baselines: BaselinesConfig,
     /// Cloud-sync folders beyond those found.
@@ -315,6 +317,17 @@ impl Config {
             ));
         }
         line
+    }
+
+    /// Whether anything is served on `[webhook] listen`: Nightfall's
+    /// results, the text-scan API, or the dashboard.
+    pub fn uses_listener(&self) -> bool {
+        self.scanner.engine == EngineKind::Nightfall || self.api.enabled || self.dashboard.enabled
+    }
+
+    /// Whether the `[api]` token is needed: by the API or the dashboard.
+    pub fn uses_api_token(&self) -> bool {
+        self.api.enabled || self.dashboard.enabled
     }
 
     /// The effective config as TOML, for `check-config` and start-up logs.

@@ -1,4 +1,4 @@
-//! The monitor's tables: `[baselines]` and `[exposure]`.
+//! The monitor's tables: `[dashboard]`, `[baselines]` and `[exposure]`.
 
 use std::path::PathBuf;
 
@@ -46,6 +46,27 @@ impl Default for BaselinesConfig {
             k: 5.0,
             warmup_intervals: 2016,
             min_count: 10,
+        }
+    }
+}
+
+/// `[dashboard]`: the web pages and their JSON on `[webhook] listen`,
+/// behind the `[api]` token (as a bearer token, or typed into the login
+/// form for a session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    pub enabled: bool,
+    /// How long a login lasts.
+    #[serde(deserialize_with = "positive_u64")]
+    pub session_hours: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            enabled: false,
+            session_hours: 8,
         }
     }
 }

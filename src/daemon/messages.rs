@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::keeper::Keeper;
 use crate::nightfall::{Health, Message, RegisterError};
+use crate::quarantine::Act;
 use crate::store::StoreError;
 
 impl Keeper {
@@ -50,6 +51,8 @@ impl Keeper {
                     problems,
                     unwatched: watch.as_ref().and_then(|w| w.summary()),
                     metrics: String::new(),
+                    roots: self.settings.roots.clone(),
+                    lag: self.counters.lag(),
                 };
                 if metrics {
                     let unwatched = watch.map_or(0, |w| w.unwatched.values().map(|(n, _)| n).sum());
@@ -67,6 +70,9 @@ impl Keeper {
                 let _ = reply.send(verdict);
                 self.backlog.decisions.extend(decision);
             }
+            Message::Act { act, reply } => {
+                let _ = reply.send(self.act(act));
+            }
             Message::Fetched { upload_id, result } => {
                 let (Some(results), Some(pending)) = (self.results.as_mut(), looked_up) else {
                     return Ok(());
@@ -77,6 +83,39 @@ impl Keeper {
             }
         }
         Ok(())
+    }
+
+    /// A quarantine or restore asked for by hand: what was done, or why
+    /// not (logged either way).
+    fn act(&mut self, act: Act) -> Result<String, String> {
+        let q = &self.remediator.quarantine;
+        let done = match act {
+            Act::Quarantine { file_id } => {
+                let (path, sha, summary) = match self.store.file_to_quarantine(file_id) {
+                    Ok(Some(found)) => found,
+                    Ok(None) => return Err(format!("no file with findings has id {file_id}")),
+                    Err(e) => return Err(e.to_string()),
+                };
+                let Some(sha) = sha else {
+                    return Err(format!("{}: its content was not hashed", path.display()));
+                };
+                let mut rec = [q.prepare(&path, &sha, summary).map_err(|e| e.to_string())?];
+                self.store
+                    .record_remedied(&[], &[], &[], &mut rec, &Default::default())
+                    .map_err(|e| e.to_string())?;
+                // Recorded as moving: a crash now is finished at the next start.
+                q.carry_out(&mut self.store, &rec[0])
+                    .map(|()| format!("quarantined {} (id {})", path.display(), rec[0].id))
+            }
+            Act::Restore { id } => q
+                .restore(&mut self.store, id)
+                .map(|p| format!("restored {}", p.display())),
+        };
+        match &done {
+            Ok(what) => tracing::info!("dashboard: {what}"),
+            Err(e) => tracing::warn!("dashboard: {act:?} not done: {e}"),
+        }
+        done.map_err(|e| e.to_string())
     }
 
     /// Submits again every file whose result is later than

@@ -56,6 +56,25 @@ impl Counters {
         }
     }
 
+    /// The finding lag's mean, and the upper bound of the bucket holding
+    /// its 95th percentile (infinite past the last), in seconds.
+    pub fn lag(&self) -> Option<(f64, f64)> {
+        if self.lag_count == 0 {
+            return None;
+        }
+        let want = (self.lag_count as f64 * 0.95).ceil() as u64;
+        let mut seen = 0;
+        let p95 = LAG_BUCKETS
+            .iter()
+            .zip(self.lag)
+            .find(|(_, n)| {
+                seen += n;
+                seen >= want
+            })
+            .map_or(f64::INFINITY, |(bound, _)| *bound);
+        Some((self.lag_sum / self.lag_count as f64, p95))
+    }
+
     /// Counts anomalies just raised.
     pub fn anomalies(&mut self, n: u64) {
         self.anomalies += n;

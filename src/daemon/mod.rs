@@ -41,7 +41,7 @@ pub use self::reload::restart_keys;
 use self::snapshot::Snapshot;
 use self::walk::{Seen, Walk, walker};
 use self::worker::{Done, Scanner};
-use crate::config::{Config, EngineKind};
+use crate::config::Config;
 use crate::liveness::Liveness;
 use crate::nightfall::{self, Message, Results};
 use crate::pathmatch::PathFilter;
@@ -168,8 +168,7 @@ fn serve(
     let metrics = network::start_metrics(config, msg_tx.clone(), runtime, shutdown, &mut listeners);
     // Nothing sends without a listener; a closed channel would always be
     // ready in the keeper's select.
-    let msg_rx = if config.scanner.engine == EngineKind::Nightfall || config.api.enabled || metrics
-    {
+    let msg_rx = if config.uses_listener() || metrics {
         msg_rx
     } else {
         never()

@@ -27,20 +27,32 @@ pub(super) fn start_listener(
     counted: &mut Listeners,
 ) -> Result<Option<Remote>, DaemonError> {
     let nightfall_on = config.scanner.engine == EngineKind::Nightfall;
-    if !nightfall_on && !config.api.enabled {
+    let (api_on, dashboard_on) = (config.api.enabled, config.dashboard.enabled);
+    if !config.uses_listener() {
         return Ok(None);
     }
-    let api = match config.api.enabled {
-        true => Some(Arc::new(crate::textscan::TextScan::new(
-            &crate::secret::load(
-                "text-scan API token",
-                &config.api.token_env,
-                config.api.token_file.as_deref(),
-                "api.token_file",
-            )?,
-        ))),
+    // The dashboard takes the API's token too.
+    let token = match config.uses_api_token() {
+        true => Some(crate::secret::load(
+            "API token",
+            &config.api.token_env,
+            config.api.token_file.as_deref(),
+            "api.token_file",
+        )?),
         false => None,
     };
+    let api = token
+        .as_ref()
+        .filter(|_| api_on)
+        .map(|t| Arc::new(crate::textscan::TextScan::new(t)));
+    let dashboard = token.as_ref().filter(|_| dashboard_on).map(|t| {
+        Arc::new(crate::dashboard::Dashboard::new(
+            t,
+            config.output.db_path(),
+            keeper.clone(),
+            config,
+        ))
+    });
     let (ingest, remote) = match nightfall_on {
         true => {
             let secrets = nightfall::Secrets::load(config)?;
@@ -75,6 +87,7 @@ pub(super) fn start_listener(
     let routes: Vec<&str> = [
         ingest.as_ref().map(|_| "POST /ingest"),
         api.as_ref().map(|_| "POST /v3/scan"),
+        dashboard.as_ref().map(|_| "the dashboard (GET /)"),
     ]
     .into_iter()
     .flatten()
@@ -82,6 +95,7 @@ pub(super) fn start_listener(
     let listener = Arc::new(crate::listener::Listener {
         ingest,
         api,
+        dashboard,
         metrics: false,
         keeper,
         connections: counted.add("webhook"),
@@ -121,6 +135,7 @@ pub(super) fn start_metrics(
     let listener = Arc::new(crate::listener::Listener {
         ingest: None,
         api: None,
+        dashboard: None,
         metrics: true,
         keeper,
         connections: counted.add("metrics"),

@@ -44,6 +44,7 @@ static RESTART: &[RestartKey] = &[
     restart_key!("[alerts]", alerts),
     restart_key!("[metrics]", metrics),
     restart_key!("[baselines]", baselines),
+    restart_key!("[dashboard]", dashboard),
     restart_key!("remediation.quarantine_dir", remediation.quarantine_dir),
     restart_key!("remediation.stub", remediation.stub),
 ];
@@ -167,7 +168,7 @@ mod tests {
             "[output]\nstate_dir = \"/elsewhere\"\n[scanner]\nengine = \"nightfall\"\n\
              [nightfall]\nconcurrency = 9\n[webhook]\nmax_body_bytes = 7\n[queue]\nworkers = 9\n\
              [log]\nformat = \"json\"\nfile = \"/tmp/l\"\n[api]\nenabled = true\n\
-             [alerts]\nrequests_per_second = 9\n[metrics]\nlisten = \"\"\n[baselines]\ninterval_s = 9\n\
+             [alerts]\nrequests_per_second = 9\n[metrics]\nlisten = \"\"\n[baselines]\ninterval_s = 9\n[dashboard]\nsession_hours = 9\n\
              [remediation]\nquarantine_dir = \"/q\"\nstub = false\n",
             "t",
         )

@@ -93,6 +93,27 @@ pub enum Message {
         metrics: bool,
         reply: tokio::sync::oneshot::Sender<Health>,
     },
+    /// The dashboard asks for a quarantine or a restore; the reply says
+    /// what was done, or why not.
+    Act {
+        act: crate::quarantine::Act,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// Asks the keeper for its health (and the counters rendered, with
+/// `metrics`); none when it does not answer within
+/// [`crate::http::REPLY_TIMEOUT`].
+pub async fn ask_health(
+    keeper: &crossbeam_channel::Sender<Message>,
+    metrics: bool,
+) -> Option<Health> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let _ = keeper.send(Message::Health { metrics, reply: tx });
+    tokio::time::timeout(crate::http::REPLY_TIMEOUT, rx)
+        .await
+        .ok()?
+        .ok()
 }
 
 /// What `GET /healthz` reports.
@@ -106,6 +127,11 @@ pub struct Health {
     pub unwatched: Option<String>,
     /// The daemon's counters in the Prometheus text format.
     pub metrics: String,
+    /// The roots watched now.
+    pub roots: Vec<std::path::PathBuf>,
+    /// From a file's event to its findings stored: the mean and the
+    /// upper bound of the bucket holding the 95th percentile, in seconds.
+    pub lag: Option<(f64, f64)>,
 }
 
 /// The store could not record an upload, so its scan is not requested.

@@ -253,26 +253,27 @@ impl Store {
 
     /// The anomalies recorded, newest first, at most `n`.
     pub fn anomalies(&self, n: usize) -> Result<Vec<Anomaly>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT subject, interval, interval_s, count, mean, band FROM anomalies
-                 ORDER BY interval DESC, subject LIMIT ?1",
-            )
-            .map_err(self.sql_err())?;
-        stmt.query_map([n as i64], |r| {
-            Ok(Anomaly {
-                subject: r.get(0)?,
-                interval: r.get(1)?,
-                interval_s: r.get::<_, i64>(2)? as u64,
-                count: r.get::<_, i64>(3)? as u64,
-                mean: r.get(4)?,
-                band: r.get(5)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(self.sql_err())
+        anomalies(&self.conn, n).map_err(self.sql_err())
     }
+}
+
+/// The anomalies recorded, newest first, at most `n`.
+pub(super) fn anomalies(conn: &rusqlite::Connection, n: usize) -> rusqlite::Result<Vec<Anomaly>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject, interval, interval_s, count, mean, band FROM anomalies
+         ORDER BY interval DESC, subject LIMIT ?1",
+    )?;
+    stmt.query_map([n as i64], |r| {
+        Ok(Anomaly {
+            subject: r.get(0)?,
+            interval: r.get(1)?,
+            interval_s: r.get::<_, i64>(2)? as u64,
+            count: r.get::<_, i64>(3)? as u64,
+            mean: r.get(4)?,
+            band: r.get(5)?,
+        })
+    })?
+    .collect()
 }
 
 #[cfg(test)]
@@ -332,6 +333,7 @@ mod tests {
                 sink: "siem",
                 dedupe_key: format!("{}@{}", a.subject, a.interval),
                 body: "{}".into(),
+                path: None,
             }]
         };
         // Not before the burst's interval ends.

@@ -17,6 +17,7 @@ mod recorder;
 mod remediation;
 mod schema;
 mod uploads;
+mod views;
 mod walked;
 
 pub use activity::{Baseline, Events};
@@ -25,6 +26,10 @@ pub use queue::{Job, JobId, LastScan, QueueCounts, Queued, Recovered};
 pub use recorder::Recorder;
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
 pub use uploads::{PendingUpload, Upload};
+pub use views::{
+    AlertRow, Count, Day, DetectorCount, FileDetail, FileFilter, FileRow, FilesPage, IntervalRow,
+    Sort, SubjectView, Summary, Views,
+};
 pub use walked::{Changed, Lookup};
 
 use std::os::unix::ffi::OsStrExt;
@@ -136,6 +141,15 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     )
     .map(drop)
 }
+
+/// Sums up a file's findings on its row (schema v11), for the dashboard.
+const SUMMARIZE: &str = "UPDATE files SET
+      findings = (SELECT count(*) FROM findings WHERE file_id = ?1),
+      top_confidence = (SELECT max(CASE confidence WHEN 'VERY_LIKELY' THEN 5 WHEN 'LIKELY' THEN 4
+          WHEN 'POSSIBLE' THEN 3 WHEN 'UNLIKELY' THEN 2 ELSE 1 END) FROM findings WHERE file_id = ?1),
+      detectors = (SELECT ',' || group_concat(detector || ':' || n, ',') || ','
+          FROM (SELECT detector, count(*) AS n FROM findings WHERE file_id = ?1 GROUP BY detector))
+    WHERE id = ?1";
 
 impl Store {
     /// Gives the page cache back: a daemon at rest does not need it (the
@@ -376,6 +390,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)
                      ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
                        engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10, exposure = ?12,
+                       findings = 0, top_confidence = NULL, detectors = NULL,
                        csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
                      RETURNING id, scans",
                 )
@@ -383,6 +398,7 @@ impl Store {
             let mut clear = tx
                 .prepare_cached("DELETE FROM findings WHERE file_id = ?1")
                 .map_err(err)?;
+            let mut sums = tx.prepare_cached(SUMMARIZE).map_err(err)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO findings (file_id, detector, confidence, kind, finding, redacted_finding, value_hmac,
@@ -453,6 +469,9 @@ impl Store {
                         ])
                         .map_err(err)?;
                 }
+                if !report.findings().is_empty() || report.grown_from.is_some() {
+                    sums.execute([id]).map_err(err)?;
+                }
             }
             // Before the jobs go: they say which files a walk found.
             activity::count(&tx, reports, events).map_err(err)?;
@@ -478,13 +497,14 @@ impl Store {
             }
             let mut alert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO alerts (sink, dedupe_key, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO alerts (sink, dedupe_key, body, created_at, path) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err)?;
             let now = unix_ms(SystemTime::now());
             for a in alerts {
+                let path = a.path.as_ref().map(|p| p.as_os_str().as_bytes());
                 alert
-                    .execute(params![a.sink, a.dedupe_key, a.body, now])
+                    .execute(params![a.sink, a.dedupe_key, a.body, now, path])
                     .map_err(err)?;
             }
             for q in quarantines.iter_mut() {

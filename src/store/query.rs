@@ -166,6 +166,37 @@ impl Store {
         .map_err(self.sql_err())
     }
 
+    /// What quarantining file row `id` by hand needs: its path, the
+    /// SHA-256 of the content scanned, and its findings as
+    /// `CREDIT_CARD_NUMBER=10 API_KEY=1`.
+    pub fn file_to_quarantine(
+        &self,
+        id: i64,
+    ) -> Result<Option<(PathBuf, Option<String>, String)>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT path, sha256, coalesce(detectors, '') FROM files WHERE id = ?1 AND findings > 0",
+                [id],
+                |r| {
+                    let sums: String = r.get(2)?;
+                    let summary = sums
+                        .split(',')
+                        .filter_map(|d| d.rsplit_once(':'))
+                        .map(|(d, n)| format!("{d}={n}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    Ok((
+                        PathBuf::from(std::ffi::OsString::from_vec(r.get(0)?)),
+                        r.get(1)?,
+                        summary,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sql_err())
+    }
+
     /// Up to `limit` files given up on for lack of permission, after row
     /// `after` in row order: the ones to try again once they can be read.
     pub fn unreadable_files(

@@ -17,6 +17,8 @@ pub struct NewAlert {
     pub dedupe_key: String,
     /// The JSON body to send; never holds a raw value.
     pub body: String,
+    /// The file it is about (none for an anomaly), for the dashboard.
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// An alert due for delivery.

@@ -20,7 +20,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use ring::hmac;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -34,7 +33,7 @@ use crate::config::ScannerConfig;
 use crate::engine::LocalEngine;
 use crate::finding::json::JsonFinding;
 use crate::finding::{Confidence, DetectorId};
-use crate::http::{BodyError, api_error as error, json as json_reply, read_body};
+use crate::http::{BodyError, Token, api_error as error, json as json_reply, read_body};
 use crate::rules::{self, Reader, Rule, RuleSpec, Source};
 use crate::secret::Secret;
 
@@ -131,8 +130,7 @@ pub struct ScanResponse {
 
 /// The API's state: its token and a cache of engines by policy.
 pub struct TextScan {
-    key: hmac::Key,
-    token_tag: hmac::Tag,
+    token: Token,
     engines: Mutex<EngineCache>,
     scans: Arc<Semaphore>,
 }
@@ -140,13 +138,8 @@ pub struct TextScan {
 impl TextScan {
     /// An API that accepts `token`.
     pub fn new(token: &Secret) -> TextScan {
-        let rng = ring::rand::SystemRandom::new();
-        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, b"dlpd-api"));
-        let token_tag = hmac::sign(&key, token.expose().as_bytes());
         TextScan {
-            key,
-            token_tag,
+            token: Token::new(token),
             engines: Mutex::new(HashMap::new()),
             scans: Arc::new(Semaphore::new(MAX_SCANS)),
         }
@@ -154,16 +147,7 @@ impl TextScan {
 
     /// `POST /v3/scan`.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let presented = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or("");
-        // HMAC both sides: the comparison takes the same time whatever the
-        // token's length or first wrong byte.
-        if hmac::verify(&self.key, presented.as_bytes(), self.token_tag.as_ref()).is_err() {
+        if !self.token.bearer_of(&req) {
             return error(
                 StatusCode::UNAUTHORIZED,
                 40100,

@@ -126,12 +126,21 @@ impl Daemon {
 
     /// The port `GET /metrics` is served on, from the log of the latest start.
     pub fn metrics_port(&self) -> u16 {
+        self.port_of("serving GET /metrics")
+    }
+
+    /// The port of the listener (`[webhook] listen`), from the log of the
+    /// latest start.
+    pub fn listener_port(&self) -> u16 {
+        self.port_of(" listening ")
+    }
+
+    /// The port in `listen=…` on the latest log line saying `message`.
+    fn port_of(&self, message: &str) -> u16 {
         let said = |log: &str| {
-            log.lines()
-                .rev()
-                .find(|l| l.contains("serving GET /metrics"))
-                .and_then(|l| l.rsplit(':').next())
-                .and_then(|p| p.trim().parse().ok())
+            let line = log.lines().rev().find(|l| l.contains(message))?;
+            let addr = line.split(' ').find_map(|w| w.strip_prefix("listen="))?;
+            addr.rsplit(':').next()?.trim().parse::<u16>().ok()
         };
         assert!(
             wait_for(DEADLINE, || said(&self.log()).is_some()),

@@ -1,0 +1,535 @@
+//! The dashboard: HTML pages and their JSON twins under `/api/…`, served
+//! by the daemon's listener with `[dashboard] enabled` (see
+//! docs/dashboard.md).
+//!
+//! Every request but the login page and the two static files must carry
+//! the `[api]` token, as `Authorization: Bearer`, or a session cookie got
+//! by typing it into the login form (HttpOnly, SameSite=Strict). A
+//! session's actions (quarantine, restore, log out) must also carry its
+//! CSRF token, and a request from another origin is refused. Every answer
+//! forbids framing, sniffing, caching and any script or style not served
+//! here. Store reads run on a blocking thread over a query-only
+//! connection; quarantine and restore are done by the keeper. No raw
+//! finding value is ever read, so none can be shown.
+
+mod chart;
+mod pages;
+mod request;
+mod session;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use crossbeam_channel::Sender;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use maud::Markup;
+use serde::Serialize;
+
+use self::request::{form_value, parse_filter, same_origin};
+use self::session::{COOKIE, Session, Sessions, cookie, csrf_matches};
+use crate::http::{REPLY_TIMEOUT, Token, json, read_body, text};
+use crate::nightfall::Message;
+use crate::quarantine::Act;
+use crate::secret::Secret;
+use crate::store::{StoreError, Summary, Views};
+
+/// The largest form body read (a login, an action).
+const MAX_FORM: u64 = 4096;
+/// Failed logins allowed per minute, from anyone: past it the form answers
+/// 429 until the minute is over.
+const MAX_FAILED_LOGINS: u32 = 10;
+/// Alerts listed.
+const ALERTS_SHOWN: usize = 200;
+
+const CSS: &str = include_str!("assets/dashboard.css");
+const JS: &str = include_str!("assets/dashboard.js");
+
+/// The Content-Security-Policy of every answer: only this origin's script
+/// and stylesheet, no inline script or style, no framing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The dashboard's state.
+pub struct Dashboard {
+    token: Token,
+    sessions: Mutex<Sessions>,
+    views: Arc<Mutex<Option<Views>>>,
+    db_path: PathBuf,
+    keeper: Sender<Message>,
+    /// The baselines' `k` and interval, to draw their bands.
+    k: f64,
+    interval_s: u64,
+    failed_logins: Mutex<(Instant, u32)>,
+}
+
+/// The overview's JSON (`GET /api/summary`).
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub queue: Queue,
+    pub problems: Vec<String>,
+    pub unwatched: Option<String>,
+    pub roots: Vec<String>,
+    pub lag_mean_s: Option<f64>,
+    pub lag_p95_s: Option<f64>,
+    pub anomalies: Vec<AnomalyView>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Queue {
+    pub queued: u64,
+    pub running: u64,
+    pub awaiting_results: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnomalyView {
+    pub subject: String,
+    pub count: u64,
+    pub interval_s: u64,
+    pub start: String,
+    pub mean: f64,
+    pub band: f64,
+}
+
+/// Who a request is from.
+enum Caller {
+    /// The bearer token: no cookie, so no CSRF to fear.
+    Bearer,
+    Session(String, Session),
+}
+
+type Answer = Response<Full<Bytes>>;
+
+impl Dashboard {
+    pub fn new(
+        token: &Secret,
+        db_path: PathBuf,
+        keeper: Sender<Message>,
+        config: &crate::config::Config,
+    ) -> Dashboard {
+        Dashboard {
+            token: Token::new(token),
+            sessions: Mutex::new(Sessions::new(Duration::from_secs(
+                config.dashboard.session_hours.saturating_mul(3600),
+            ))),
+            views: Arc::new(Mutex::new(None)),
+            db_path,
+            keeper,
+            k: config.baselines.k,
+            interval_s: config.baselines.interval_s,
+            failed_logins: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Whether `path` is the dashboard's.
+    pub fn serves(path: &str) -> bool {
+        matches!(
+            path,
+            "/" | "/login" | "/logout" | "/files" | "/alerts" | "/baselines"
+        ) || ["/files/", "/quarantine/", "/static/", "/api/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+    }
+
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Answer {
+        let answer = self.route(req).await;
+        secure(answer)
+    }
+
+    async fn route(self: &Arc<Self>, req: Request<Incoming>) -> Answer {
+        let path = req.uri().path().to_string();
+        let method = req.method().clone();
+        match (&method, path.as_str()) {
+            (&Method::GET, "/static/dashboard.css") => return asset(CSS, "text/css"),
+            (&Method::GET, "/static/dashboard.js") => return asset(JS, "text/javascript"),
+            (&Method::GET, "/login") => return html(StatusCode::OK, pages::login(false)),
+            (&Method::POST, "/login") => return self.login(req).await,
+            _ => {}
+        }
+        let api = path.starts_with("/api/");
+        let Some(caller) = self.caller(&req) else {
+            return match api {
+                true => json(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({"error": "send Authorization: Bearer <the [api] token>, or log in at /login"}),
+                ),
+                false => redirect("/login"),
+            };
+        };
+        if method == Method::POST {
+            return self.act(req, &path, caller).await;
+        }
+        if method != Method::GET {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        let csrf = match &caller {
+            Caller::Session(_, s) => s.csrf.clone(),
+            Caller::Bearer => String::new(),
+        };
+        let query = req.uri().query().unwrap_or("").to_string();
+        let page = path.strip_prefix("/api").unwrap_or(&path);
+        let answer = match page {
+            "/" | "/summary" => self.overview().await.map(|o| match api {
+                true => json(StatusCode::OK, &o),
+                false => html(StatusCode::OK, pages::overview(&o, &csrf)),
+            }),
+            "/files" => {
+                let filter = match parse_filter(&query) {
+                    Ok(f) => f,
+                    Err(why) => return bad_request(api, &why),
+                };
+                self.read(move |v| {
+                    let page = v.files(&filter, SystemTime::now())?;
+                    let detectors: Vec<String> = match api {
+                        true => Vec::new(),
+                        false => v
+                            .summary(SystemTime::now())?
+                            .by_detector
+                            .into_iter()
+                            .map(|d| d.detector)
+                            .collect(),
+                    };
+                    Ok(match api {
+                        true => json(StatusCode::OK, &page),
+                        false => html(
+                            StatusCode::OK,
+                            pages::files(&page, &filter, &detectors, &csrf),
+                        ),
+                    })
+                })
+                .await
+            }
+            "/alerts" => {
+                self.read(move |v| {
+                    let alerts = v.alerts(ALERTS_SHOWN)?;
+                    Ok(match api {
+                        true => json(StatusCode::OK, &alerts),
+                        false => html(StatusCode::OK, pages::alerts(&alerts, &csrf)),
+                    })
+                })
+                .await
+            }
+            "/baselines" => {
+                let (k, interval_s) = (self.k, self.interval_s);
+                self.read(move |v| {
+                    let subjects = v.baselines(k, interval_s)?;
+                    Ok(match api {
+                        true => json(StatusCode::OK, &subjects),
+                        false => html(StatusCode::OK, pages::baselines(&subjects, &csrf)),
+                    })
+                })
+                .await
+            }
+            other => match other.strip_prefix("/files/").map(str::parse::<i64>) {
+                Some(Ok(id)) => {
+                    let said = form_value(&query, "said");
+                    self.read(move |v| {
+                        Ok(match (v.file(id)?, api) {
+                            (None, _) => not_found(api),
+                            (Some(d), true) => json(StatusCode::OK, &d),
+                            (Some(d), false) => {
+                                html(StatusCode::OK, pages::file(&d, &csrf, said.as_deref()))
+                            }
+                        })
+                    })
+                    .await
+                }
+                _ => Ok::<_, String>(not_found(api)),
+            },
+        };
+        answer.unwrap_or_else(|e| {
+            tracing::warn!("dashboard: cannot read the store: {e}");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store cannot be read now; try again",
+            )
+        })
+    }
+
+    /// Who sent `req`: the bearer token, or a live session's cookie.
+    fn caller<B>(&self, req: &Request<B>) -> Option<Caller> {
+        if self.token.bearer_of(req) {
+            return Some(Caller::Bearer);
+        }
+        let id = req
+            .headers()
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| cookie(h, COOKIE))?
+            .to_string();
+        let session = lock(&self.sessions).get(&id)?;
+        Some(Caller::Session(id, session))
+    }
+
+    async fn login(&self, req: Request<Incoming>) -> Answer {
+        if !same_origin(&req) {
+            return text(
+                StatusCode::FORBIDDEN,
+                "refused: the form was sent from another site",
+            );
+        }
+        {
+            let mut failed = lock(&self.failed_logins);
+            if failed.0.elapsed() >= Duration::from_secs(60) {
+                *failed = (Instant::now(), 0);
+            }
+            if failed.1 >= MAX_FAILED_LOGINS {
+                return text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many wrong tokens; wait a minute",
+                );
+            }
+        }
+        let Ok(body) = read_body(req, MAX_FORM).await else {
+            return text(StatusCode::BAD_REQUEST, "the form could not be read");
+        };
+        let token = form_value(&String::from_utf8_lossy(&body), "token").unwrap_or_default();
+        if !self.token.matches(token.as_bytes()) {
+            lock(&self.failed_logins).1 += 1;
+            tracing::warn!("dashboard: a login with a wrong token");
+            return html(StatusCode::UNAUTHORIZED, pages::login(true));
+        }
+        let mut sessions = lock(&self.sessions);
+        let Some((id, _)) = sessions.start() else {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no random numbers to make a session",
+            );
+        };
+        let mut r = redirect("/");
+        let cookie = format!(
+            "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            sessions.ttl().as_secs()
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        tracing::info!("dashboard: logged in");
+        r
+    }
+
+    /// A POST: log out, quarantine or restore. A session must send its
+    /// CSRF token (form field `csrf` or header `X-CSRF-Token`) from this
+    /// origin; the bearer token needs neither.
+    async fn act(&self, req: Request<Incoming>, path: &str, caller: Caller) -> Answer {
+        let api = path.starts_with("/api/");
+        let header_csrf = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let origin_ok = same_origin(&req);
+        let form = match read_body(req, MAX_FORM).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => return bad_request(api, "the form could not be read"),
+        };
+        if let Caller::Session(id, session) = &caller {
+            let presented = header_csrf.or_else(|| form_value(&form, "csrf"));
+            if !origin_ok || !presented.is_some_and(|t| csrf_matches(session, &t)) {
+                tracing::warn!(
+                    path,
+                    "dashboard: an action without its CSRF token was refused"
+                );
+                return json(
+                    StatusCode::FORBIDDEN,
+                    &serde_json::json!({"error": "refused: the request did not carry this session's CSRF token"}),
+                );
+            }
+            if path == "/logout" {
+                lock(&self.sessions).end(id);
+                let mut r = redirect("/login");
+                r.headers_mut().insert(
+                    header::SET_COOKIE,
+                    HeaderValue::from_static(
+                        "dlpd_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+                    ),
+                );
+                return r;
+            }
+        }
+        let page = path.strip_prefix("/api").unwrap_or(path);
+        let id_in = |prefix: &str, suffix: &str| {
+            page.strip_prefix(prefix)?
+                .strip_suffix(suffix)?
+                .parse::<i64>()
+                .ok()
+        };
+        let (act, back) = if let Some(file_id) = id_in("/files/", "/quarantine") {
+            (Act::Quarantine { file_id }, file_id)
+        } else if let Some(id) = id_in("/quarantine/", "/restore") {
+            let back = form_value(&form, "file")
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(0);
+            (Act::Restore { id }, back)
+        } else {
+            return not_found(api);
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self.keeper.send(Message::Act { act, reply: tx });
+        let done = match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+            Ok(Ok(done)) => done,
+            _ => Err("the daemon did not answer in time; look at the file again shortly".into()),
+        };
+        match (api, done) {
+            (true, Ok(said)) => json(StatusCode::OK, &serde_json::json!({"done": said})),
+            (true, Err(why)) => json(StatusCode::CONFLICT, &serde_json::json!({"error": why})),
+            (false, said) => {
+                let said = said.unwrap_or_else(|e| format!("not done: {e}"));
+                let to = format!("/files/{back}?said={}", pages::query_value(&said));
+                redirect(&to)
+            }
+        }
+    }
+
+    async fn overview(&self) -> Result<Overview, String> {
+        let health = crate::nightfall::ask_health(&self.keeper, false).await;
+        let (summary, anomalies) = self
+            .read(|v| Ok((v.summary(SystemTime::now())?, v.anomalies(10)?)))
+            .await?;
+        let h = health.unwrap_or_default();
+        Ok(Overview {
+            summary,
+            queue: Queue {
+                queued: h.queue.queued,
+                running: h.queue.running,
+                awaiting_results: h.queue.awaiting,
+            },
+            problems: h.problems,
+            unwatched: h.unwatched,
+            roots: h
+                .roots
+                .iter()
+                .map(|r| r.to_string_lossy().into_owned())
+                .collect(),
+            lag_mean_s: h.lag.map(|l| l.0),
+            lag_p95_s: h.lag.map(|l| l.1).filter(|v| v.is_finite()),
+            anomalies: anomalies
+                .into_iter()
+                .map(|a| AnomalyView {
+                    start: crate::report::rfc3339(a.start()),
+                    subject: a.subject,
+                    count: a.count,
+                    interval_s: a.interval_s,
+                    mean: a.mean,
+                    band: a.band,
+                })
+                .collect(),
+        })
+    }
+
+    /// Runs `f` on the query-only connection, on a blocking thread; an
+    /// error says why the store could not be read.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Views) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, String> {
+        let (views, db_path) = (self.views.clone(), self.db_path.clone());
+        let run = tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&views);
+            if guard.is_none() {
+                *guard = Some(Views::open(&db_path)?);
+            }
+            match guard.as_mut() {
+                Some(v) => f(v),
+                None => unreachable!("opened above"),
+            }
+        });
+        match run.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the reader failed: {e}")),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn html(status: StatusCode, page: Markup) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(page.into_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+fn asset(body: &'static str, kind: &'static str) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    r
+}
+
+fn redirect(to: &str) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn not_found(api: bool) -> Answer {
+    match api {
+        true => json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "not found"}),
+        ),
+        false => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn bad_request(api: bool, why: &str) -> Answer {
+    match api {
+        true => json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": why})),
+        false => text(StatusCode::BAD_REQUEST, why),
+    }
+}
+
+/// The headers every dashboard answer carries.
+fn secure(mut r: Answer) -> Answer {
+    let h = r.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-resource-policy", "same-origin"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dashboard_path_is_claimed_and_nothing_else() {
+        for p in [
+            "/",
+            "/files",
+            "/files/3",
+            "/api/summary",
+            "/static/dashboard.js",
+            "/login",
+        ] {
+            assert!(Dashboard::serves(p), "{p}");
+        }
+        for p in ["/ingest", "/v3/scan", "/healthz", "/metrics", "/ping"] {
+            assert!(!Dashboard::serves(p), "{p}");
+        }
+    }
+}
