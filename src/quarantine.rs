@@ -36,8 +36,12 @@ use crate::store::{QuarantineRecord, QuarantineState, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {
     /// Quarantine the file of this `files` row, if it still holds what
-    /// was scanned.
-    Quarantine { file_id: i64 },
+    /// was scanned, and, when given, the content the asker saw (its
+    /// SHA-256, as bytes of hex).
+    Quarantine {
+        file_id: i64,
+        seen: Option<[u8; 64]>,
+    },
     /// Put back the file of this quarantine record.
     Restore { id: i64 },
 }
@@ -125,17 +129,23 @@ impl Quarantine {
     }
 
     /// The record for quarantining `path`, whose scanned content had
-    /// `sha256`; fails if the file is not that content any more.
+    /// `size` bytes and `sha256`; fails if the file is not that content any
+    /// more. The size is compared first: a file swapped for a huge one is
+    /// refused without reading it.
     pub fn prepare(
         &self,
         path: &Path,
+        size: u64,
         sha256: &str,
         detectors: String,
     ) -> Result<QuarantineRecord, QuarantineError> {
         let (home, name) = self.home(path, false)?;
         let file = home.open_file(name).map_err(io_err("cannot open", path))?;
         let meta = file.metadata().map_err(io_err("cannot stat", path))?;
-        if !meta.is_file() || sha256_opened(&file).ok().as_deref() != Some(sha256) {
+        if !meta.is_file()
+            || meta.len() != size
+            || sha256_opened(&file).ok().as_deref() != Some(sha256)
+        {
             return Err(QuarantineError::Changed {
                 path: path.to_path_buf(),
             });

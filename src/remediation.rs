@@ -20,6 +20,8 @@ pub struct Remediator {
     /// Whether Jira cases carry a priority, when Jira is a sink.
     jira: Option<bool>,
     host: String,
+    /// `dashboard.url`, for links in anomaly alerts.
+    dashboard: String,
 }
 
 /// The remedies for one batch of results.
@@ -67,6 +69,7 @@ impl Remediator {
                 .then_some(config.alerts.jira.set_priority),
             sinks,
             host: crate::logging::hostname(),
+            dashboard: config.dashboard.url.clone(),
         }
     }
 
@@ -106,7 +109,7 @@ impl Remediator {
 
     /// The alerts for an anomaly, to every sink.
     pub fn anomaly_alerts(&self, a: &crate::activity::Anomaly) -> Vec<NewAlert> {
-        alerts::for_anomaly(a, &self.sinks, self.jira, &self.host)
+        alerts::for_anomaly(a, &self.sinks, self.jira, &self.host, &self.dashboard)
     }
 
     /// The alerts and quarantines for `reports`.
@@ -144,10 +147,12 @@ impl Remediator {
                 tracing::info!(path = %report.path.display(), "not quarantined again: this content was restored by hand");
                 continue;
             }
-            match self
-                .quarantine
-                .prepare(&report.path, sha, summary(report.findings()))
-            {
+            match self.quarantine.prepare(
+                &report.path,
+                report.size,
+                sha,
+                summary(report.findings()),
+            ) {
                 Ok(rec) => plan.quarantines.push(rec),
                 Err(QuarantineError::Changed { path }) => {
                     tracing::info!(path = %path.display(), "not quarantined: changed since its scan; scanned again instead");

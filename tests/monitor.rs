@@ -251,3 +251,74 @@ fn removable_media_are_watched_while_mounted() {
         d.log()
     );
 }
+
+#[test]
+fn an_anomaly_reaches_slack_with_a_chart_of_the_subjects_activity() {
+    use support::slack::{BOT_TOKEN, CHANNEL, FakeSlack};
+    let slack = FakeSlack::start();
+    // A bot and no webhook: files' alerts are messages, the anomaly's a
+    // chart shared in the channel.
+    let mut d = Daemon::new(&format!(
+        "[remediation]\nrules = [{{ action = \"notify\" }}]\n\
+         [alerts]\nrequests_per_second = 50\n\
+         [alerts.slack_bot]\nchannel = \"{CHANNEL}\"\napi_url = \"{}\"\n\
+         [baselines]\ninterval_s = 5\nwarmup_intervals = 0\nmin_count = 5\n\
+         [dashboard]\nurl = \"https://dlp.example.org/\"\n",
+        slack.api_url()
+    ));
+    d.env = vec![("DLPD_SLACK_BOT_TOKEN".into(), BOT_TOKEN.into())];
+    d.start();
+    for i in 0..12 {
+        std::fs::write(d.root().join(format!("burst{i}.csv")), SAMPLE_PCI).unwrap();
+    }
+    assert!(
+        wait_for(DEADLINE, || slack.shared().len() >= 3),
+        "{}\n{:?}",
+        d.log(),
+        slack.requests()
+    );
+    let shared = slack.shared();
+    let uid = unsafe { libc::geteuid() };
+    let chart = shared
+        .iter()
+        .find(|s| s.comment.contains(&format!("uid:{uid}")))
+        .unwrap();
+    assert!(chart.bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(chart.bytes.len() > 500);
+    assert!(
+        chart.comment.contains("unusual activity"),
+        "{}",
+        chart.comment
+    );
+    assert!(
+        chart
+            .comment
+            .contains("<https://dlp.example.org/baselines|activity chart>"),
+        "{}",
+        chart.comment
+    );
+    // The token went to the API only, never to the upload URL.
+    for r in slack
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/upload/"))
+    {
+        assert!(r.headers.iter().all(|(k, _)| k != "authorization"), "{r:?}");
+    }
+    // The files' alerts came as messages, masked.
+    assert!(
+        wait_for(DEADLINE, || slack.messages().len() >= 12),
+        "{}",
+        d.log()
+    );
+    for m in slack.messages() {
+        let text = m["text"].as_str().unwrap();
+        assert!(!text.contains("5433-9502-3725-7862"), "{text}");
+    }
+    // Each delivery's receipt is what Slack made of it.
+    let receipts = d.count(
+        "SELECT count(*) FROM alerts WHERE sink = 'slack' AND receipt LIKE 'F%' AND delivered_at IS NOT NULL",
+    );
+    assert_eq!(receipts as usize, slack.shared().len());
+    assert!(!d.log().contains(BOT_TOKEN));
+}

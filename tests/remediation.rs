@@ -164,7 +164,17 @@ fn moves_work_across_filesystems_and_a_crash_mid_move_loses_nothing() {
     // A file that changed since its scan is not moved.
     let e = dir.path().join("e.csv");
     std::fs::write(&e, SAMPLE_PCI).unwrap();
-    assert!(q.prepare(&e, "00", String::new()).is_err());
+    assert!(
+        q.prepare(&e, SAMPLE_PCI.len() as u64, "00", String::new())
+            .is_err()
+    );
+    // Nor is one whose size changed, whatever its hash.
+    let sha = dlpd::fsutil::sha256_file(&e).unwrap();
+    assert!(q.prepare(&e, 1, &sha, String::new()).is_err());
+    assert!(
+        q.prepare(&e, SAMPLE_PCI.len() as u64, &sha, String::new())
+            .is_ok()
+    );
     assert!(e.exists());
 }
 

@@ -21,7 +21,9 @@ use crate::config::{Action, AlertsConfig};
 use crate::finding::{Confidence, Detector, Exposure, FileReport};
 use crate::httpclient::{Attempt, RetryPolicy};
 
+mod chart;
 pub mod jira;
+pub mod slack;
 use crate::rate::RateLimiter;
 use crate::secret::{self, Secret, SecretError};
 use crate::shutdown::Shutdown;
@@ -43,6 +45,7 @@ const MAX_LISTED: usize = 20;
 #[derive(Debug, Clone, Default)]
 pub struct Sinks {
     slack: Option<Secret>,
+    slack_bot: Option<slack::SlackBot>,
     siem: Option<(String, Option<Secret>)>,
     jira: Option<jira::Jira>,
 }
@@ -71,6 +74,7 @@ impl Sinks {
         });
         Ok(Sinks {
             slack,
+            slack_bot: slack::SlackBot::load(&cfg.slack_bot)?,
             siem,
             jira: jira::Jira::load(&cfg.jira)?,
         })
@@ -79,7 +83,7 @@ impl Sinks {
     /// The names of the sinks that are on.
     pub fn names(&self) -> Vec<&'static str> {
         let mut names = Vec::new();
-        if self.slack.is_some() {
+        if self.slack.is_some() || self.slack_bot.is_some() {
             names.push("slack");
         }
         if self.siem.is_some() {
@@ -182,6 +186,7 @@ pub fn for_anomaly(
     sinks: &[&'static str],
     jira: Option<bool>,
     host: &str,
+    dashboard: &str,
 ) -> Vec<NewAlert> {
     let key =
         crate::fsutil::sha256_hex(format!("anomaly\0{}\0{}", a.subject, a.interval).as_bytes());
@@ -191,11 +196,17 @@ pub fn for_anomaly(
         .filter_map(|&sink| {
             let body = match sink {
                 jira::SINK => return jira.map(|priority| jira::anomaly_case(a, host, priority)),
+                // The subject and interval let a bot draw the chart.
                 "slack" => json!({
                     "text": format!(
-                        ":chart_with_upwards_trend: dlpd on {host}: unusual activity for {}: {} files with findings in {} s from {start}, where {:.1} is usual (band {:.1})",
-                        a.subject, a.count, a.interval_s, a.mean, a.band
-                    )
+                        ":chart_with_upwards_trend: dlpd on {host}: unusual activity for {}: {} files with findings in {} s from {start}, where {:.1} is usual (band {:.1}){}",
+                        a.subject, a.count, a.interval_s, a.mean, a.band,
+                        match dashboard {
+                            "" => String::new(),
+                            url => format!(" <{}/baselines|activity chart>", url.trim_end_matches('/')),
+                        }
+                    ),
+                    "anomaly": {"subject": a.subject, "interval": a.interval},
                 }),
                 _ => json!({
                     "source": "dlpd",
@@ -345,10 +356,7 @@ impl Sender {
         let limit = self.limits.get(alert.sink.as_str());
         let gone = |sink: &str| Outcome::GiveUp(format!("the {sink} sink is no longer configured"));
         let (url, token) = match alert.sink.as_str() {
-            "slack" => match &self.sinks.slack {
-                Some(url) => (url.expose().to_string(), None),
-                None => return gone("slack"),
-            },
+            "slack" => return self.slack(alert).await,
             jira::SINK => {
                 return match &self.sinks.jira {
                     Some(j) => {
@@ -376,6 +384,52 @@ impl Sender {
             req = req.bearer_auth(t.expose());
         }
         match settled(RETRY.judge(req.send().await, alert.attempts)) {
+            Ok(_) => Outcome::Delivered(None),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// A Slack alert: an anomaly's with its chart when there is a bot;
+    /// otherwise its text, through the webhook (or the bot, without one).
+    async fn slack(&mut self, alert: &DueAlert) -> Outcome {
+        let limit = self.limits.get(alert.sink.as_str());
+        let body: serde_json::Value = serde_json::from_str(&alert.body).unwrap_or_default();
+        let text = body["text"].as_str().unwrap_or_default();
+        if let Some(bot) = &self.sinks.slack_bot {
+            let anomaly = &body["anomaly"];
+            if let (Some(subject), Some(interval)) =
+                (anomaly["subject"].as_str(), anomaly["interval"].as_i64())
+            {
+                let chart = slack::Chart {
+                    subject,
+                    interval,
+                    text,
+                };
+                return bot
+                    .post_chart(&self.http, &mut self.outbox, alert, chart, &RETRY, limit)
+                    .await;
+            }
+            if self.sinks.slack.is_none() {
+                return bot
+                    .post_text(&self.http, text, &RETRY, alert.attempts, limit)
+                    .await;
+            }
+        }
+        let Some(url) = &self.sinks.slack else {
+            return Outcome::GiveUp("the slack sink is no longer configured".into());
+        };
+        if let Some(limit) = limit {
+            limit.acquire().await;
+        }
+        let sent = self
+            .http
+            .post(url.expose())
+            .timeout(TIMEOUT)
+            .header(CONTENT_TYPE, "application/json")
+            .body(json!({ "text": text }).to_string())
+            .send()
+            .await;
+        match settled(RETRY.judge(sent, alert.attempts)) {
             Ok(_) => Outcome::Delivered(None),
             Err(outcome) => outcome,
         }

@@ -17,7 +17,7 @@ mod monitor;
 mod sections;
 mod values;
 
-pub use monitor::{BaselinesConfig, DashboardConfig, ExposureConfig};
+pub use monitor::{BaselinesConfig, DashboardConfig, ExposureConfig, SlackBotConfig};
 pub use sections::*;
 
 /// The shipped, commented default config.
@@ -181,6 +181,16 @@ impl Config {
                 let span = text.find(&jira.url).map(|at| at..at);
                 return Err(located(span, format!("key `alerts.jira.url`: {why}")));
             }
+        }
+        let bot = &cfg.alerts.slack_bot;
+        if !bot.channel.is_empty()
+            && let Err(why) = values::credentials_may_travel(&bot.api_url)
+        {
+            let span = text.find("[alerts.slack_bot]").map(|at| at..at);
+            return Err(located(
+                span,
+                format!("key `alerts.slack_bot.api_url`: {why}"),
+            ));
         }
         if let Some((key, what)) = cfg.overlap() {
             let span = text

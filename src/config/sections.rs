@@ -107,6 +107,8 @@ pub struct AlertsConfig {
     pub requests_per_second: u32,
     /// Jira tickets, one per case.
     pub jira: JiraConfig,
+    /// Charts of anomalies, posted to Slack with a bot token.
+    pub slack_bot: super::SlackBotConfig,
 }
 
 /// `[alerts.jira]`: Jira Cloud tickets; on when `url` is set.
@@ -164,6 +166,7 @@ impl Default for AlertsConfig {
             siem_token_env: "DLPD_SIEM_TOKEN".into(),
             requests_per_second: 1,
             jira: JiraConfig::default(),
+            slack_bot: super::SlackBotConfig::default(),
         }
     }
 }

@@ -246,6 +246,16 @@ pub(super) fn week_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Er
     }
 }
 
+/// Hours in (0, 720]: a login longer than a month is a typo.
+pub(super) fn month_hours<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match u64::deserialize(d)? {
+        n @ 1..=720 => Ok(n),
+        n => Err(serde::de::Error::custom(format!(
+            "{n} is not a number of hours from 1 to 720 (30 days); e.g. 8"
+        ))),
+    }
+}
+
 pub(super) fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match u64::deserialize(d)? {
         0 => Err(serde::de::Error::custom("must be greater than 0")),

@@ -358,7 +358,7 @@ impl Keeper {
                 WatchEvent::Removed(p) => {
                     self.deferred.retain(|q| q.path != p);
                     self.changed.retain(|c| c.path != p);
-                    if let Err(e) = self.store.cancel(&p) {
+                    if let Err(e) = self.store.cancel(&p).and_then(|_| self.store.mark_gone(&p)) {
                         self.backlog.watch.push_front(WatchEvent::Removed(p));
                         return Err(e);
                     }

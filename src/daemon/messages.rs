@@ -86,36 +86,51 @@ impl Keeper {
     }
 
     /// A quarantine or restore asked for by hand: what was done, or why
-    /// not (logged either way).
+    /// not; logged either way.
     fn act(&mut self, act: Act) -> Result<String, String> {
+        let done = self.carry_out(act);
+        match &done {
+            Ok(what) => tracing::info!("dashboard: {what}"),
+            Err(e) => tracing::warn!("dashboard: {act:?} not done: {e}"),
+        }
+        done
+    }
+
+    fn carry_out(&mut self, act: Act) -> Result<String, String> {
         let q = &self.remediator.quarantine;
-        let done = match act {
-            Act::Quarantine { file_id } => {
-                let (path, sha, summary) = match self.store.file_to_quarantine(file_id) {
-                    Ok(Some(found)) => found,
-                    Ok(None) => return Err(format!("no file with findings has id {file_id}")),
-                    Err(e) => return Err(e.to_string()),
-                };
-                let Some(sha) = sha else {
-                    return Err(format!("{}: its content was not hashed", path.display()));
-                };
-                let mut rec = [q.prepare(&path, &sha, summary).map_err(|e| e.to_string())?];
+        match act {
+            Act::Quarantine { file_id, seen } => {
+                let file = self
+                    .store
+                    .file_to_quarantine(file_id)
+                    .map_err(|e| e.to_string())?
+                    .ok_or(format!("no file with findings has id {file_id}"))?;
+                let path = file.path.display().to_string();
+                let sha = file
+                    .sha256
+                    .ok_or(format!("{path}: its content was not hashed"))?;
+                if seen.is_some_and(|s| s[..] != *sha.as_bytes()) {
+                    return Err(format!(
+                        "{path}: scanned again since the page was shown; look at it again"
+                    ));
+                }
+                let rec = q
+                    .prepare(&file.path, file.size, &sha, file.summary)
+                    .map_err(|e| e.to_string())?;
+                let mut rec = [rec];
                 self.store
                     .record_remedied(&[], &[], &[], &mut rec, &Default::default())
                     .map_err(|e| e.to_string())?;
                 // Recorded as moving: a crash now is finished at the next start.
                 q.carry_out(&mut self.store, &rec[0])
-                    .map(|()| format!("quarantined {} (id {})", path.display(), rec[0].id))
+                    .map(|()| format!("quarantined {path} (id {})", rec[0].id))
+                    .map_err(|e| e.to_string())
             }
             Act::Restore { id } => q
                 .restore(&mut self.store, id)
-                .map(|p| format!("restored {}", p.display())),
-        };
-        match &done {
-            Ok(what) => tracing::info!("dashboard: {what}"),
-            Err(e) => tracing::warn!("dashboard: {act:?} not done: {e}"),
+                .map(|p| format!("restored {}", p.display()))
+                .map_err(|e| e.to_string()),
         }
-        done.map_err(|e| e.to_string())
     }
 
     /// Submits again every file whose result is later than

@@ -43,7 +43,7 @@ pub fn per_day(days: &[Day], names: &[String]) -> Markup {
     html! {
         svg class="chart" viewBox=(format!("0 0 {W} {H}")) role="img" aria-label="files with findings per day, by detector" {
             line class="axis" x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) {}
-            text class="tick" x=(PAD) y=(PAD - 8.0) { (top as u64) " files" }
+            text class="tick" x=(PAD) y=(PAD - 8.0) { (top as u64) }
             @for (x, y, h, class, title) in &bars {
                 rect class=(class) x=(fmt(*x)) y=(fmt(*y)) width=(fmt(slot * 0.7)) height=(fmt(*h)) {
                     title { (title) }

@@ -13,13 +13,14 @@
 //! finding value is ever read, so none can be shown.
 
 mod chart;
+mod guard;
 mod pages;
 mod request;
 mod session;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -30,8 +31,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use maud::Markup;
 use serde::Serialize;
 
-use self::request::{form_value, parse_filter, same_origin};
-use self::session::{COOKIE, Session, Sessions, cookie, csrf_matches};
+use self::guard::Guard;
+use self::request::{form_value, host_allowed, parse_filter, same_origin};
+use self::session::{COOKIE, Session, Sessions, cookies, csrf_matches};
 use crate::http::{REPLY_TIMEOUT, Token, json, read_body, text};
 use crate::nightfall::Message;
 use crate::quarantine::Act;
@@ -40,9 +42,9 @@ use crate::store::{StoreError, Summary, Views};
 
 /// The largest form body read (a login, an action).
 const MAX_FORM: u64 = 4096;
-/// Failed logins allowed per minute, from anyone: past it the form answers
-/// 429 until the minute is over.
-const MAX_FAILED_LOGINS: u32 = 10;
+/// Query-only connections to the store, at most: a slow page does not
+/// hold up the others.
+const READERS: usize = 3;
 /// Alerts listed.
 const ALERTS_SHOWN: usize = 200;
 
@@ -58,13 +60,18 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub struct Dashboard {
     token: Token,
     sessions: Mutex<Sessions>,
-    views: Arc<Mutex<Option<Views>>>,
+    readers: Arc<[Mutex<Option<Views>>; READERS]>,
     db_path: PathBuf,
     keeper: Sender<Message>,
     /// The baselines' `k` and interval, to draw their bands.
     k: f64,
     interval_s: u64,
-    failed_logins: Mutex<(Instant, u32)>,
+    guard: Guard,
+    /// Host names answered besides loopback and `localhost`.
+    hosts: Vec<String>,
+    /// The detectors and custom rules configured, offered by the files
+    /// filter (any other name can be typed).
+    detectors: Arc<Vec<String>>,
 }
 
 /// The overview's JSON (`GET /api/summary`).
@@ -119,12 +126,38 @@ impl Dashboard {
             sessions: Mutex::new(Sessions::new(Duration::from_secs(
                 config.dashboard.session_hours.saturating_mul(3600),
             ))),
-            views: Arc::new(Mutex::new(None)),
+            readers: Arc::new(std::array::from_fn(|_| Mutex::new(None))),
             db_path,
             keeper,
             k: config.baselines.k,
             interval_s: config.baselines.interval_s,
-            failed_logins: Mutex::new((Instant::now(), 0)),
+            guard: Guard::new(),
+            hosts: [
+                config.webhook.listen.ip().to_string(),
+                reqwest::Url::parse(&config.dashboard.url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+                    .unwrap_or_default(),
+            ]
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .collect(),
+            detectors: Arc::new(
+                config
+                    .scanner
+                    .detectors
+                    .iter()
+                    .map(|d| d.as_str().to_string())
+                    .chain(
+                        config
+                            .scanner
+                            .rules
+                            .specs()
+                            .iter()
+                            .filter_map(|r| r.name.clone()),
+                    )
+                    .collect(),
+            ),
         }
     }
 
@@ -144,6 +177,12 @@ impl Dashboard {
     }
 
     async fn route(self: &Arc<Self>, req: Request<Incoming>) -> Answer {
+        if !host_allowed(&req, &self.hosts) {
+            return text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "refused: this Host is not the dashboard's; reach it by its address, localhost, or dashboard.url",
+            );
+        }
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         match (&method, path.as_str()) {
@@ -155,6 +194,14 @@ impl Dashboard {
         }
         let api = path.starts_with("/api/");
         let Some(caller) = self.caller(&req) else {
+            if req.headers().contains_key(header::AUTHORIZATION)
+                && !self.guard.wrong("bearer").await
+            {
+                return text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many wrong tokens; try again shortly",
+                );
+            }
             return match api {
                 true => json(
                     StatusCode::UNAUTHORIZED,
@@ -185,17 +232,9 @@ impl Dashboard {
                     Ok(f) => f,
                     Err(why) => return bad_request(api, &why),
                 };
+                let detectors = self.detectors.clone();
                 self.read(move |v| {
                     let page = v.files(&filter, SystemTime::now())?;
-                    let detectors: Vec<String> = match api {
-                        true => Vec::new(),
-                        false => v
-                            .summary(SystemTime::now())?
-                            .by_detector
-                            .into_iter()
-                            .map(|d| d.detector)
-                            .collect(),
-                    };
                     Ok(match api {
                         true => json(StatusCode::OK, &page),
                         false => html(
@@ -258,14 +297,12 @@ impl Dashboard {
         if self.token.bearer_of(req) {
             return Some(Caller::Bearer);
         }
-        let id = req
-            .headers()
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| cookie(h, COOKIE))?
-            .to_string();
-        let session = lock(&self.sessions).get(&id)?;
-        Some(Caller::Session(id, session))
+        let header = req.headers().get(header::COOKIE)?.to_str().ok()?;
+        let sessions = lock(&self.sessions);
+        cookies(header, COOKIE).find_map(|id| {
+            let session = sessions.get(id)?;
+            Some(Caller::Session(id.to_string(), session))
+        })
     }
 
     async fn login(&self, req: Request<Incoming>) -> Answer {
@@ -275,26 +312,18 @@ impl Dashboard {
                 "refused: the form was sent from another site",
             );
         }
-        {
-            let mut failed = lock(&self.failed_logins);
-            if failed.0.elapsed() >= Duration::from_secs(60) {
-                *failed = (Instant::now(), 0);
-            }
-            if failed.1 >= MAX_FAILED_LOGINS {
-                return text(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many wrong tokens; wait a minute",
-                );
-            }
-        }
         let Ok(body) = read_body(req, MAX_FORM).await else {
             return text(StatusCode::BAD_REQUEST, "the form could not be read");
         };
         let token = form_value(&String::from_utf8_lossy(&body), "token").unwrap_or_default();
         if !self.token.matches(token.as_bytes()) {
-            lock(&self.failed_logins).1 += 1;
-            tracing::warn!("dashboard: a login with a wrong token");
-            return html(StatusCode::UNAUTHORIZED, pages::login(true));
+            return match self.guard.wrong("login").await {
+                true => html(StatusCode::UNAUTHORIZED, pages::login(true)),
+                false => text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many wrong tokens; try again shortly",
+                ),
+            };
         }
         let mut sessions = lock(&self.sessions);
         let Some((id, _)) = sessions.start() else {
@@ -362,8 +391,26 @@ impl Dashboard {
                 .ok()
         };
         let (act, back) = if let Some(file_id) = id_in("/files/", "/quarantine") {
-            (Act::Quarantine { file_id }, file_id)
+            // The content the asker saw, when the form says.
+            let seen = form_value(&form, "sha256").and_then(|s| s.into_bytes().try_into().ok());
+            (Act::Quarantine { file_id, seen }, file_id)
         } else if let Some(id) = id_in("/quarantine/", "/restore") {
+            // Restoring hands the data back: a session must type the token
+            // again (a cookie may have been read by another site on this
+            // host, since cookies do not keep to a port).
+            let retyped = form_value(&form, "token").unwrap_or_default();
+            if matches!(caller, Caller::Session(..)) && !self.token.matches(retyped.as_bytes()) {
+                if !self.guard.wrong("restore").await {
+                    return text(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many wrong tokens; try again shortly",
+                    );
+                }
+                return json(
+                    StatusCode::FORBIDDEN,
+                    &serde_json::json!({"error": "a restore needs the token typed again"}),
+                );
+            }
             let back = form_value(&form, "file")
                 .and_then(|f| f.parse().ok())
                 .unwrap_or(0);
@@ -374,14 +421,26 @@ impl Dashboard {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _ = self.keeper.send(Message::Act { act, reply: tx });
         let done = match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-            Ok(Ok(done)) => done,
-            _ => Err("the daemon did not answer in time; look at the file again shortly".into()),
+            Ok(Ok(done)) => Some(done),
+            Ok(Err(_)) => Some(Err("the daemon is stopping".into())),
+            // Still queued for the keeper: it is done when its turn comes.
+            Err(_) => None,
         };
         match (api, done) {
-            (true, Ok(said)) => json(StatusCode::OK, &serde_json::json!({"done": said})),
-            (true, Err(why)) => json(StatusCode::CONFLICT, &serde_json::json!({"error": why})),
+            (true, Some(Ok(said))) => json(StatusCode::OK, &serde_json::json!({"done": said})),
+            (true, Some(Err(why))) => {
+                json(StatusCode::CONFLICT, &serde_json::json!({"error": why}))
+            }
+            (true, None) => json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({"queued": "the daemon is busy; it is done when its turn comes"}),
+            ),
             (false, said) => {
-                let said = said.unwrap_or_else(|e| format!("not done: {e}"));
+                let said = match said {
+                    Some(Ok(said)) => said,
+                    Some(Err(e)) => format!("not done: {e}"),
+                    None => "queued: the daemon is busy; look again shortly".into(),
+                };
                 let to = format!("/files/{back}?said={}", pages::query_value(&said));
                 redirect(&to)
             }
@@ -393,7 +452,14 @@ impl Dashboard {
         let (summary, anomalies) = self
             .read(|v| Ok((v.summary(SystemTime::now())?, v.anomalies(10)?)))
             .await?;
-        let h = health.unwrap_or_default();
+        let answered = health.is_some();
+        let mut h = health.unwrap_or_default();
+        if !answered {
+            h.problems.push(format!(
+                "the daemon did not answer within {} s: it is busy or stuck",
+                REPLY_TIMEOUT.as_secs()
+            ));
+        }
         Ok(Overview {
             summary,
             queue: Queue {
@@ -424,22 +490,24 @@ impl Dashboard {
         })
     }
 
-    /// Runs `f` on the query-only connection, on a blocking thread; an
-    /// error says why the store could not be read.
+    /// Runs `f` on a query-only connection, on a blocking thread: the
+    /// first free of [`READERS`], or the first one once it is; an error
+    /// says why the store could not be read.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Views) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, String> {
-        let (views, db_path) = (self.views.clone(), self.db_path.clone());
+        let (readers, db_path) = (self.readers.clone(), self.db_path.clone());
         let run = tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&views);
-            if guard.is_none() {
-                *guard = Some(Views::open(&db_path)?);
-            }
-            match guard.as_mut() {
-                Some(v) => f(v),
-                None => unreachable!("opened above"),
-            }
+            let mut guard = readers
+                .iter()
+                .find_map(|r| r.try_lock().ok())
+                .unwrap_or_else(|| lock(&readers[0]));
+            let views = match guard.as_mut() {
+                Some(v) => v,
+                None => guard.insert(Views::open(&db_path)?),
+            };
+            f(views)
         });
         match run.await {
             Ok(result) => result.map_err(|e| e.to_string()),

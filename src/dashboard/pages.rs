@@ -94,7 +94,8 @@ pub fn overview(o: &Overview, csrf: &str) -> Markup {
                 section.problems { h2 { "Problems" } ul { @for p in &o.problems { li { (p) } } } }
             }
             section {
-                h2 { "Files with findings per day, by detector" }
+                h2 { "Files with findings per day (UTC, by last scan), stacked by detector" }
+                p.note { "A file with findings of two detectors counts in both." }
                 (chart::per_day(&s.per_day, &names))
                 ul.legend { @for (i, n) in names.iter().enumerate() { li { span class=(format!("key {}", chart::series(i))) {} (n) } } }
             }
@@ -184,10 +185,8 @@ pub fn files(p: &FilesPage, f: &FileFilter, detectors: &[String], csrf: &str) ->
         (layout("sensitive files", "files", &api, Some(csrf), html! {
             h1 { "Sensitive files" }
             form.filters method="get" action="/files" {
-                label { "Detector " select name="detector" {
-                    option value="" { "any" }
-                    @for d in detectors { option value=(d) selected=[selected(f.detector.as_deref() == Some(d))] { (d) } }
-                } }
+                label { "Detector " input type="text" name="detector" list="detectors" placeholder="any" value=(f.detector.as_deref().unwrap_or("")); }
+                datalist #detectors { @for d in detectors { option value=(d) {} } }
                 label { "Confidence at least " select name="confidence" {
                     option value="" { "any" }
                     @for c in ["VERY_LIKELY", "LIKELY", "POSSIBLE", "UNLIKELY"] {
@@ -242,19 +241,21 @@ pub fn file(d: &FileDetail, csrf: &str, said: Option<&str>) -> Markup {
                 dt { "size" } dd { (d.size) " bytes" }
                 dt { "SHA-256" } dd { code { (d.sha256.as_deref().unwrap_or("–")) } }
                 dt { "status" } dd { (d.status) @if let Some(e) = &d.error { ": " (e) } }
-                dt { "scanned" } dd { (f.scanned_at) " (" (d.scans) " scans, " (d.engine) ")" }
-                dt { "quarantine" } dd { (f.quarantine.as_deref().unwrap_or("not quarantined")) }
+                dt { "scanned" } dd { span data-field="scanned_at" { (f.scanned_at) } " (" span data-field="scans" { (d.scans) } " scans, " (d.engine) ")" }
+                dt { "quarantine" } dd data-field="quarantine" data-empty="not quarantined" { (f.quarantine.as_deref().unwrap_or("not quarantined")) }
             }
             div.actions {
                 @if let Some(q) = held {
                     form method="post" action=(format!("/quarantine/{}/restore", q.id)) {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="file" value=(f.id);
+                        label { "Restoring hands the data back: type the token again " input type="password" name="token" autocomplete="off"; }
                         button #restore type="submit" { "Restore" }
                     }
-                } @else {
+                } @else if f.findings > 0 {
                     form method="post" action=(format!("/files/{}/quarantine", f.id)) {
                         input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="sha256" value=(d.sha256.as_deref().unwrap_or(""));
                         button #quarantine type="submit" { "Quarantine" }
                     }
                 }
@@ -285,7 +286,7 @@ fn alert_table(alerts: &[AlertRow]) -> Markup {
     html! {
         table {
             thead { tr { th.n { "id" } th { "sink" } th { "file" } th { "created" } th { "state" } th.n { "attempts" } th { "ticket" } th { "last error" } } }
-            tbody { @for a in alerts { tr {
+            tbody #alerts { @for a in alerts { tr {
                 td.n { (a.id) } td { (a.sink) } td { (a.path.as_deref().unwrap_or("(anomaly)")) } td { (a.created_at) }
                 td { (a.state) } td.n { (a.attempts) } td { (a.receipt.as_deref().unwrap_or("")) }
                 td { (a.last_error.as_deref().unwrap_or("")) }
@@ -318,10 +319,10 @@ pub fn baselines(subjects: &[SubjectView], csrf: &str) -> Markup {
             h1 { "Baselines" }
             p { "Files with findings per interval for each subject, against its moving average (line) and the band above which an interval is an anomaly (dashed); anomalies are red." }
             @if subjects.is_empty() { p { "No subject has a baseline yet." } }
-            @for s in subjects {
+            @for (i, s) in subjects.iter().enumerate() {
                 section.subject {
                     h2 { (s.subject) }
-                    p { "average " (format!("{:.2}", s.mean)) ", band " (s.band.map_or("–".into(), |b| format!("{b:.2}"))) ", " (s.intervals) " intervals" }
+                    p { "average " (format!("{:.2}", s.mean)) ", band " (s.band.map_or("–".into(), |b| format!("{b:.2}"))) ", " span data-field=(format!("{i}.intervals")) { (s.intervals) } " intervals" }
                     (chart::baseline(&s.recent))
                 }
             }

@@ -30,6 +30,31 @@ pub(super) fn same_origin<B>(req: &Request<B>) -> bool {
     }
 }
 
+/// Whether the `Host` a request names is one the dashboard answers to: a
+/// loopback address, `localhost`, or one of `names` (the listen address,
+/// `dashboard.url`'s host). Another name means a page elsewhere had its
+/// own name point here (DNS rebinding), so that the browser would treat
+/// the dashboard as that page's origin.
+pub(super) fn host_allowed<B>(req: &Request<B>, names: &[String]) -> bool {
+    let Some(host) = req.headers().get("host").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    // The name without its port: `[::1]:8000`, `localhost:8000`.
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.to_ascii_lowercase();
+    let bare = name.trim_matches(['[', ']']);
+    name == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || names.iter().any(|n| n.eq_ignore_ascii_case(bare))
+}
+
 /// The first value of `name` in a form or query string.
 pub(super) fn form_value(form: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(form.as_bytes())
@@ -99,6 +124,25 @@ mod tests {
             b = b.header(*k, *v);
         }
         b.body(()).unwrap()
+    }
+
+    #[test]
+    fn only_known_host_names_are_answered() {
+        let names = ["dlp.example.org".to_string()];
+        for ok in [
+            "127.0.0.1:8000",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:8000",
+            "dlp.example.org",
+            "127.0.0.2",
+        ] {
+            assert!(host_allowed(&req(&[("host", ok)]), &names), "{ok}");
+        }
+        for bad in ["evil.example:8000", "10.0.0.1", "localhost.evil.example"] {
+            assert!(!host_allowed(&req(&[("host", bad)]), &names), "{bad}");
+        }
+        assert!(!host_allowed(&req(&[]), &names));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Each session has its own CSRF token, which every action must carry.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -17,8 +17,9 @@ const MAX_SESSIONS: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub csrf: String,
-    expires: Instant,
-    created: Instant,
+    /// By the wall clock: time spent suspended counts.
+    expires: SystemTime,
+    created: SystemTime,
 }
 
 /// The live sessions.
@@ -52,7 +53,7 @@ impl Sessions {
 
     /// Starts a session: its cookie value, and the session.
     pub fn start(&mut self) -> Option<(String, Session)> {
-        let now = Instant::now();
+        let now = SystemTime::now();
         self.by_hash.retain(|_, s| s.expires > now);
         if self.by_hash.len() >= MAX_SESSIONS
             && let Some(oldest) = self
@@ -66,7 +67,7 @@ impl Sessions {
         let id = random_hex(&self.rng)?;
         let session = Session {
             csrf: random_hex(&self.rng)?,
-            expires: now + self.ttl,
+            expires: now.checked_add(self.ttl)?,
             created: now,
         };
         self.by_hash.insert(hash(&id), session.clone());
@@ -77,7 +78,7 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<Session> {
         self.by_hash
             .get(&hash(id))
-            .filter(|s| s.expires > Instant::now())
+            .filter(|s| s.expires > SystemTime::now())
             .cloned()
     }
 
@@ -97,12 +98,13 @@ pub fn csrf_matches(session: &Session, presented: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+/// The values of cookie `name` in a `Cookie` header: there may be more
+/// than one (another site on this host can set one with a narrower path).
+pub fn cookies<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
     header
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
 }
 
@@ -139,8 +141,8 @@ mod tests {
 
     #[test]
     fn cookies_are_read_by_name() {
-        let h = "a=1; dlpd_session=abc; b=2";
-        assert_eq!(cookie(h, COOKIE), Some("abc"));
-        assert_eq!(cookie(h, "c"), None);
+        let h = "a=1; dlpd_session=abc; b=2; dlpd_session=def";
+        assert_eq!(cookies(h, COOKIE).collect::<Vec<_>>(), ["abc", "def"]);
+        assert_eq!(cookies(h, "c").count(), 0);
     }
 }

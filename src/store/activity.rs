@@ -257,6 +257,59 @@ impl Store {
     }
 }
 
+/// One interval of a subject, as the charts show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub interval: i64,
+    pub count: u64,
+    /// What it was judged against, once closed.
+    pub mean: Option<f64>,
+    pub band: Option<f64>,
+    pub anomaly: bool,
+}
+
+/// `subject`'s last `n` intervals up to `until`, oldest first.
+pub(super) fn recent(
+    conn: &rusqlite::Connection,
+    subject: &str,
+    until: i64,
+    n: i64,
+) -> rusqlite::Result<Vec<Interval>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT interval, count, mean, band, anomaly FROM activity
+         WHERE subject = ?1 AND interval <= ?2 ORDER BY interval DESC LIMIT ?3",
+    )?;
+    let mut rows: Vec<Interval> = stmt
+        .query_map(params![subject, until, n], |r| {
+            Ok(Interval {
+                interval: r.get(0)?,
+                count: r.get::<_, i64>(1)?.max(0) as u64,
+                mean: r.get(2)?,
+                band: r.get(3)?,
+                anomaly: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+impl super::AlertOutbox {
+    /// `subject`'s last `n` intervals up to `until`, oldest first, for an
+    /// anomaly's chart.
+    pub fn recent_activity(
+        &self,
+        subject: &str,
+        until: i64,
+        n: i64,
+    ) -> Result<Vec<Interval>, StoreError> {
+        recent(self.conn(), subject, until, n).map_err(|source| StoreError::Sql {
+            path: self.db_path().to_path_buf(),
+            source,
+        })
+    }
+}
+
 /// The anomalies recorded, newest first, at most `n`.
 pub(super) fn anomalies(conn: &rusqlite::Connection, n: usize) -> rusqlite::Result<Vec<Anomaly>> {
     let mut stmt = conn.prepare_cached(

@@ -20,8 +20,8 @@ mod uploads;
 mod views;
 mod walked;
 
-pub use activity::{Baseline, Events};
-pub use query::{FailedFile, FindingQuery, StoreStatus};
+pub use activity::{Baseline, Events, Interval};
+pub use query::{FailedFile, FindingQuery, StoreStatus, ToQuarantine};
 pub use queue::{Job, JobId, LastScan, QueueCounts, Queued, Recovered};
 pub use recorder::Recorder;
 pub use remediation::{AlertOutbox, DueAlert, NewAlert, QuarantineRecord, QuarantineState};
@@ -147,8 +147,9 @@ const SUMMARIZE: &str = "UPDATE files SET
       findings = (SELECT count(*) FROM findings WHERE file_id = ?1),
       top_confidence = (SELECT max(CASE confidence WHEN 'VERY_LIKELY' THEN 5 WHEN 'LIKELY' THEN 4
           WHEN 'POSSIBLE' THEN 3 WHEN 'UNLIKELY' THEN 2 ELSE 1 END) FROM findings WHERE file_id = ?1),
-      detectors = (SELECT ',' || group_concat(detector || ':' || n, ',') || ','
-          FROM (SELECT detector, count(*) AS n FROM findings WHERE file_id = ?1 GROUP BY detector))
+      detectors = (SELECT ',' || group_concat(name || ':' || n, ',') || ','
+          FROM (SELECT replace(replace(replace(detector, '%', '%25'), ',', '%2C'), ':', '%3A') AS name, count(*) AS n
+                FROM findings WHERE file_id = ?1 GROUP BY detector))
     WHERE id = ?1";
 
 impl Store {
@@ -390,7 +391,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)
                      ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
                        engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10, exposure = ?12,
-                       findings = 0, top_confidence = NULL, detectors = NULL,
+                       findings = 0, top_confidence = NULL, detectors = NULL, gone_at = NULL,
                        csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
                      RETURNING id, scans",
                 )

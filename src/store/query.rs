@@ -1,8 +1,10 @@
 //! What the commands read back: findings, status counts, failed files.
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::params;
 
 use super::{QueueCounts, Store, StoreError, unix_ms, unknown};
 use crate::finding::{Confidence, Detector};
@@ -18,6 +20,17 @@ pub struct StoreStatus {
     pub skipped: u64,
     pub failed: u64,
     pub findings: u64,
+}
+
+/// A file with findings, as a quarantine by hand needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToQuarantine {
+    pub path: PathBuf,
+    /// The content scanned.
+    pub sha256: Option<String>,
+    pub size: u64,
+    /// `CREDIT_CARD_NUMBER=10 API_KEY=1`.
+    pub summary: String,
 }
 
 /// A file dlpd gave up on.
@@ -166,35 +179,51 @@ impl Store {
         .map_err(self.sql_err())
     }
 
-    /// What quarantining file row `id` by hand needs: its path, the
-    /// SHA-256 of the content scanned, and its findings as
-    /// `CREDIT_CARD_NUMBER=10 API_KEY=1`.
-    pub fn file_to_quarantine(
-        &self,
-        id: i64,
-    ) -> Result<Option<(PathBuf, Option<String>, String)>, StoreError> {
+    /// What quarantining file row `id` by hand needs, if it is a file
+    /// with findings still there.
+    pub fn file_to_quarantine(&self, id: i64) -> Result<Option<ToQuarantine>, StoreError> {
         use rusqlite::OptionalExtension;
         self.conn
             .query_row(
-                "SELECT path, sha256, coalesce(detectors, '') FROM files WHERE id = ?1 AND findings > 0",
+                "SELECT path, sha256, size, coalesce(detectors, '') FROM files
+                 WHERE id = ?1 AND findings > 0 AND gone_at IS NULL",
                 [id],
                 |r| {
-                    let sums: String = r.get(2)?;
-                    let summary = sums
-                        .split(',')
-                        .filter_map(|d| d.rsplit_once(':'))
-                        .map(|(d, n)| format!("{d}={n}"))
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    Ok((
-                        PathBuf::from(std::ffi::OsString::from_vec(r.get(0)?)),
-                        r.get(1)?,
-                        summary,
-                    ))
+                    let sums: String = r.get(3)?;
+                    Ok(ToQuarantine {
+                        path: PathBuf::from(std::ffi::OsString::from_vec(r.get(0)?)),
+                        sha256: r.get(1)?,
+                        size: r.get::<_, i64>(2)?.max(0) as u64,
+                        summary: super::views::detector_sums(&sums)
+                            .iter()
+                            .map(|(d, n)| format!("{d}={n}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    })
                 },
             )
             .optional()
             .map_err(self.sql_err())
+    }
+
+    /// Marks `path`, and every file under it, as gone (the watcher saw it
+    /// deleted or moved away): off the dashboard's lists until it is
+    /// recorded again. Its findings stay.
+    pub fn mark_gone(&mut self, path: &Path) -> Result<(), StoreError> {
+        let exact = path.as_os_str().as_bytes();
+        let mut under = exact.to_vec();
+        under.push(b'/');
+        // Paths under the directory sort between `dir/` and `dir0`.
+        let mut past = exact.to_vec();
+        past.push(b'0');
+        self.conn
+            .execute(
+                "UPDATE files SET gone_at = ?4 WHERE gone_at IS NULL
+                   AND (path = ?1 OR (path >= ?2 AND path < ?3))",
+                params![exact, under, past, unix_ms(SystemTime::now())],
+            )
+            .map_err(self.sql_err())?;
+        Ok(())
     }
 
     /// Up to `limit` files given up on for lack of permission, after row

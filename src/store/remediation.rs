@@ -208,6 +208,14 @@ pub struct AlertOutbox {
 }
 
 impl AlertOutbox {
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(super) fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
     /// Opens the store the keeper has already created and migrated.
     pub fn open(db_path: &Path) -> Result<AlertOutbox, StoreError> {
         let err = |source| StoreError::Open {

@@ -188,20 +188,25 @@ pub const MIGRATIONS: &[&str] = &[
     // v11: what the dashboard lists files by, kept on each file's row so
     // a page of 100,000 files never reads the findings table: how many
     // findings, the highest confidence (1 VERY_UNLIKELY to 5 VERY_LIKELY),
-    // and each detector with its count (",CREDIT_CARD_NUMBER:10,API_KEY:1,").
-    // Alerts name the file they are about.
+    // and each detector with its count (",CREDIT_CARD_NUMBER:10,API_KEY:1,",
+    // `%`, `,` and `:` in a name percent-escaped). Files the watcher saw go
+    // (deleted, moved away) say when, and leave the dashboard's lists; their
+    // findings stay. Alerts name the file they are about.
     r#"
     ALTER TABLE files ADD COLUMN findings INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE files ADD COLUMN top_confidence INTEGER;
     ALTER TABLE files ADD COLUMN detectors TEXT;
+    ALTER TABLE files ADD COLUMN gone_at INTEGER;
     UPDATE files SET
       findings = (SELECT count(*) FROM findings WHERE file_id = files.id),
       top_confidence = (SELECT max(CASE confidence WHEN 'VERY_LIKELY' THEN 5 WHEN 'LIKELY' THEN 4
           WHEN 'POSSIBLE' THEN 3 WHEN 'UNLIKELY' THEN 2 ELSE 1 END) FROM findings WHERE file_id = files.id),
-      detectors = (SELECT ',' || group_concat(detector || ':' || n, ',') || ','
-          FROM (SELECT detector, count(*) AS n FROM findings WHERE file_id = files.id GROUP BY detector))
+      detectors = (SELECT ',' || group_concat(name || ':' || n, ',') || ','
+          FROM (SELECT replace(replace(replace(detector, '%', '%25'), ',', '%2C'), ':', '%3A') AS name, count(*) AS n
+                FROM findings WHERE file_id = files.id GROUP BY detector))
     WHERE id IN (SELECT file_id FROM findings);
-    CREATE INDEX files_sensitive ON files (scanned_at) WHERE findings > 0;
+    CREATE INDEX files_sensitive ON files (scanned_at) WHERE findings > 0 AND gone_at IS NULL;
+    CREATE INDEX files_sensitive_path ON files (path) WHERE findings > 0 AND gone_at IS NULL;
     ALTER TABLE alerts ADD COLUMN path BLOB;   -- the file an alert is about
     CREATE INDEX alerts_path ON alerts (path) WHERE path IS NOT NULL;
     "#,

@@ -10,6 +10,7 @@ pub mod nightfall;
 pub mod pdf;
 pub mod quarantine;
 pub mod sink;
+pub mod slack;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

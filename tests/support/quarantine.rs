@@ -26,8 +26,13 @@ pub fn planned(dir: &Path, path: &Path, q: &Quarantine) -> (Store, i64) {
     let mut report = FileReport::new(path, "local", Outcome::Scanned { findings: vec![] });
     report.sha256 = Some(sha.clone());
     let mut recs = vec![
-        q.prepare(path, &sha, "CREDIT_CARD_NUMBER=10".into())
-            .unwrap(),
+        q.prepare(
+            path,
+            std::fs::metadata(path).unwrap().len(),
+            &sha,
+            "CREDIT_CARD_NUMBER=10".into(),
+        )
+        .unwrap(),
     ];
     store
         .record_remedied(&[report], &[], &[], &mut recs, &Default::default())

@@ -15,6 +15,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body's bytes.
+    pub raw: Vec<u8>,
 }
 
 /// Scripted answers: an HTTP status and an optional `Retry-After`.
@@ -104,6 +106,7 @@ pub fn read_request(stream: &std::net::TcpStream) -> Option<Received> {
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        raw: body,
     })
 }
 

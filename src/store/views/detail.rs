@@ -230,29 +230,22 @@ impl Views {
                 .collect()
             })
             .map_err(self.err())?;
-        let mut recent = self
-            .conn
-            .prepare_cached(
-                "SELECT interval, count, mean, band, anomaly FROM activity
-                 WHERE subject = ?1 ORDER BY interval DESC LIMIT ?2",
-            )
-            .map_err(self.err())?;
         for s in &mut out {
-            let mut rows: Vec<IntervalRow> = recent
-                .query_map(params![s.subject, RECENT_INTERVALS], |r| {
-                    let start = r.get::<_, i64>(0)?.max(0) as u64 * interval_s;
-                    Ok(IntervalRow {
-                        start: crate::report::rfc3339(UNIX_EPOCH + Duration::from_secs(start)),
-                        count: r.get::<_, i64>(1)? as u64,
-                        mean: r.get(2)?,
-                        band: r.get(3)?,
-                        anomaly: r.get(4)?,
-                    })
+            let recent =
+                crate::store::activity::recent(&self.conn, &s.subject, i64::MAX, RECENT_INTERVALS)
+                    .map_err(self.err())?;
+            s.recent = recent
+                .into_iter()
+                .map(|i| IntervalRow {
+                    start: crate::report::rfc3339(
+                        UNIX_EPOCH + Duration::from_secs(i.interval.max(0) as u64 * interval_s),
+                    ),
+                    count: i.count,
+                    mean: i.mean,
+                    band: i.band,
+                    anomaly: i.anomaly,
                 })
-                .and_then(|rows| rows.collect())
-                .map_err(self.err())?;
-            rows.reverse();
-            s.recent = rows;
+                .collect();
         }
         Ok(out)
     }

@@ -7,7 +7,7 @@
 //! findings there), so a page over 100,000 files with a million findings
 //! reads no findings.
 
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,10 @@ pub const DAYS: i64 = 14;
 pub struct Views {
     conn: Connection,
     db_path: PathBuf,
+    /// The last summary, with the store's `data_version` and the day it
+    /// was made for: polled every few seconds, it is made again only once
+    /// something was recorded.
+    summary: Option<(i64, i64, Summary)>,
 }
 
 /// Counts for the overview and `GET /api/summary`.
@@ -153,10 +157,18 @@ pub struct FileRow {
     pub quarantine: Option<String>,
 }
 
+/// A path as the dashboard shows it: control and bidi characters escaped
+/// (as the logs do) and bytes that are not UTF-8 as `\xNN`, so that no
+/// name can reorder what is shown or pass for another.
 fn text_path(bytes: Vec<u8>) -> String {
-    PathBuf::from(std::ffi::OsString::from_vec(bytes))
-        .to_string_lossy()
-        .into_owned()
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&crate::logging::escape_controls(chunk.valid()));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 fn time(ms: i64) -> String {
@@ -181,17 +193,35 @@ fn confidence_of(rank: Option<i64>) -> String {
     CONFIDENCES[i as usize].as_str().to_string()
 }
 
-/// `,A:3,B:1,` as counts.
-fn detectors(sums: Option<String>) -> Vec<DetectorCount> {
-    sums.unwrap_or_default()
+/// A file's `detectors` column (`,A:3,B:1,`, names percent-escaped) as
+/// names and counts.
+pub(in crate::store) fn detector_sums(column: &str) -> Vec<(String, u64)> {
+    column
         .split(',')
         .filter_map(|d| {
             let (name, n) = d.rsplit_once(':')?;
-            Some(DetectorCount {
-                detector: name.to_string(),
-                files: 1,
-                findings: n.parse().ok()?,
-            })
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            Some((name.into_owned(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+/// How `name` starts its entry in the `detectors` column.
+fn detector_needle(name: &str) -> String {
+    let escaped = name
+        .replace('%', "%25")
+        .replace(',', "%2C")
+        .replace(':', "%3A");
+    format!(",{escaped}:")
+}
+
+fn detectors(sums: Option<String>) -> Vec<DetectorCount> {
+    detector_sums(&sums.unwrap_or_default())
+        .into_iter()
+        .map(|(detector, findings)| DetectorCount {
+            detector,
+            files: 1,
+            findings,
         })
         .collect()
 }
@@ -234,6 +264,7 @@ impl Views {
         Ok(Views {
             conn,
             db_path: db_path.to_path_buf(),
+            summary: None,
         })
     }
 
@@ -251,25 +282,36 @@ impl Views {
             path: path.clone(),
             source,
         };
+        let day_ms = 86_400_000;
+        let today = unix_ms(now) / day_ms;
+        // Changes by other connections since this one last looked.
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if let Some((v, d, s)) = &self.summary
+            && (*v, *d) == (version, today)
+        {
+            return Ok(s.clone());
+        }
         let tx = self.conn.transaction().map_err(err)?;
         let mut s = Summary::default();
         let (scanned, newest): (i64, Option<i64>) = tx
             .query_row(
-                "SELECT count(*), (SELECT max(id) FROM files WHERE findings > 0) FROM files",
+                "SELECT count(*), (SELECT max(id) FROM files WHERE findings > 0 AND gone_at IS NULL) FROM files",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(err)?;
         s.scanned = scanned as u64;
         s.newest_file = newest.unwrap_or(0);
-        let day_ms = 86_400_000;
-        let first_day = unix_ms(now) / day_ms - (DAYS - 1);
+        let first_day = today - (DAYS - 1);
         let mut per_day: Vec<Vec<Count>> = vec![Vec::new(); DAYS as usize];
         {
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT scanned_at, findings, top_confidence, detectors, coalesce(exposure, 'local')
-                     FROM files WHERE findings > 0",
+                     FROM files WHERE findings > 0 AND gone_at IS NULL",
                 )
                 .map_err(err)?;
             let mut rows = stmt.query([]).map_err(err)?;
@@ -340,6 +382,8 @@ impl Views {
                 .collect()
             })
             .map_err(err)?;
+        drop(tx);
+        self.summary = Some((version, today, s.clone()));
         Ok(s)
     }
 
@@ -355,9 +399,9 @@ impl Views {
         let since = f
             .max_age
             .map(|age| unix_ms(now.checked_sub(age).unwrap_or(UNIX_EPOCH)));
-        let detector = f.detector.as_ref().map(|d| format!(",{d}:"));
+        let detector = f.detector.as_deref().map(detector_needle);
         let confidence = f.confidence.map(rank);
-        let filter = "findings > 0
+        let filter = "findings > 0 AND gone_at IS NULL
             AND (?1 IS NULL OR instr(detectors, ?1) > 0)
             AND (?2 IS NULL OR top_confidence >= ?2)
             AND (?3 IS NULL OR substr(path, 1, length(?3)) = ?3)
@@ -404,5 +448,110 @@ fn add(counts: &mut Vec<Count>, name: &str, n: u64) {
             name: name.to_string(),
             files: n,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ScannerConfig;
+    use crate::engine::LocalEngine;
+    use crate::finding::{FileReport, Finding, Outcome};
+
+    fn findings(text: &str) -> Vec<Finding> {
+        LocalEngine::new(&ScannerConfig::default()).scan_bytes(text.as_bytes())
+    }
+
+    fn report(path: &str, found: Vec<Finding>) -> FileReport {
+        let mut r = FileReport::new(
+            Path::new(path),
+            "local",
+            Outcome::Scanned { findings: found },
+        );
+        r.sha256 = Some("ab".into());
+        r
+    }
+
+    #[test]
+    fn detector_names_with_separators_survive_the_sums_column() {
+        let name = "EU:9, \"q%";
+        let needle = detector_needle(name);
+        assert!(
+            !needle[1..needle.len() - 1].contains([',', ':']),
+            "{needle}"
+        );
+        let column = format!("{needle}9,");
+        assert_eq!(detector_sums(&column), [(name.to_string(), 9)]);
+    }
+
+    #[test]
+    fn a_files_sums_follow_its_rescans_and_growth_and_filters_use_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::queue::tests::store(dir.path());
+        let cards = findings("card 5433-9502-3725-7862 and 4916-6734-7572-5015\n");
+        let ssn = findings("ssn 536-22-1234\n");
+        assert_eq!((cards.len(), ssn.len()), (2, 1));
+        store
+            .record(&[
+                report("/r/a.csv", cards.clone()),
+                report("/r/b.txt", ssn.clone()),
+            ])
+            .unwrap();
+        let views = Views::open(&store.db_path).unwrap();
+        let now = SystemTime::now();
+        let all = FileFilter {
+            page: 1,
+            ..FileFilter::default()
+        };
+        let page = views.files(&all, now).unwrap();
+        assert_eq!(page.total, 2);
+        let a = page.files.iter().find(|f| f.path == "/r/a.csv").unwrap();
+        assert_eq!((a.findings, a.detectors[0].findings), (2, 2));
+        assert_eq!(a.detectors[0].detector, "CREDIT_CARD_NUMBER");
+
+        // The file grew: its earlier findings stay and the new add up.
+        let mut grown = report("/r/a.csv", ssn.clone());
+        grown.grown_from = Some(10);
+        store.record(&[grown]).unwrap();
+        let only = |f: FileFilter| views.files(&f, now).unwrap();
+        let a = &only(FileFilter {
+            root: Some("/r/a.csv".into()),
+            ..all.clone()
+        });
+        assert_eq!(a.total, 0, "a root is a directory, not a file");
+        let detail = views.file(1).unwrap().unwrap();
+        assert_eq!(detail.file.findings, 3);
+        assert_eq!(detail.items.len(), 3);
+        let ssn_files = only(FileFilter {
+            detector: Some("US_SOCIAL_SECURITY_NUMBER".into()),
+            ..all.clone()
+        });
+        assert_eq!(ssn_files.total, 2);
+        // A rescan that finds nothing takes the file off the list.
+        store.record(&[report("/r/b.txt", Vec::new())]).unwrap();
+        assert_eq!(only(all.clone()).total, 1);
+        assert_eq!(
+            only(FileFilter {
+                root: Some("/r".into()),
+                sort: Sort::Findings,
+                ..all.clone()
+            })
+            .files[0]
+                .path,
+            "/r/a.csv"
+        );
+        // Names show their control and bidi characters and stray bytes.
+        assert_eq!(
+            text_path(b"a\xffb\n\xe2\x80\xaec".to_vec()),
+            "a\\xffb\\n\\u{202e}c"
+        );
+        // No masked value is ever the raw one.
+        for item in &detail.items {
+            assert!(item.masked.contains('*'), "{item:?}");
+        }
+        let mut views = views;
+        let s = views.summary(now).unwrap();
+        assert_eq!((s.files_with_findings, s.findings, s.scanned), (1, 3, 2));
+        assert_eq!(s.per_day.last().unwrap().detectors.len(), 2);
     }
 }
