@@ -104,9 +104,33 @@ pub fn api_error(
 /// A token clients must present, compared in constant time: both sides
 /// are HMACed with a key made at start, so the comparison takes the same
 /// time whatever the token's length or first wrong byte.
+///
+/// Every check costs: it takes one of [`MAX_CHECKING`] permits before it
+/// compares (none free: [`Checked::Busy`], answered 429 without looking at
+/// the token), and a wrong token keeps its permit for [`PENALTY`]. So
+/// guessing is held to a few tries a second whoever tries, and no lockout
+/// exists for anyone to trigger. Wrong tokens are logged at most every
+/// 10 s, with their count.
 pub struct Token {
     key: ring::hmac::Key,
     tag: ring::hmac::Tag,
+    checking: tokio::sync::Semaphore,
+    /// Since the last log line: when, and how many wrong tokens.
+    logged: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+/// Checks of a token at once, at most.
+pub const MAX_CHECKING: usize = 4;
+/// How long a wrong token holds its permit.
+pub const PENALTY: Duration = Duration::from_secs(1);
+
+/// What a token check came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    Right,
+    Wrong,
+    /// Too many checks at once: not looked at.
+    Busy,
 }
 
 impl Token {
@@ -115,22 +139,72 @@ impl Token {
         let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
             .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"dlpd-token"));
         let tag = ring::hmac::sign(&key, token.expose().as_bytes());
-        Token { key, tag }
+        Token {
+            key,
+            tag,
+            checking: tokio::sync::Semaphore::new(MAX_CHECKING),
+            logged: std::sync::Mutex::new((None, 0)),
+        }
     }
 
-    /// Whether `presented` is the token.
-    pub fn matches(&self, presented: &[u8]) -> bool {
-        ring::hmac::verify(&self.key, presented, self.tag.as_ref()).is_ok()
+    /// Checks `presented` (`what` names where, for the log).
+    pub async fn check(&self, presented: &[u8], what: &str) -> Checked {
+        let Ok(_permit) = self.checking.try_acquire() else {
+            return Checked::Busy;
+        };
+        if ring::hmac::verify(&self.key, presented, self.tag.as_ref()).is_ok() {
+            return Checked::Right;
+        }
+        {
+            let mut l = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+            l.1 += 1;
+            if l.0.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(
+                    count = l.1,
+                    "a wrong token ({what}); {} since the last such line",
+                    l.1
+                );
+                *l = (Some(std::time::Instant::now()), 0);
+            }
+        }
+        tokio::time::sleep(PENALTY).await;
+        Checked::Wrong
     }
 
-    /// Whether `req` carries `Authorization: Bearer <token>`.
-    pub fn bearer_of<B>(&self, req: &Request<B>) -> bool {
-        let presented = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        presented.is_some_and(|p| self.matches(p.as_bytes()))
+    /// The bearer token `req` carries, if it has an `Authorization` header.
+    pub fn bearer<B>(req: &Request<B>) -> Option<Vec<u8>> {
+        let value = req.headers().get(hyper::header::AUTHORIZATION)?;
+        let token = value.as_bytes().strip_prefix(b"Bearer ").unwrap_or(b"");
+        Some(token.trim_ascii().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wrong_token_waits_and_past_a_few_checks_none_is_looked_at() {
+        let t = std::sync::Arc::new(Token::new(&crate::secret::Secret::new("right")));
+        assert_eq!(t.check(b"right", "test").await, Checked::Right);
+        let tries: Vec<_> = (0..MAX_CHECKING + 2)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(async move { t.check(b"wrong", "test").await })
+            })
+            .collect();
+        // While the wrong ones wait, even the right token is not looked at.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(t.check(b"right", "test").await, Checked::Busy);
+        let mut got = Vec::new();
+        for h in tries {
+            got.push(h.await.unwrap());
+        }
+        assert_eq!(
+            got.iter().filter(|c| **c == Checked::Wrong).count(),
+            MAX_CHECKING
+        );
+        assert_eq!(got.iter().filter(|c| **c == Checked::Busy).count(), 2);
+        assert_eq!(t.check(b"right", "test").await, Checked::Right);
     }
 }

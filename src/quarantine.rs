@@ -46,6 +46,15 @@ pub enum Act {
     Restore { id: i64 },
 }
 
+impl std::fmt::Display for Act {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Act::Quarantine { file_id, .. } => write!(f, "quarantine of file {file_id}"),
+            Act::Restore { id } => write!(f, "restore of quarantine record {id}"),
+        }
+    }
+}
+
 /// Why a quarantine step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {

@@ -178,6 +178,9 @@ fn a_browser_logs_in_sees_the_stores_counts_and_quarantines_and_restores_a_file(
     b.wait("input[name=token]").type_text(TOKEN);
     b.wait("#restore").click();
     assert!(wait_for(DEADLINE, || state() == "restored"), "{}", d.log());
+    // Back where it was, it is listed again.
+    let listed = "SELECT count(*) FROM files WHERE findings > 0 AND gone_at IS NULL";
+    assert!(wait_for(DEADLINE, || d.count(listed) == 3), "{}", d.log());
     assert_eq!(std::fs::read_to_string(&cards).unwrap(), SAMPLE_PCI);
     assert!(b.wait("#quarantine").text().contains("Quarantine"));
 

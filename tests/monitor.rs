@@ -315,10 +315,19 @@ fn an_anomaly_reaches_slack_with_a_chart_of_the_subjects_activity() {
         let text = m["text"].as_str().unwrap();
         assert!(!text.contains("5433-9502-3725-7862"), "{text}");
     }
-    // Each delivery's receipt is what Slack made of it.
-    let receipts = d.count(
-        "SELECT count(*) FROM alerts WHERE sink = 'slack' AND receipt LIKE 'F%' AND delivered_at IS NOT NULL",
+    // Each delivery's receipt is what Slack made of it (Slack is told
+    // before dlpd records the delivery: wait for both to agree).
+    let receipts = || {
+        d.count(
+            "SELECT count(*) FROM alerts WHERE sink = 'slack' AND receipt LIKE 'F%' AND delivered_at IS NOT NULL",
+        ) as usize
+    };
+    assert!(
+        wait_for(DEADLINE, || receipts() >= 3
+            && receipts() == slack.shared().len()),
+        "{} receipts, {} charts",
+        receipts(),
+        slack.shared().len()
     );
-    assert_eq!(receipts as usize, slack.shared().len());
     assert!(!d.log().contains(BOT_TOKEN));
 }

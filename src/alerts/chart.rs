@@ -74,11 +74,21 @@ pub fn activity_png(bars: &[Interval]) -> Vec<u8> {
     let mut c = Canvas::new();
     let top = bars
         .iter()
-        .flat_map(|b| [b.count as f64, b.band.unwrap_or(0.0)])
+        .flat_map(|b| [b.count as f64, b.band.unwrap_or(0.0), b.mean.unwrap_or(0.0)])
+        .filter(|v| v.is_finite())
         .fold(1.0, f64::max);
     let (plot_w, plot_h) = ((W - 2 * PAD) as f64, (H - 2 * PAD) as f64);
     let slot = plot_w / bars.len().max(1) as f64;
-    let y = |v: f64| (H - PAD) as i64 - (v / top * plot_h).round() as i64;
+    // Clamped to the canvas: a stray value (a store edited by hand) draws
+    // at the edge, and never sends a line round the world.
+    let y = |v: f64| {
+        let v = if v.is_finite() {
+            v.clamp(0.0, top)
+        } else {
+            0.0
+        };
+        (H - PAD) as i64 - (v / top * plot_h).round() as i64
+    };
     let x = |i: usize, at: f64| PAD as i64 + ((i as f64 + at) * slot).round() as i64;
     c.rect(
         PAD as i64,

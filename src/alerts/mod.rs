@@ -127,6 +127,8 @@ pub fn for_report(
     }
     let path = report.path.to_string_lossy();
     let sha = report.sha256.as_deref().unwrap_or("");
+    // Slack reads `<…>` as links and mentions (`<!channel>`).
+    let slack_path = slack_escape(&path);
     let action_word = match action {
         Action::Quarantine => "quarantine",
         Action::Notify | Action::Record => "notify",
@@ -141,7 +143,7 @@ pub fn for_report(
             let body = match sink {
                 "slack" => json!({
                     "text": format!(
-                        ":rotating_light: dlpd on {host}: {count} {} finding{} ({max}) in {path}{}{}",
+                        ":rotating_light: dlpd on {host}: {count} {} finding{} ({max}) in {slack_path}{}{}",
                         detector.display_name(),
                         if count == 1 { "" } else { "s" },
                         match report.exposure {
@@ -200,7 +202,7 @@ pub fn for_anomaly(
                 "slack" => json!({
                     "text": format!(
                         ":chart_with_upwards_trend: dlpd on {host}: unusual activity for {}: {} files with findings in {} s from {start}, where {:.1} is usual (band {:.1}){}",
-                        a.subject, a.count, a.interval_s, a.mean, a.band,
+                        slack_escape(&a.subject), a.count, a.interval_s, a.mean, a.band,
                         match dashboard {
                             "" => String::new(),
                             url => format!(" <{}/baselines|activity chart>", url.trim_end_matches('/')),
@@ -228,6 +230,14 @@ pub fn for_anomaly(
             })
         })
         .collect()
+}
+
+/// Text for Slack's mrkdwn: `&`, `<` and `>` escaped, so a file name
+/// cannot make a link or a mention.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The alert sender: a task on the daemon's runtime, with a connection of

@@ -91,7 +91,7 @@ impl Keeper {
         let done = self.carry_out(act);
         match &done {
             Ok(what) => tracing::info!("dashboard: {what}"),
-            Err(e) => tracing::warn!("dashboard: {act:?} not done: {e}"),
+            Err(e) => tracing::warn!("dashboard: {act} not done: {e}"),
         }
         done
     }
@@ -105,7 +105,8 @@ impl Keeper {
                     .file_to_quarantine(file_id)
                     .map_err(|e| e.to_string())?
                     .ok_or(format!("no file with findings has id {file_id}"))?;
-                let path = file.path.display().to_string();
+                let path =
+                    crate::logging::escape_controls(&file.path.to_string_lossy()).into_owned();
                 let sha = file
                     .sha256
                     .ok_or(format!("{path}: its content was not hashed"))?;
@@ -128,7 +129,12 @@ impl Keeper {
             }
             Act::Restore { id } => q
                 .restore(&mut self.store, id)
-                .map(|p| format!("restored {}", p.display()))
+                .map(|p| {
+                    format!(
+                        "restored {}",
+                        crate::logging::escape_controls(&p.to_string_lossy())
+                    )
+                })
                 .map_err(|e| e.to_string()),
         }
     }

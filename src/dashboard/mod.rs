@@ -13,7 +13,6 @@
 //! finding value is ever read, so none can be shown.
 
 mod chart;
-mod guard;
 mod pages;
 mod request;
 mod session;
@@ -31,10 +30,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use maud::Markup;
 use serde::Serialize;
 
-use self::guard::Guard;
 use self::request::{form_value, host_allowed, parse_filter, same_origin};
 use self::session::{COOKIE, Session, Sessions, cookies, csrf_matches};
-use crate::http::{REPLY_TIMEOUT, Token, json, read_body, text};
+use crate::http::{Checked, REPLY_TIMEOUT, Token, json, read_body, text};
 use crate::nightfall::Message;
 use crate::quarantine::Act;
 use crate::secret::Secret;
@@ -66,7 +64,6 @@ pub struct Dashboard {
     /// The baselines' `k` and interval, to draw their bands.
     k: f64,
     interval_s: u64,
-    guard: Guard,
     /// Host names answered besides loopback and `localhost`.
     hosts: Vec<String>,
     /// The detectors and custom rules configured, offered by the files
@@ -131,7 +128,6 @@ impl Dashboard {
             keeper,
             k: config.baselines.k,
             interval_s: config.baselines.interval_s,
-            guard: Guard::new(),
             hosts: [
                 config.webhook.listen.ip().to_string(),
                 reqwest::Url::parse(&config.dashboard.url)
@@ -193,15 +189,12 @@ impl Dashboard {
             _ => {}
         }
         let api = path.starts_with("/api/");
-        let Some(caller) = self.caller(&req) else {
-            if req.headers().contains_key(header::AUTHORIZATION)
-                && !self.guard.wrong("bearer").await
-            {
-                return text(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many wrong tokens; try again shortly",
-                );
-            }
+        let caller = match self.caller(&req).await {
+            Ok(caller) => caller,
+            Err(Checked::Busy) => return too_many(),
+            Err(_) => None,
+        };
+        let Some(caller) = caller else {
             return match api {
                 true => json(
                     StatusCode::UNAUTHORIZED,
@@ -292,17 +285,28 @@ impl Dashboard {
         })
     }
 
-    /// Who sent `req`: the bearer token, or a live session's cookie.
-    fn caller<B>(&self, req: &Request<B>) -> Option<Caller> {
-        if self.token.bearer_of(req) {
-            return Some(Caller::Bearer);
+    /// Who sent `req`: the bearer token, or (with no `Authorization`
+    /// header at all) a live session's cookie. A wrong bearer token is
+    /// wrong whatever cookie comes with it.
+    async fn caller<B>(&self, req: &Request<B>) -> Result<Option<Caller>, Checked> {
+        if let Some(bearer) = Token::bearer(req) {
+            return match self.token.check(&bearer, "dashboard bearer").await {
+                Checked::Right => Ok(Some(Caller::Bearer)),
+                other => Err(other),
+            };
         }
-        let header = req.headers().get(header::COOKIE)?.to_str().ok()?;
+        let Some(header) = req
+            .headers()
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(None);
+        };
         let sessions = lock(&self.sessions);
-        cookies(header, COOKIE).find_map(|id| {
+        Ok(cookies(header, COOKIE).find_map(|id| {
             let session = sessions.get(id)?;
             Some(Caller::Session(id.to_string(), session))
-        })
+        }))
     }
 
     async fn login(&self, req: Request<Incoming>) -> Answer {
@@ -316,14 +320,10 @@ impl Dashboard {
             return text(StatusCode::BAD_REQUEST, "the form could not be read");
         };
         let token = form_value(&String::from_utf8_lossy(&body), "token").unwrap_or_default();
-        if !self.token.matches(token.as_bytes()) {
-            return match self.guard.wrong("login").await {
-                true => html(StatusCode::UNAUTHORIZED, pages::login(true)),
-                false => text(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many wrong tokens; try again shortly",
-                ),
-            };
+        match self.token.check(token.as_bytes(), "dashboard login").await {
+            Checked::Right => {}
+            Checked::Wrong => return html(StatusCode::UNAUTHORIZED, pages::login(true)),
+            Checked::Busy => return too_many(),
         }
         let mut sessions = lock(&self.sessions);
         let Some((id, _)) = sessions.start() else {
@@ -398,18 +398,22 @@ impl Dashboard {
             // Restoring hands the data back: a session must type the token
             // again (a cookie may have been read by another site on this
             // host, since cookies do not keep to a port).
-            let retyped = form_value(&form, "token").unwrap_or_default();
-            if matches!(caller, Caller::Session(..)) && !self.token.matches(retyped.as_bytes()) {
-                if !self.guard.wrong("restore").await {
-                    return text(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too many wrong tokens; try again shortly",
-                    );
+            if matches!(caller, Caller::Session(..)) {
+                let retyped = form_value(&form, "token").unwrap_or_default();
+                match self
+                    .token
+                    .check(retyped.as_bytes(), "dashboard restore")
+                    .await
+                {
+                    Checked::Right => {}
+                    Checked::Wrong => {
+                        return text(
+                            StatusCode::FORBIDDEN,
+                            "a restore needs the token typed again; go back and type it",
+                        );
+                    }
+                    Checked::Busy => return too_many(),
                 }
-                return json(
-                    StatusCode::FORBIDDEN,
-                    &serde_json::json!({"error": "a restore needs the token typed again"}),
-                );
             }
             let back = form_value(&form, "file")
                 .and_then(|f| f.parse().ok())
@@ -544,6 +548,13 @@ fn redirect(to: &str) -> Answer {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
+}
+
+fn too_many() -> Answer {
+    text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many token checks at once; try again shortly",
+    )
 }
 
 fn not_found(api: bool) -> Answer {

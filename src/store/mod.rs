@@ -142,6 +142,12 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     .map(drop)
 }
 
+/// A file is there (a walk found it, the watcher saw it arrive): it is
+/// back on the dashboard's lists if it was seen gone. Only the watcher
+/// seeing it go marks it gone again (`Store::mark_gone`); a scan's result
+/// does not clear the mark, since the file may have gone while it ran.
+const PRESENT: &str = "UPDATE files SET gone_at = NULL WHERE path = ?1 AND gone_at IS NOT NULL";
+
 /// Sums up a file's findings on its row (schema v11), for the dashboard.
 const SUMMARIZE: &str = "UPDATE files SET
       findings = (SELECT count(*) FROM findings WHERE file_id = ?1),
@@ -391,7 +397,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)
                      ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
                        engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10, exposure = ?12,
-                       findings = 0, top_confidence = NULL, detectors = NULL, gone_at = NULL,
+                       findings = 0, top_confidence = NULL, detectors = NULL,
                        csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
                      RETURNING id, scans",
                 )

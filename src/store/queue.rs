@@ -148,9 +148,11 @@ impl Store {
             let mut insert = tx
                 .prepare_cached("INSERT INTO jobs (path, enqueued_at, walked) VALUES (?1, ?2, ?3)")
                 .map_err(err)?;
+            let mut present = tx.prepare_cached(super::PRESENT).map_err(err)?;
             let now = unix_ms(SystemTime::now());
             for q in paths {
                 let bytes = q.path.as_os_str().as_bytes();
+                present.execute([bytes]).map_err(err)?;
                 if rerun.execute(params![bytes, q.baseline]).map_err(err)? == 0 {
                     if total >= capacity {
                         break;

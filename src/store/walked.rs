@@ -18,8 +18,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::queue::{JOB_COLUMNS, job_from_row};
 use super::{Job, Store, StoreError, unix_ms};
 
-/// This path recorded at this size and mtime, whatever the outcome.
-const RECORDED: &str = "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3";
+/// This path recorded at this size and mtime, whatever the outcome, and
+/// not seen gone since (a file back where it was is looked at again).
+const RECORDED: &str =
+    "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3 AND gone_at IS NULL";
 /// A pending Nightfall upload of this path at this size and mtime.
 const UPLOADING: &str = "SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
     WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3";
@@ -141,9 +143,11 @@ impl Store {
                        (SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3)",
                 )
                 .map_err(err)?;
+            let mut present = tx.prepare_cached(super::PRESENT).map_err(err)?;
             let now = unix_ms(SystemTime::now());
             for f in &files[..used] {
                 let bytes = f.path.as_os_str().as_bytes();
+                present.execute([bytes]).map_err(err)?;
                 let (size, mtime_ns) = (f.size as i64, f.mtime_ns);
                 let job = insert
                     .query_row(

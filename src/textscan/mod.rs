@@ -33,7 +33,7 @@ use crate::config::ScannerConfig;
 use crate::engine::LocalEngine;
 use crate::finding::json::JsonFinding;
 use crate::finding::{Confidence, DetectorId};
-use crate::http::{BodyError, Token, api_error as error, json as json_reply, read_body};
+use crate::http::{BodyError, Checked, Token, api_error as error, json as json_reply, read_body};
 use crate::rules::{self, Reader, Rule, RuleSpec, Source};
 use crate::secret::Secret;
 
@@ -147,13 +147,25 @@ impl TextScan {
 
     /// `POST /v3/scan`.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if !self.token.bearer_of(&req) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                40100,
-                "Unauthorized",
-                "send Authorization: Bearer <token>, the token of [api] token_env or token_file",
-            );
+        let presented = Token::bearer(&req).unwrap_or_default();
+        match self.token.check(&presented, "text-scan API").await {
+            Checked::Right => {}
+            Checked::Wrong => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    40100,
+                    "Unauthorized",
+                    "send Authorization: Bearer <token>, the token of [api] token_env or token_file",
+                );
+            }
+            Checked::Busy => {
+                return error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    42900,
+                    "Too Many Requests",
+                    "too many token checks at once; try again shortly",
+                );
+            }
         }
         let body = match read_body(req, MAX_BODY).await {
             Ok(b) => b,
