@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::sink::{Received, read_request};
+use super::sink::{Received, serve};
 
 /// One scripted answer, used by the next request.
 #[derive(Debug, Clone, Copy)]
@@ -84,56 +84,47 @@ impl FakeJira {
             held: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, halt) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if halt.load(Ordering::SeqCst) {
+        let st = state.clone();
+        serve(listener, stop.clone(), move |mut stream, req| {
+            let mut s = st.lock().unwrap();
+            s.requests.push(req.clone());
+            let create = req.path.ends_with("/issue");
+            // A create's fault waits in the script for a create.
+            let fault = match s.script.front() {
+                Some(f) if f.for_create() && !create => None,
+                _ => s.script.pop_front(),
+            };
+            let answer = match fault {
+                Some(Fault::Status(code, retry)) => Some((code, json!({}), retry)),
+                Some(Fault::LoseCreateAnswer) => {
+                    let _ = handle(&mut s, &req, lag);
+                    None
+                }
+                Some(Fault::Stall | Fault::StallCreate) => {
+                    let _ = handle(&mut s, &req, lag);
+                    s.held.push(stream);
                     return;
                 }
-                let Ok(mut stream) = stream else { continue };
-                let Some(req) = read_request(&stream) else {
-                    continue;
-                };
-                let mut s = st.lock().unwrap();
-                s.requests.push(req.clone());
-                let create = req.path.ends_with("/issue");
-                // A create's fault waits in the script for a create.
-                let fault = match s.script.front() {
-                    Some(f) if f.for_create() && !create => None,
-                    _ => s.script.pop_front(),
-                };
-                let answer = match fault {
-                    Some(Fault::Status(code, retry)) => Some((code, json!({}), retry)),
-                    Some(Fault::LoseCreateAnswer) => {
-                        let _ = handle(&mut s, &req, lag);
-                        None
-                    }
-                    Some(Fault::Stall | Fault::StallCreate) => {
-                        let _ = handle(&mut s, &req, lag);
-                        s.held.push(stream);
-                        continue;
-                    }
-                    _ => {
-                        let (code, body) = handle(&mut s, &req, lag);
-                        Some((code, body, None))
-                    }
-                };
-                drop(s);
-                let Some((code, body, retry)) = answer else {
-                    // Dropped: the client never hears whether it worked.
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    continue;
-                };
-                let body = body.to_string();
-                let retry = retry
-                    .map(|s| format!("Retry-After: {s}\r\n"))
-                    .unwrap_or_default();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{retry}\r\n{body}",
-                    body.len()
-                );
-            }
+                _ => {
+                    let (code, body) = handle(&mut s, &req, lag);
+                    Some((code, body, None))
+                }
+            };
+            drop(s);
+            let Some((code, body, retry)) = answer else {
+                // Dropped: the client never hears whether it worked.
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            };
+            let body = body.to_string();
+            let retry = retry
+                .map(|s| format!("Retry-After: {s}\r\n"))
+                .unwrap_or_default();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{retry}\r\n{body}",
+                body.len()
+            );
         });
         FakeJira { port, state, stop }
     }

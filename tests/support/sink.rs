@@ -38,26 +38,17 @@ impl Sink {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(Mutex::new(VecDeque::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, sc, st) = (received.clone(), script.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut stream) = stream else { continue };
-                let Some(got) = read_request(&stream) else {
-                    continue;
-                };
-                r.lock().unwrap().push(got);
-                let (status, retry) = sc.lock().unwrap().pop_front().unwrap_or((200, None));
-                let retry = retry
-                    .map(|s| format!("Retry-After: {s}\r\n"))
-                    .unwrap_or_default();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n{retry}\r\nok"
-                );
-            }
+        let (r, sc) = (received.clone(), script.clone());
+        serve(listener, stop.clone(), move |mut stream, got| {
+            r.lock().unwrap().push(got);
+            let (status, retry) = sc.lock().unwrap().pop_front().unwrap_or((200, None));
+            let retry = retry
+                .map(|s| format!("Retry-After: {s}\r\n"))
+                .unwrap_or_default();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n{retry}\r\nok"
+            );
         });
         Sink {
             port,
@@ -79,6 +70,27 @@ impl Sink {
 
 /// Reads one HTTP/1.1 request (its line, headers and a Content-Length
 /// body) from `stream`.
+/// Serves `listener` on a thread of its own until `stop` is set: each
+/// request is read and handed, with its connection, to `handle`. The
+/// fakes' common loop.
+pub fn serve(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    mut handle: impl FnMut(std::net::TcpStream, Received) + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(stream) = stream else { continue };
+            if let Some(req) = read_request(&stream) {
+                handle(stream, req);
+            }
+        }
+    });
+}
+
 pub fn read_request(stream: &std::net::TcpStream) -> Option<Received> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::sink::{Received, read_request};
+use super::sink::{Received, serve};
 
 pub const BOT_TOKEN: &str = "xoxb-test-5c1e";
 pub const CHANNEL: &str = "C0DLPD";
@@ -46,26 +46,17 @@ impl FakeSlack {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, halt) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if halt.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut stream) = stream else { continue };
-                let Some(req) = read_request(&stream) else {
-                    continue;
-                };
-                let mut s = st.lock().unwrap();
-                s.requests.push(req.clone());
-                let body = handle(&mut s, &req, port).to_string();
-                drop(s);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+        let st = state.clone();
+        serve(listener, stop.clone(), move |mut stream, req| {
+            let mut s = st.lock().unwrap();
+            s.requests.push(req.clone());
+            let body = handle(&mut s, &req, port).to_string();
+            drop(s);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         });
         FakeSlack { port, state, stop }
     }
