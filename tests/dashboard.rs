@@ -18,7 +18,11 @@ const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
 /// A daemon with the dashboard on, two files with findings recorded.
 fn daemon() -> Daemon {
-    let mut d = Daemon::new("[webhook]\nlisten = \"127.0.0.1:0\"\n[dashboard]\nenabled = true\n");
+    // Short intervals, so a burst is an anomaly the baselines page shows.
+    let mut d = Daemon::new(
+        "[webhook]\nlisten = \"127.0.0.1:0\"\n[dashboard]\nenabled = true\n\
+         [baselines]\ninterval_s = 5\nwarmup_intervals = 0\nmin_count = 3\n",
+    );
     d.env = vec![("DLPD_API_TOKEN".into(), TOKEN.into())];
     // No metrics listener: the dashboard alone must get the keeper's answers.
     let config = std::fs::read_to_string(&d.config).unwrap();
@@ -195,8 +199,23 @@ fn a_browser_logs_in_sees_the_stores_counts_and_quarantines_and_restores_a_file(
     b.goto(&format!("{base}/alerts"));
     b.wait("table");
     shot(&b, &d, "alerts");
+    // A burst (split across two intervals at worst, 4 and 4) is an
+    // anomaly, marked on the baselines page.
+    for i in 0..8 {
+        std::fs::write(
+            d.root().join(format!("burst{i}.csv")),
+            SAMPLE_PCI.replace("Name", &format!("N{i}")),
+        )
+        .unwrap();
+    }
+    assert!(
+        wait_for(DEADLINE, || d.count("SELECT count(*) FROM anomalies") >= 1),
+        "{}",
+        d.log()
+    );
     b.goto(&format!("{base}/baselines"));
-    b.wait("h1");
+    b.wait("svg.chart rect.anomaly");
+    assert!(b.source().contains("uid:"), "{}", b.source());
     shot(&b, &d, "baselines");
 
     // Logged out, the pages are closed again.
