@@ -228,12 +228,17 @@ fn a_browser_logs_in_sees_the_stores_counts_and_quarantines_and_restores_a_file(
 
 /// A request to the dashboard: status, headers and body.
 fn request(port: u16, head: &str, body: &str) -> (u16, String, String) {
+    request_to(port, &format!("127.0.0.1:{port}"), head, body)
+}
+
+/// The same, naming `host` in the `Host` header.
+fn request_to(port: u16, host: &str, head: &str, body: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "{head}Host: 127.0.0.1:{port}\r\nContent-Length: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n{body}",
+        "{head}Host: {host}\r\nContent-Length: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -356,19 +361,12 @@ fn only_the_token_opens_it_and_every_answer_is_locked_down() {
 
     // A page elsewhere whose name was pointed here (DNS rebinding) is
     // not answered.
-    let (status, _, _) = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(
-            s,
-            "GET /api/summary HTTP/1.1\r\nHost: evil.example\r\n{bearer}Connection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        let status: u16 = answer.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, (), ())
-    };
+    let (status, _, _) = request_to(
+        port,
+        "evil.example",
+        &format!("GET /api/summary HTTP/1.1\r\n{bearer}"),
+        "",
+    );
     assert_eq!(status, 421);
 
     // Guessing the token: each wrong one waits a second, and past a few
