@@ -59,7 +59,57 @@ pub fn examine(config: &Config) -> Vec<Check> {
     listener(config, &mut out);
     inotify(config, &mut out);
     remediation(config, &mut out);
+    fleet(config, &mut out);
     out
+}
+
+/// The fleet database answers with this dlpd's schema, and the events
+/// file's directory can be written.
+fn fleet(config: &Config, out: &mut Vec<Check>) {
+    if let Some(path) = &config.export.events {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir {
+            Some(dir) if !dir.exists() => out.push(ok(format!(
+                "export.events: {} will be created (0700)",
+                dir.display()
+            ))),
+            Some(dir) => writable_dir("export.events", dir, out),
+            None => {}
+        }
+    }
+    if !config.fleet.enabled() {
+        return;
+    }
+    let checked = crate::fleet::Database::load(&config.fleet).and_then(|db| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::fleet::FleetError::Setting {
+                key: "fleet",
+                why: e.to_string(),
+            })?;
+        runtime.block_on(async {
+            let client = tokio::time::timeout(Duration::from_secs(5), db.connect())
+                .await
+                .map_err(|_| crate::fleet::FleetError::Setting {
+                    key: "fleet.postgres_url",
+                    why: format!("{}: no answer within 5 s", db.target),
+                })??;
+            crate::fleet::schema::check(&db, &client).await?;
+            Ok(db.target)
+        })
+    });
+    out.push(match checked {
+        Ok(target) => ok(format!(
+            "fleet database {target}: reachable, schema up to date"
+        )),
+        // Not fatal: the daemon keeps the events until it answers.
+        Err(e) => bad(
+            Level::Warn,
+            format!("fleet: {e}"),
+            "events wait in the outbox meanwhile; see docs/fleet.md",
+        ),
+    });
 }
 
 fn secrets(config: &Config, out: &mut Vec<Check>) {

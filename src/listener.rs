@@ -230,6 +230,7 @@ impl Listener {
                         "problems": h.problems,
                         "unwatched": h.unwatched,
                         "queue": {"queued": q.queued, "running": q.running, "awaiting_results": q.awaiting},
+                        "events": h.events.map(|(pending, dropped)| serde_json::json!({"pending": pending, "dropped": dropped})),
                     }),
                 )
             }

@@ -231,7 +231,7 @@ fn a_version_1_store_is_migrated_in_place() {
     // Wind the schema back to version 1, as the first release wrote it.
     let conn = rusqlite::Connection::open(cfg.db_path()).unwrap();
     conn.execute_batch(
-        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         DROP TABLE activity; DROP TABLE baselines; DROP TABLE anomalies; ALTER TABLE files DROP COLUMN exposure;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         CREATE INDEX findings_value ON findings (value_hmac); DROP INDEX files_sensitive; DROP INDEX files_sensitive_path;\n         ALTER TABLE files DROP COLUMN gone_at;\n         ALTER TABLE files DROP COLUMN findings; ALTER TABLE files DROP COLUMN top_confidence;\n         ALTER TABLE files DROP COLUMN detectors; PRAGMA user_version = 1;\n         INSERT INTO files (id, path, size, scanned_at, engine, status) VALUES (7, x'2f61', 1, 0, 'local', 'scanned');\n         INSERT INTO findings (file_id, detector, confidence, finding, redacted_finding, value_hmac, before_context,\n           after_context, byte_start, byte_end, line_start, line_end)\n         VALUES (7, 'API_KEY', 'LIKELY', 'x', 'x', 'h', '', '', 0, 1, 1, 1), (7, 'API_KEY', 'POSSIBLE', 'x', 'x', 'h', '', '', 0, 1, 1, 1);",
+        "DROP TABLE alerts; DROP TABLE quarantine; DROP TABLE uploads; DROP TABLE jobs;\n         DROP TABLE activity; DROP TABLE baselines; DROP TABLE anomalies; DROP TABLE events; DROP TABLE event_cursors; ALTER TABLE files DROP COLUMN exposure;\n         ALTER TABLE files DROP COLUMN scans; ALTER TABLE files DROP COLUMN csv_after; ALTER TABLE findings DROP COLUMN member;\n         ALTER TABLE findings DROP COLUMN row_start; ALTER TABLE findings DROP COLUMN row_end;\n         ALTER TABLE findings DROP COLUMN column_start; ALTER TABLE findings DROP COLUMN column_end;\n         CREATE INDEX findings_value ON findings (value_hmac); DROP INDEX files_sensitive; DROP INDEX files_sensitive_path;\n         ALTER TABLE files DROP COLUMN gone_at;\n         ALTER TABLE files DROP COLUMN findings; ALTER TABLE files DROP COLUMN top_confidence;\n         ALTER TABLE files DROP COLUMN detectors; PRAGMA user_version = 1;\n         INSERT INTO files (id, path, size, scanned_at, engine, status) VALUES (7, x'2f61', 1, 0, 'local', 'scanned');\n         INSERT INTO findings (file_id, detector, confidence, finding, redacted_finding, value_hmac, before_context,\n           after_context, byte_start, byte_end, line_start, line_end)\n         VALUES (7, 'API_KEY', 'LIKELY', 'x', 'x', 'h', '', '', 0, 1, 1, 1), (7, 'API_KEY', 'POSSIBLE', 'x', 'x', 'h', '', '', 0, 1, 1, 1);",
     )
     .unwrap();
     drop(conn);
@@ -241,7 +241,7 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
     // v11: a file's findings are summed up on its row.
     let sums: (i64, i64, String) = conn
         .query_row(

@@ -16,10 +16,12 @@ use crate::config::Config;
 use crate::report::{FindingWriter, Format};
 use crate::store::{FindingQuery, Store};
 
+mod fleet;
 pub mod generated;
 mod scan;
 mod status;
 
+pub use fleet::FleetCommand;
 pub use scan::ScanArgs;
 
 /// Exit code: nothing found.
@@ -70,6 +72,9 @@ pub enum Command {
     /// List quarantined files, or put one back.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// The fleet database every machine ships its events to.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Print the scanner.allow_values entry for a value read from stdin.
     HashValue,
     /// dlpd's own: parse a PDF from stdin in a limited child process.
@@ -179,6 +184,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Scan(args) => scan::scan(&config, args),
         Command::Findings(args) => findings(&config, args),
         Command::Quarantine(cmd) => quarantine(&config, cmd),
+        Command::Fleet(cmd) => fleet::fleet(&config, cmd),
         Command::HashValue => hash_value(),
         Command::PdfText => Ok(crate::engine::extract::pdf::child_main()),
     };

@@ -33,6 +33,10 @@ struct Status {
     /// Files a quarantine rule could not move (`dlpd quarantine list` says why).
     quarantine_failed: usize,
     alerts_waiting: u64,
+    /// Events waiting for the fleet database or the events file, and
+    /// those a full outbox dropped.
+    events_waiting: u64,
+    events_dropped: u64,
     last_error: Option<String>,
     store: String,
     /// False before the daemon's first run: nothing else is known.
@@ -108,6 +112,8 @@ fn read(config: &Config) -> anyhow::Result<Status> {
             .len(),
         quarantine_failed: store.quarantine_list(Some(QuarantineState::Failed))?.len(),
         alerts_waiting: store.alerts_pending()?,
+        events_waiting: store.events_backlog()?.0,
+        events_dropped: store.events_backlog()?.1,
         last_error: store.meta("daemon.last_error")?,
         store: store.db_path().display().to_string(),
         store_exists: true,
@@ -148,6 +154,13 @@ fn text(out: &mut impl Write, s: &Status) -> io::Result<()> {
         "remedies:   {} quarantined{failed}, {} alerts waiting for their sink",
         s.quarantined, s.alerts_waiting
     )?;
+    if s.events_waiting > 0 || s.events_dropped > 0 {
+        writeln!(
+            out,
+            "events:     {} waiting for the fleet database or the events file, {} dropped by a full outbox",
+            s.events_waiting, s.events_dropped
+        )?;
+    }
     writeln!(
         out,
         "last error: {}",

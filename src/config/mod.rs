@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Detector;
 
+mod fleet;
 mod monitor;
 mod sections;
 mod values;
 
+pub use fleet::{ExportConfig, FleetConfig, check_postgres_url};
 pub use monitor::{BaselinesConfig, DashboardConfig, ExposureConfig, SlackBotConfig};
 pub use sections::*;
 
@@ -59,6 +61,10 @@ pub struct Config {
     pub baselines: BaselinesConfig,
     /// Cloud-sync folders beyond those found.
     pub exposure: ExposureConfig,
+    /// The fleet database every machine ships its events to.
+    pub fleet: FleetConfig,
+    /// The events file for log pipelines.
+    pub export: ExportConfig,
 }
 
 /// Where the config came from, for `check-config` and the start-up log.
@@ -127,7 +133,14 @@ impl Config {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let said = with_suggestion(inner.message());
-            located(inner.span(), format!("key `{key}`: {said}"))
+            let mut err = located(inner.span(), format!("key `{key}`: {said}"));
+            // The line may hold the password it is refused for.
+            if let (ConfigError::Invalid { snippet, .. }, true) =
+                (&mut err, key.starts_with("fleet.postgres_url"))
+            {
+                *snippet = "  (the line is not shown: it may hold a password)".into();
+            }
+            err
         })?;
         // A remediation rule may name a custom rule's detector, which must exist.
         for (i, r) in cfg.remediation.rules.iter().enumerate() {

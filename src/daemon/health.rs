@@ -89,6 +89,19 @@ impl Keeper {
         problems
     }
 
+    /// Records a note for `dlpd status`. A note is not the work itself: if
+    /// the store cannot take it, that is logged and counted, never fatal.
+    pub fn note(&mut self, key: &str, value: &str) {
+        if let Err(e) = self.store.set_meta(key, Some(value)) {
+            self.notes_lost += 1;
+            tracing::warn!(
+                key,
+                lost = self.notes_lost,
+                "cannot record a status note: {e}"
+            );
+        }
+    }
+
     /// Has the next [`Keeper::check_health`] run whenever it was last run.
     pub(super) fn health_due(&mut self) {
         self.health_noted.1 = Instant::now()
@@ -127,9 +140,10 @@ impl Keeper {
             }
             let value = (!health.is_empty()).then_some(health.as_str());
             if self.store.set_meta("daemon.health", value).is_ok() {
-                self.health_noted.0 = health;
+                self.health_noted.0 = health.clone();
             }
         }
+        self.note_health_event(&health);
         self.health_noted.1 = Instant::now();
     }
 

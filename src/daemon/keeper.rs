@@ -124,6 +124,8 @@ pub(super) struct Keeper {
     pub monitor: Option<super::monitor::Monitor>,
     /// Which places are cloud-sync folders or removable media.
     pub exposure: crate::exposure::Exposures,
+    /// The event outbox's consumers, when on.
+    pub outbound: Option<super::outbound::Outbound>,
 }
 
 /// What arrived and is not yet applied.
@@ -277,7 +279,7 @@ impl Keeper {
             .map_or(idle, |w| w.max(Duration::from_millis(100)).min(idle));
         // (Not while the store fails: the retry below says when.)
         let idle = match self.trouble {
-            None => [self.csv_due(), self.interval_due()]
+            None => [self.csv_due(), self.interval_due(), self.health_event_due()]
                 .into_iter()
                 .flatten()
                 .fold(idle, Duration::min),
@@ -531,19 +533,6 @@ impl Keeper {
             tracing::warn!(path = %job.path.display(), attempt = job.attempts + 1, "scan failed, will retry: {error}");
         }
         Ok(())
-    }
-
-    /// Records a note for `dlpd status`. A note is not the work itself: if
-    /// the store cannot take it, that is logged and counted, never fatal.
-    pub fn note(&mut self, key: &str, value: &str) {
-        if let Err(e) = self.store.set_meta(key, Some(value)) {
-            self.notes_lost += 1;
-            tracing::warn!(
-                key,
-                lost = self.notes_lost,
-                "cannot record a status note: {e}"
-            );
-        }
     }
 
     /// After a stop: waits up to [`GRACE`] for in-flight scans and stores

@@ -53,6 +53,10 @@ impl Keeper {
                     metrics: String::new(),
                     roots: self.settings.roots.clone(),
                     lag: self.counters.lag(),
+                    events: match self.outbound {
+                        Some(_) => self.store.events_backlog().ok(),
+                        None => None,
+                    },
                 };
                 if metrics {
                     let unwatched = watch.map_or(0, |w| w.unwatched.values().map(|(n, _)| n).sum());

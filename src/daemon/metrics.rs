@@ -154,6 +154,22 @@ impl Counters {
         ] {
             let _ = writeln!(o, "dlpd_queue_jobs{{state=\"{state}\"}} {n}");
         }
+        if let Some((pending, dropped)) = health.events {
+            head(
+                &mut o,
+                "dlpd_events_pending",
+                "gauge",
+                "Events waiting in the outbox for the fleet database or the events file.",
+            );
+            let _ = writeln!(o, "dlpd_events_pending {pending}");
+            head(
+                &mut o,
+                "dlpd_events_dropped_total",
+                "counter",
+                "Events dropped because the outbox was full (fleet.outbox_max_events).",
+            );
+            let _ = writeln!(o, "dlpd_events_dropped_total {dropped}");
+        }
         head(
             &mut o,
             "dlpd_files_total",

@@ -22,6 +22,7 @@ mod messages;
 mod metrics;
 mod monitor;
 mod network;
+mod outbound;
 mod reload;
 mod snapshot;
 mod walk;
@@ -75,6 +76,8 @@ pub enum DaemonError {
     Nightfall(#[from] nightfall::SetupError),
     #[error(transparent)]
     Secret(#[from] crate::secret::SecretError),
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
     #[error("cannot listen on webhook.listen = {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -208,6 +211,7 @@ fn serve(
             "[remediation] rules notify, but no [alerts] sink is set: findings are only recorded"
         );
     }
+    let outbound = outbound::start(config, &mut store, runtime, shutdown)?;
     let monitor = monitor::Monitor::start(&mut store, config)?;
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
     store.set_meta(
@@ -324,6 +328,7 @@ fn serve(
         recorded_at: None,
         monitor,
         exposure,
+        outbound,
     };
     if let Some(config) = early_reload {
         keeper.reload(*config);

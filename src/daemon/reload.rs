@@ -47,6 +47,8 @@ static RESTART: &[RestartKey] = &[
     restart_key!("[dashboard]", dashboard),
     restart_key!("remediation.quarantine_dir", remediation.quarantine_dir),
     restart_key!("remediation.stub", remediation.stub),
+    restart_key!("[fleet]", fleet),
+    restart_key!("[export]", export),
 ];
 
 /// How long a reload waits for the new watches before walking anyway (a
@@ -97,6 +99,7 @@ impl Keeper {
         }
         // And the files that could not be read.
         self.recheck_unreadable(true);
+        self.reopen_events_file();
         if !restart.is_empty() {
             tracing::warn!(
                 "reload: {} changed; these keep their running values until dlpd restarts",
@@ -169,7 +172,8 @@ mod tests {
              [nightfall]\nconcurrency = 9\n[webhook]\nmax_body_bytes = 7\n[queue]\nworkers = 9\n\
              [log]\nformat = \"json\"\nfile = \"/tmp/l\"\n[api]\nenabled = true\n\
              [alerts]\nrequests_per_second = 9\n[metrics]\nlisten = \"\"\n[baselines]\ninterval_s = 9\n[dashboard]\nsession_hours = 9\n\
-             [remediation]\nquarantine_dir = \"/q\"\nstub = false\n",
+             [remediation]\nquarantine_dir = \"/q\"\nstub = false\n\
+             [fleet]\nhost_id = \"h\"\n[export]\nkeep = 9\n",
             "t",
         )
         .unwrap();

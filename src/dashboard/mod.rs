@@ -12,7 +12,9 @@
 //! connection; quarantine and restore are done by the keeper. No raw
 //! finding value is ever read, so none can be shown.
 
+mod answer;
 mod chart;
+mod fleet;
 mod pages;
 mod request;
 mod session;
@@ -21,15 +23,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use crossbeam_channel::Sender;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use maud::Markup;
+use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
+use self::answer::{Answer, asset, bad_request, html, not_found, redirect, secure, too_many};
 use self::request::{form_value, host_allowed, parse_filter, same_origin};
 use self::session::{COOKIE, Session, Sessions, cookies, csrf_matches};
 use crate::http::{Checked, REPLY_TIMEOUT, Token, json, read_body, text};
@@ -49,11 +49,6 @@ const ALERTS_SHOWN: usize = 200;
 const CSS: &str = include_str!("assets/dashboard.css");
 const JS: &str = include_str!("assets/dashboard.js");
 
-/// The Content-Security-Policy of every answer: only this origin's script
-/// and stylesheet, no inline script or style, no framing.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
 /// The dashboard's state.
 pub struct Dashboard {
     token: Token,
@@ -69,6 +64,8 @@ pub struct Dashboard {
     /// The detectors and custom rules configured, offered by the files
     /// filter (any other name can be typed).
     detectors: Arc<Vec<String>>,
+    /// Set for `dlpd fleet serve`: the pages read the fleet database.
+    fleet: Option<Arc<crate::fleet::view::FleetView>>,
 }
 
 /// The overview's JSON (`GET /api/summary`).
@@ -108,8 +105,6 @@ enum Caller {
     Bearer,
     Session(String, Session),
 }
-
-type Answer = Response<Full<Bytes>>;
 
 impl Dashboard {
     pub fn new(
@@ -154,14 +149,40 @@ impl Dashboard {
                     )
                     .collect(),
             ),
+            fleet: None,
         }
+    }
+
+    /// The fleet view: the same pages over the fleet database, answering
+    /// `host` (the listen address) and `dashboard.url` besides loopback
+    /// names.
+    pub fn for_fleet(
+        token: &Secret,
+        view: crate::fleet::view::FleetView,
+        host: String,
+        config: &crate::config::Config,
+    ) -> Dashboard {
+        // No keeper: nothing is asked of one machine's daemon.
+        let (keeper, _) = crossbeam_channel::bounded(0);
+        let mut d = Dashboard::new(token, PathBuf::new(), keeper, config);
+        // Its own address instead of the daemon's listener; dashboard.url stays.
+        d.hosts[0] = host;
+        d.fleet = Some(Arc::new(view));
+        d
     }
 
     /// Whether `path` is the dashboard's.
     pub fn serves(path: &str) -> bool {
         matches!(
             path,
-            "/" | "/login" | "/logout" | "/files" | "/alerts" | "/baselines"
+            "/" | "/login"
+                | "/logout"
+                | "/files"
+                | "/alerts"
+                | "/baselines"
+                | "/machines"
+                | "/values"
+                | "/anomalies"
         ) || ["/files/", "/quarantine/", "/static/", "/api/"]
             .iter()
             .any(|p| path.starts_with(p))
@@ -204,6 +225,10 @@ impl Dashboard {
             };
         };
         if method == Method::POST {
+            // The fleet view is read-only: only a log-out is acted on.
+            if self.fleet.is_some() && path != "/logout" {
+                return not_found(api);
+            }
             return self.act(req, &path, caller).await;
         }
         if method != Method::GET {
@@ -215,6 +240,9 @@ impl Dashboard {
         };
         let query = req.uri().query().unwrap_or("").to_string();
         let page = path.strip_prefix("/api").unwrap_or(&path);
+        if let Some(view) = &self.fleet {
+            return fleet::route(view, api, page, &query, &csrf).await;
+        }
         let answer = match page {
             "/" | "/summary" => self.overview().await.map(|o| match api {
                 true => json(StatusCode::OK, &o),
@@ -522,73 +550,6 @@ impl Dashboard {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn html(status: StatusCode, page: Markup) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::from(page.into_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
-}
-
-fn asset(body: &'static str, kind: &'static str) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    r
-}
-
-fn redirect(to: &str) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
-}
-
-fn too_many() -> Answer {
-    text(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too many token checks at once; try again shortly",
-    )
-}
-
-fn not_found(api: bool) -> Answer {
-    match api {
-        true => json(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "not found"}),
-        ),
-        false => text(StatusCode::NOT_FOUND, "not found"),
-    }
-}
-
-fn bad_request(api: bool, why: &str) -> Answer {
-    match api {
-        true => json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": why})),
-        false => text(StatusCode::BAD_REQUEST, why),
-    }
-}
-
-/// The headers every dashboard answer carries.
-fn secure(mut r: Answer) -> Answer {
-    let h = r.headers_mut();
-    for (name, value) in [
-        ("content-security-policy", CSP),
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-        ("cache-control", "no-store"),
-        ("cross-origin-opener-policy", "same-origin"),
-        ("cross-origin-resource-policy", "same-origin"),
-    ] {
-        h.insert(name, HeaderValue::from_static(value));
-    }
-    r
 }
 
 #[cfg(test)]

@@ -9,9 +9,31 @@ use super::Overview;
 use super::chart;
 use crate::store::{AlertRow, FileDetail, FileFilter, FilesPage, Sort, SubjectView};
 
-/// A page with the navigation; `csrf` for the log-out button (none on
-/// the login page).
-fn layout(title: &str, active: &str, api: &str, csrf: Option<&str>, body: Markup) -> Markup {
+/// The pages of one machine's dashboard, and those of the fleet view:
+/// path, name, and the `data-page` id.
+const NAV: [(&str, &str, &str); 4] = [
+    ("/", "Overview", "overview"),
+    ("/files", "Sensitive files", "files"),
+    ("/alerts", "Alerts and tickets", "alerts"),
+    ("/baselines", "Baselines", "baselines"),
+];
+const FLEET_NAV: [(&str, &str, &str); 5] = [
+    ("/", "Fleet", "fleet-overview"),
+    ("/machines", "Machines", "fleet-machines"),
+    ("/files", "Sensitive files", "fleet-files"),
+    ("/values", "Shared values", "fleet-values"),
+    ("/anomalies", "Anomalies", "fleet-anomalies"),
+];
+
+/// A page with the navigation (the fleet's for a `fleet-` page); `csrf`
+/// for the log-out button (none on the login page).
+pub(super) fn layout(
+    title: &str,
+    active: &str,
+    api: &str,
+    csrf: Option<&str>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -28,8 +50,8 @@ fn layout(title: &str, active: &str, api: &str, csrf: Option<&str>, body: Markup
                     header {
                         nav {
                             span.brand { "dlpd" }
-                            @for (href, name, id) in [("/", "Overview", "overview"), ("/files", "Sensitive files", "files"), ("/alerts", "Alerts and tickets", "alerts"), ("/baselines", "Baselines", "baselines")] {
-                                a href=(href) class=(if id == active { "on" } else { "" }) { (name) }
+                            @for (href, name, id) in if active.starts_with("fleet-") { &FLEET_NAV[..] } else { &NAV[..] } {
+                                a href=(href) class=(if *id == active { "on" } else { "" }) { (name) }
                             }
                             span #live {}
                             form.logout method="post" action="/logout" {

@@ -132,6 +132,9 @@ pub struct Health {
     /// From a file's event to its findings stored: the mean and the
     /// upper bound of the bucket holding the 95th percentile, in seconds.
     pub lag: Option<(f64, f64)>,
+    /// With the fleet or the events file: events waiting to be shipped,
+    /// and those a full outbox dropped.
+    pub events: Option<(u64, u64)>,
 }
 
 /// The store could not record an upload, so its scan is not requested.

@@ -125,7 +125,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         let mut found = Vec::new();
         {
             let open: Vec<(String, i64, i64)> = tx
@@ -225,8 +228,15 @@ impl Store {
                     found.push(a);
                 }
             }
+            if let Some(source) = self.events.as_ref().map(|e| &e.source) {
+                let anomalies: Vec<_> = found.iter().map(|a| source.anomaly(a)).collect();
+                super::events::insert(&tx, self.events.as_ref(), &anomalies).map_err(err)?;
+            }
         }
         tx.commit().map_err(err)?;
+        if !found.is_empty() {
+            self.events_written();
+        }
         Ok(found)
     }
 

@@ -10,9 +10,11 @@
 
 mod activity;
 mod csv;
+mod events;
 mod key;
 mod query;
 mod queue;
+mod record;
 mod recorder;
 mod remediation;
 mod schema;
@@ -21,6 +23,7 @@ mod views;
 mod walked;
 
 pub use activity::{Baseline, Events, Interval};
+pub use events::{EventLog, EventSettings, woken};
 pub use query::{FailedFile, FindingQuery, StoreStatus, ToQuarantine};
 pub use queue::{Job, JobId, LastScan, QueueCounts, Queued, Recovered};
 pub use recorder::Recorder;
@@ -32,7 +35,6 @@ pub use views::{
 };
 pub use walked::{Changed, Lookup};
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,7 +42,6 @@ use ring::hmac;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::{OutputConfig, Redact};
-use crate::finding::{FileReport, Outcome};
 use crate::fsutil::hex;
 use crate::fsutil::{ensure_private_dir, open_private_rw};
 
@@ -110,6 +111,8 @@ pub struct Store {
     /// row recorded again since (by this process or another) no longer
     /// matches, and is read from SQLite as before.
     csv_rows: std::collections::HashMap<i64, (i64, Vec<u8>)>,
+    /// Set while the fleet or the events file takes events.
+    events: Option<EventSettings>,
 }
 
 /// Switches to WAL. That takes an exclusive lock SQLite does not wait for
@@ -147,16 +150,6 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
 /// seeing it go marks it gone again (`Store::mark_gone`); a scan's result
 /// does not clear the mark, since the file may have gone while it ran.
 const PRESENT: &str = "UPDATE files SET gone_at = NULL WHERE path = ?1 AND gone_at IS NOT NULL";
-
-/// Sums up a file's findings on its row (schema v11), for the dashboard.
-const SUMMARIZE: &str = "UPDATE files SET
-      findings = (SELECT count(*) FROM findings WHERE file_id = ?1),
-      top_confidence = (SELECT max(CASE confidence WHEN 'VERY_LIKELY' THEN 5 WHEN 'LIKELY' THEN 4
-          WHEN 'POSSIBLE' THEN 3 WHEN 'UNLIKELY' THEN 2 ELSE 1 END) FROM findings WHERE file_id = ?1),
-      detectors = (SELECT ',' || group_concat(name || ':' || n, ',') || ','
-          FROM (SELECT replace(replace(replace(detector, '%', '%25'), ',', '%2C'), ':', '%3A') AS name, count(*) AS n
-                FROM findings WHERE file_id = ?1 GROUP BY detector))
-    WHERE id = ?1";
 
 impl Store {
     /// Gives the page cache back: a daemon at rest does not need it (the
@@ -238,6 +231,7 @@ impl Store {
             csv_path: cfg.csv_path(),
             redact: cfg.redact,
             csv_rows: Default::default(),
+            events: None,
         })
     }
 
@@ -287,6 +281,7 @@ impl Store {
             csv_path: cfg.csv_path(),
             redact: cfg.redact,
             csv_rows: Default::default(),
+            events: None,
         };
         store.migrate()?;
         store.flush_csv()?;
@@ -335,201 +330,6 @@ impl Store {
     /// without storing the value.
     pub fn value_hmac(&self, raw: &str) -> String {
         hex(hmac::sign(&self.hmac_key, raw.as_bytes()).as_ref())
-    }
-
-    /// Records a batch of reports: each file's row and findings replaced in
-    /// one transaction, then the CSV appended.
-    pub fn record(&mut self, reports: &[FileReport]) -> Result<(), StoreError> {
-        self.record_finishing(reports, &[])
-    }
-
-    /// Records `reports` and removes the queue jobs `done` in the same
-    /// transaction: a job disappears exactly when its result is stored, so
-    /// a crash at any moment loses no job and stores no result twice.
-    pub fn record_finishing(
-        &mut self,
-        reports: &[FileReport],
-        done: &[JobId],
-    ) -> Result<(), StoreError> {
-        self.record_remedied(reports, done, &[], &mut [], &Events::default())?;
-        self.flush_csv()
-    }
-
-    /// [`Store::record_finishing`], with the remedies for those findings in
-    /// the same transaction: `alerts` are queued (a repeated one is dropped
-    /// by its dedupe key), `quarantines` recorded as `moving`, their ids
-    /// filled in, and `events` counted toward the baselines. A crash after the commit loses neither; one before it
-    /// leaves the jobs queued, to be decided again. The CSV is not
-    /// appended here: call [`Store::flush_csv`] (a failure there loses
-    /// nothing; the rows stay pending).
-    pub fn record_remedied(
-        &mut self,
-        reports: &[FileReport],
-        done: &[JobId],
-        alerts: &[NewAlert],
-        quarantines: &mut [QuarantineRecord],
-        events: &Events,
-    ) -> Result<(), StoreError> {
-        if reports.is_empty() && done.is_empty() && alerts.is_empty() && quarantines.is_empty() {
-            return Ok(());
-        }
-        let show = self.redact == Redact::None;
-        let hmacs: Vec<Vec<String>> = reports
-            .iter()
-            .map(|r| {
-                r.findings()
-                    .iter()
-                    .map(|f| self.value_hmac(&f.value.raw))
-                    .collect()
-            })
-            .collect();
-        let path = self.db_path.clone();
-        let err = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let mut csv_rows = Vec::new();
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending, exposure)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)
-                     ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
-                       engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10, exposure = ?12,
-                       findings = 0, top_confidence = NULL, detectors = NULL,
-                       csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
-                     RETURNING id, scans",
-                )
-                .map_err(err)?;
-            let mut clear = tx
-                .prepare_cached("DELETE FROM findings WHERE file_id = ?1")
-                .map_err(err)?;
-            let mut sums = tx.prepare_cached(SUMMARIZE).map_err(err)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO findings (file_id, detector, confidence, kind, finding, redacted_finding, value_hmac,
-                       before_context, after_context, byte_start, byte_end, line_start, line_end, member,
-                       row_start, row_end, column_start, column_end)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                )
-                .map_err(err)?;
-            for (report, hmacs) in reports.iter().zip(&hmacs) {
-                let (status, error) = match &report.outcome {
-                    // What went unseen stays with the file's row.
-                    Outcome::Scanned { .. } if !report.partial.is_empty() => (
-                        "scanned",
-                        Some(format!("partly scanned: {}", report.partial.join("; "))),
-                    ),
-                    Outcome::Scanned { .. } => ("scanned", None),
-                    Outcome::Skipped(reason) => ("skipped", Some(reason.to_string())),
-                    Outcome::Failed(msg) => ("failed", Some(msg.clone())),
-                };
-                let (id, scans): (i64, i64) = upsert
-                    .query_row(
-                        params![
-                            report.path.as_os_str().as_bytes(),
-                            report.size as i64,
-                            report.mtime_ns,
-                            report.sha256,
-                            unix_ms(report.scanned_at),
-                            report.engine,
-                            status,
-                            error,
-                            report.upload_id,
-                            !report.findings().is_empty(),
-                            report.grown_from.map(|n| n as i64),
-                            report.exposure.map(crate::finding::Exposure::as_str),
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(err)?;
-                // A file that only grew keeps its earlier findings (and its
-                // CSV rows are read back, the earlier ones perhaps among them).
-                if report.grown_from.is_none() {
-                    clear.execute([id]).map_err(err)?;
-                    if !report.findings().is_empty() {
-                        csv_rows.push((id, scans, csv::rows_of(report, show)));
-                    }
-                }
-                for (f, mac) in report.findings().iter().zip(hmacs) {
-                    insert
-                        .execute(params![
-                            id,
-                            f.detector.as_str(),
-                            f.confidence.as_str(),
-                            f.kind,
-                            f.value.shown(show),
-                            f.value.masked,
-                            mac,
-                            f.before.shown(show),
-                            f.after.shown(show),
-                            f.byte_start as i64,
-                            f.byte_end as i64,
-                            f.line_start as i64,
-                            f.line_end as i64,
-                            f.member,
-                            f.table.map(|t| t.row_start as i64),
-                            f.table.map(|t| t.row_end as i64),
-                            f.table.map(|t| t.column_start as i64),
-                            f.table.map(|t| t.column_end as i64),
-                        ])
-                        .map_err(err)?;
-                }
-                if !report.findings().is_empty() || report.grown_from.is_some() {
-                    sums.execute([id]).map_err(err)?;
-                }
-            }
-            // Before the jobs go: they say which files a walk found.
-            activity::count(&tx, reports, events).map_err(err)?;
-            // A file that changed while it was being scanned stays queued.
-            let mut finish = tx
-                .prepare_cached("DELETE FROM jobs WHERE id = ?1 AND rerun = 0")
-                .map_err(err)?;
-            let mut again = tx
-                .prepare_cached(
-                    "UPDATE jobs SET running = 0, rerun = 0, attempts = 0, not_before = 0, last_error = NULL
-                     WHERE id = ?1",
-                )
-                .map_err(err)?;
-            let mut settled = tx
-                .prepare_cached("DELETE FROM uploads WHERE job_id = ?1")
-                .map_err(err)?;
-            // A deleted job takes its upload with it (ON DELETE CASCADE).
-            for job in done {
-                if finish.execute([job.0]).map_err(err)? == 0 {
-                    settled.execute([job.0]).map_err(err)?;
-                    again.execute([job.0]).map_err(err)?;
-                }
-            }
-            let mut alert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO alerts (sink, dedupe_key, body, created_at, path) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err)?;
-            let now = unix_ms(SystemTime::now());
-            for a in alerts {
-                let path = a.path.as_ref().map(|p| p.as_os_str().as_bytes());
-                alert
-                    .execute(params![a.sink, a.dedupe_key, a.body, now, path])
-                    .map_err(err)?;
-            }
-            for q in quarantines.iter_mut() {
-                q.id = remediation::insert_quarantine(&tx, q).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)?;
-        self.csv_rows.extend(
-            csv_rows
-                .into_iter()
-                .map(|(id, scans, rows)| (id, (scans, rows))),
-        );
-        // While the CSV cannot be written (a full disk), rows pile up here:
-        // past a bound they are dropped, and read back from SQLite instead.
-        if self.csv_rows.values().map(|(_, r)| r.len()).sum::<usize>() > CSV_ROWS_HELD {
-            self.csv_rows.clear();
-        }
-        Ok(())
     }
 
     /// Sets a small piece of daemon state (`daemon.pid`, `daemon.last_error`).

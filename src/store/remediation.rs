@@ -136,13 +136,36 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let restored = (state == QuarantineState::Restored).then(|| unix_ms(SystemTime::now()));
-        self.conn
-            .execute(
+        let err = self.sql_err();
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(&err)?;
+        let row: Option<(Vec<u8>, String)> = tx
+            .query_row(
                 "UPDATE quarantine SET state = ?2, stub_sha256 = coalesce(?3, stub_sha256), error = ?4,
-                   restored_at = coalesce(?5, restored_at) WHERE id = ?1",
+                   restored_at = coalesce(?5, restored_at) WHERE id = ?1 RETURNING path, sha256",
                 params![id, state.as_str(), stub_sha256, error, restored],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(self.sql_err())?;
+            .optional()
+            .map_err(&err)?;
+        if let (Some(source), Some((path, sha256)), false) =
+            (self.event_source(), row, state == QuarantineState::Moving)
+        {
+            let event = source.action(&crate::events::Action {
+                quarantine_id: id,
+                restore: state == QuarantineState::Restored,
+                state: state.as_str(),
+                path: &String::from_utf8_lossy(&path),
+                sha256: &sha256,
+                error,
+            });
+            super::events::insert(&tx, self.events.as_ref(), &[event]).map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        self.events_written();
         Ok(())
     }
 

@@ -210,4 +210,18 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN path BLOB;   -- the file an alert is about
     CREATE INDEX alerts_path ON alerts (path) WHERE path IS NOT NULL;
     "#,
+    // v12: the event outbox for the fleet database and the events file
+    // (store/events.rs): events in the order they happened, and how far
+    // each consumer has taken them.
+    r#"
+    CREATE TABLE events (
+        id    INTEGER PRIMARY KEY AUTOINCREMENT,
+        at    INTEGER NOT NULL,                -- unix milliseconds
+        body  TEXT NOT NULL                    -- the event's JSON; no raw values
+    );
+    CREATE TABLE event_cursors (
+        consumer TEXT PRIMARY KEY,             -- fleet, export
+        last_id  INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod jira;
 pub mod nightfall;
 pub mod pdf;
+pub mod postgres;
 pub mod quarantine;
 pub mod sink;
 pub mod slack;

@@ -25,6 +25,9 @@ _dlpd() {
             dlpd,findings)
                 cmd="dlpd__subcmd__findings"
                 ;;
+            dlpd,fleet)
+                cmd="dlpd__subcmd__fleet"
+                ;;
             dlpd,hash-value)
                 cmd="dlpd__subcmd__hash__subcmd__value"
                 ;;
@@ -46,6 +49,24 @@ _dlpd() {
             dlpd,status)
                 cmd="dlpd__subcmd__status"
                 ;;
+            dlpd__subcmd__fleet,help)
+                cmd="dlpd__subcmd__fleet__subcmd__help"
+                ;;
+            dlpd__subcmd__fleet,migrate)
+                cmd="dlpd__subcmd__fleet__subcmd__migrate"
+                ;;
+            dlpd__subcmd__fleet,serve)
+                cmd="dlpd__subcmd__fleet__subcmd__serve"
+                ;;
+            dlpd__subcmd__fleet__subcmd__help,help)
+                cmd="dlpd__subcmd__fleet__subcmd__help__subcmd__help"
+                ;;
+            dlpd__subcmd__fleet__subcmd__help,migrate)
+                cmd="dlpd__subcmd__fleet__subcmd__help__subcmd__migrate"
+                ;;
+            dlpd__subcmd__fleet__subcmd__help,serve)
+                cmd="dlpd__subcmd__fleet__subcmd__help__subcmd__serve"
+                ;;
             dlpd__subcmd__help,check-config)
                 cmd="dlpd__subcmd__help__subcmd__check__subcmd__config"
                 ;;
@@ -54,6 +75,9 @@ _dlpd() {
                 ;;
             dlpd__subcmd__help,findings)
                 cmd="dlpd__subcmd__help__subcmd__findings"
+                ;;
+            dlpd__subcmd__help,fleet)
+                cmd="dlpd__subcmd__help__subcmd__fleet"
                 ;;
             dlpd__subcmd__help,hash-value)
                 cmd="dlpd__subcmd__help__subcmd__hash__subcmd__value"
@@ -75,6 +99,12 @@ _dlpd() {
                 ;;
             dlpd__subcmd__help,status)
                 cmd="dlpd__subcmd__help__subcmd__status"
+                ;;
+            dlpd__subcmd__help__subcmd__fleet,migrate)
+                cmd="dlpd__subcmd__help__subcmd__fleet__subcmd__migrate"
+                ;;
+            dlpd__subcmd__help__subcmd__fleet,serve)
+                cmd="dlpd__subcmd__help__subcmd__fleet__subcmd__serve"
                 ;;
             dlpd__subcmd__help__subcmd__quarantine,list)
                 cmd="dlpd__subcmd__help__subcmd__quarantine__subcmd__list"
@@ -107,7 +137,7 @@ _dlpd() {
 
     case "${cmd}" in
         dlpd)
-            opts="-h -V --config --help --version run status scan check-config doctor findings quarantine hash-value pdf-text help"
+            opts="-h -V --config --help --version run status scan check-config doctor findings quarantine fleet hash-value pdf-text help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -190,6 +220,120 @@ _dlpd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dlpd__subcmd__fleet)
+            opts="-h --config --help migrate serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__fleet__subcmd__help)
+            opts="migrate serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__fleet__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__fleet__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__fleet__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__fleet__subcmd__migrate)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__fleet__subcmd__serve)
+            opts="-h --listen --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dlpd__subcmd__hash__subcmd__value)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -209,7 +353,7 @@ _dlpd() {
             return 0
             ;;
         dlpd__subcmd__help)
-            opts="run status scan check-config doctor findings quarantine hash-value pdf-text help"
+            opts="run status scan check-config doctor findings quarantine fleet hash-value pdf-text help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,6 +397,48 @@ _dlpd() {
         dlpd__subcmd__help__subcmd__findings)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__help__subcmd__fleet)
+            opts="migrate serve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__help__subcmd__fleet__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dlpd__subcmd__help__subcmd__fleet__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
