@@ -145,7 +145,7 @@ impl Source {
                     "top_confidence": top.map(Confidence::as_str),
                     "exposure": report.exposure.unwrap_or(Exposure::Local).as_str(),
                     "engine": report.engine,
-                    "partial": report.grown_from.is_some(),
+                    "grown": report.grown_from.is_some(),
                 },
             }),
         )

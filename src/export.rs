@@ -42,12 +42,13 @@ impl Output {
                 crate::fsutil::ensure_private_dir(dir)?;
             }
             let file = OpenOptions::new()
+                .read(true)
                 .append(true)
                 .create(true)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&self.path)?;
-            let len = file.metadata()?.len();
+            let len = whole_lines(&file)?;
             self.file = Some((file, len));
         }
         Ok(self.file.as_mut().expect("opened above"))
@@ -109,7 +110,40 @@ impl Output {
     }
 }
 
+/// Cuts a line left half-written (a crash or power cut mid-append) back
+/// to the last newline, so the next line does not glue onto it; returns
+/// the length then.
+fn whole_lines(file: &File) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let whole = start + i as u64 + 1;
+            if whole < len {
+                tracing::warn!(
+                    cut = len - whole,
+                    "events file: a half-written line was cut off"
+                );
+                file.set_len(whole)?;
+            }
+            return Ok(whole);
+        }
+        end = start;
+    }
+    if len > 0 {
+        tracing::warn!(cut = len, "events file: a half-written line was cut off");
+        file.set_len(0)?;
+    }
+    Ok(0)
+}
+
 /// Writes the outbox's events to the file until a stop is asked for.
+/// Runs on a multi-thread runtime (its writes step off the async worker).
 /// `wake` changes when events are stored; `reopen` when the daemon reloads.
 pub async fn write(
     db_path: PathBuf,
@@ -135,7 +169,8 @@ pub async fn write(
             reopen.mark_unchanged();
             out.file = None;
         }
-        let wait = match pass(&log, &mut out) {
+        // SQLite and fsync block: not on an async worker.
+        let wait = match tokio::task::block_in_place(|| pass(&log, &mut out)) {
             Ok(0) => None,
             Ok(_) => {
                 if failing {
@@ -171,4 +206,48 @@ fn pass(log: &EventLog, out: &mut Output) -> Result<usize, String> {
         .map_err(|e| crate::fsutil::describe_io_error(&e))?;
     log.taken(last).map_err(|e| e.to_string())?;
     Ok(batch.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_half_line_is_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        std::fs::write(&path, b"{\"a\":1}\n{\"b\":").unwrap();
+        let mut out = Output {
+            path: path.clone(),
+            max_bytes: 1 << 20,
+            keep: 1,
+            file: None,
+        };
+        out.write(&[(1, "{\"c\":3}".to_string())]).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"c\":3}\n");
+        // No newline at all: all of it was half a line.
+        std::fs::write(&path, b"{\"x\"").unwrap();
+        out.file = None;
+        out.write(&[(2, "{}".to_string())]).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}\n");
+    }
+
+    #[test]
+    fn rotation_keeps_each_file_under_the_bound_and_the_newest_old_one_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.ndjson");
+        let mut out = Output {
+            path: path.clone(),
+            max_bytes: 20,
+            keep: 2,
+            file: None,
+        };
+        let lines: Vec<(i64, String)> = (0..5).map(|i| (i, format!("line-{i:04}"))).collect();
+        out.write(&lines).unwrap();
+        // 10 bytes a line, 2 a file: 4 and 5 here, 2 and 3 in .1, 0 and 1 in .2.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "line-0004\n");
+        let one = std::fs::read_to_string(dir.path().join("e.ndjson.1")).unwrap();
+        assert_eq!(one, "line-0002\nline-0003\n");
+        assert!(!dir.path().join("e.ndjson.3").exists());
+    }
 }

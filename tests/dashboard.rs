@@ -151,6 +151,9 @@ fn a_browser_logs_in_sees_the_stores_counts_and_quarantines_and_restores_a_file(
         cards.display()
     ));
     b.goto(&format!("{base}/files/{id}"));
+    // The page is in once its button is (a loaded machine may answer the
+    // source before the navigation has committed).
+    b.wait("#quarantine");
     let page = b.source();
     assert!(page.contains("****-****-****-7862"), "{page}");
     assert_no_raw_value("the file page", &page);

@@ -80,15 +80,19 @@ fn serve(
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let bound = socket.local_addr()?;
+        drop(client);
+        // A connection of its own each day: the server may have restarted.
         let partitions = Database::load(&config.fleet)?;
         shutdown.spawn(&tokio::runtime::Handle::current(), {
             let stop = shutdown.clone();
             async move {
                 loop {
-                    if let Err(e) =
-                        schema::ensure_partitions(&partitions, &client, std::time::SystemTime::now()).await
-                    {
-                        tracing::warn!("fleet: cannot make the coming months' partitions: {e}");
+                    let made = match partitions.connect().await {
+                        Ok(c) => schema::ensure_partitions(&partitions, &c, std::time::SystemTime::now()).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = made {
+                        tracing::warn!("fleet: cannot make the coming months' partitions ({e}); run `dlpd fleet migrate` as the schema's owner");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(PARTITIONS_EVERY) => {}

@@ -267,6 +267,12 @@ fn quarantine(config: &Config, cmd: QuarantineCommand) -> anyhow::Result<u8> {
         QuarantineCommand::List => Store::open_existing(&config.output)?,
         QuarantineCommand::Restore { .. } => Store::open(&config.output)?,
     };
+    // A restore is news to the fleet and the events file.
+    if let (QuarantineCommand::Restore { .. }, Some((settings, consumers))) =
+        (&cmd, crate::fleet::event_settings(config)?)
+    {
+        store.set_events(Some(settings), &consumers)?;
+    }
     let q = crate::quarantine::Quarantine::new(
         config.remediation.quarantine_dir(&config.output),
         config.remediation.stub,

@@ -129,6 +129,17 @@ pub fn check_postgres_url(raw: &str, password_allowed: bool) -> Result<(), Strin
                 .into(),
         );
     }
+    // A password with a bare `@` splits at the wrong place, and its tail
+    // would be shown as the host in every message.
+    if cfg
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, Host::Tcp(name) if name.contains(['@', '/'])))
+    {
+        return Err(
+            "the user or password holds a bare `@` or `/`; percent-encode it (`@` is %40)".into(),
+        );
+    }
     if cfg.get_hosts().is_empty() {
         return Err("names no host; e.g. postgres://dlpd@db.example.com/dlpd".into());
     }

@@ -13,7 +13,7 @@ use crate::watch::WatchEvent;
 /// Longest wait between attempts on a failing store.
 const TROUBLE_MAX_WAIT: Duration = Duration::from_secs(30);
 /// How often health is checked and noted.
-const HEALTH_EVERY: Duration = Duration::from_secs(1);
+pub(super) const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// How often files that could not be read are tried again. A chmod is
 /// seen at once (an attribute event); this catches what sends no event on
 /// the file: an ACL or group change, a restart after the fix, a lost event.

@@ -279,10 +279,14 @@ impl Keeper {
             .map_or(idle, |w| w.max(Duration::from_millis(100)).min(idle));
         // (Not while the store fails: the retry below says when.)
         let idle = match self.trouble {
-            None => [self.csv_due(), self.interval_due(), self.health_event_due()]
-                .into_iter()
-                .flatten()
-                .fold(idle, Duration::min),
+            None => [
+                self.csv_due(),
+                self.interval_due(),
+                self.health_event_wait(),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(idle, Duration::min),
             Some(_) => idle,
         };
         // And when the memory the last work took is due back.

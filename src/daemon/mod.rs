@@ -189,6 +189,9 @@ fn serve(
     };
     let name = scanner.name();
     let mut store = Store::open(&config.output)?;
+    // Events on before recovery: a scan given up or a quarantine finished
+    // now is news to the fleet too.
+    let outbound = outbound::start(config, &mut store, runtime, shutdown)?;
     let recovered = store.recover_running(config.queue.max_attempts, name)?;
     for path in &recovered.given_up {
         tracing::error!(
@@ -211,7 +214,6 @@ fn serve(
             "[remediation] rules notify, but no [alerts] sink is set: findings are only recorded"
         );
     }
-    let outbound = outbound::start(config, &mut store, runtime, shutdown)?;
     let monitor = monitor::Monitor::start(&mut store, config)?;
     store.set_meta("daemon.pid", Some(&std::process::id().to_string()))?;
     store.set_meta(

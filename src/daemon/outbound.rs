@@ -12,7 +12,7 @@ use super::keeper::Keeper;
 use crate::config::Config;
 use crate::events::HealthSnapshot;
 use crate::shutdown::Shutdown;
-use crate::store::{EventSettings, Store};
+use crate::store::Store;
 
 /// What the keeper holds while events are on.
 pub(super) struct Outbound {
@@ -35,26 +35,14 @@ pub(super) fn start(
 ) -> Result<Option<Outbound>, DaemonError> {
     let fleet = config.fleet.enabled();
     let export = config.export.events.clone();
-    let consumers: Vec<&str> = [
-        fleet.then_some(crate::fleet::CONSUMER),
-        export.as_ref().map(|_| crate::export::CONSUMER),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if consumers.is_empty() {
+    let Some((settings, consumers)) = crate::fleet::event_settings(config)? else {
         store.set_events(None, &[])?;
         return Ok(None);
-    }
+    };
     let db = fleet
         .then(|| crate::fleet::Database::load(&config.fleet))
         .transpose()?;
-    let (wake, _) = watch::channel(());
-    let settings = EventSettings {
-        source: crate::fleet::source(&config.fleet)?,
-        cap: config.fleet.outbox_max_events,
-        wake: wake.clone(),
-    };
+    let wake = settings.wake.clone();
     tracing::info!(
         host_id = %settings.source.host_id,
         fleet = db.as_ref().map(|d| d.target.as_str()),
@@ -102,6 +90,15 @@ impl Keeper {
         Some(every.saturating_sub(o.health_at.elapsed()))
     }
 
+    /// How long the keeper may sleep before a health row is written: until
+    /// it is due, and not before the health check's own gate opens (else
+    /// a due row would wake the keeper at once, again and again).
+    pub(super) fn health_event_wait(&self) -> Option<Duration> {
+        let due = self.health_event_due()?;
+        let gate = super::health::HEALTH_EVERY.saturating_sub(self.health_noted.1.elapsed());
+        Some(due.max(gate))
+    }
+
     /// Writes a health event when one is due, or when health changed
     /// (`health` is the keeper's summary of what is wrong; empty when
     /// nothing is).
@@ -145,17 +142,17 @@ impl Keeper {
             events_dropped: dropped,
             version: env!("CARGO_PKG_VERSION"),
         };
-        match self
+        if let Err(e) = self
             .store
             .record_events(&[source.health(&snapshot, changed)])
         {
-            Ok(()) => {
-                if let Some(o) = &mut self.outbound {
-                    o.health_at = Instant::now();
-                    o.last = Some(snapshot);
-                }
-            }
-            Err(e) => tracing::warn!("cannot store a health event: {e}"),
+            tracing::warn!("cannot store a health event: {e}");
+        }
+        // Not tried again before the next interval, even when the store
+        // could not take it: a store that refuses writes has its own alarms.
+        if let Some(o) = &mut self.outbound {
+            o.health_at = Instant::now();
+            o.last = Some(snapshot);
         }
     }
 

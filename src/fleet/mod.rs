@@ -20,6 +20,8 @@ pub mod view;
 
 /// The consumer's name in the outbox.
 pub const CONSUMER: &str = "fleet";
+/// How long a connection may take to be made.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the fleet database could not be used; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -104,12 +106,27 @@ impl Database {
     /// until the client is dropped.
     pub async fn connect(&self) -> Result<tokio_postgres::Client, FleetError> {
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls()?);
-        let (client, connection) = tokio_postgres::connect(self.url.expose(), tls)
-            .await
-            .map_err(|source| FleetError::Connect {
-                target: self.target.clone(),
-                source,
-            })?;
+        let mut config: tokio_postgres::Config =
+            self.url
+                .expose()
+                .parse()
+                .map_err(|source| FleetError::Connect {
+                    target: self.target.clone(),
+                    source,
+                })?;
+        // A server that never answers is one that is down.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("dlpd");
+        let (client, connection) =
+            config
+                .connect(tls)
+                .await
+                .map_err(|source| FleetError::Connect {
+                    target: self.target.clone(),
+                    source,
+                })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("fleet database connection ended: {e}");
@@ -173,6 +190,33 @@ pub fn host_id(cfg: &FleetConfig) -> String {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(crate::logging::hostname)
+}
+
+/// The event settings and consumers `config` asks for: the fleet
+/// database, the events file, both, or none (`None`).
+pub fn event_settings(
+    config: &crate::config::Config,
+) -> Result<Option<(crate::store::EventSettings, Vec<&'static str>)>, FleetError> {
+    let consumers: Vec<&'static str> = [
+        config.fleet.enabled().then_some(CONSUMER),
+        config
+            .export
+            .events
+            .as_ref()
+            .map(|_| crate::export::CONSUMER),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if consumers.is_empty() {
+        return Ok(None);
+    }
+    let settings = crate::store::EventSettings {
+        source: source(&config.fleet)?,
+        cap: config.fleet.outbox_max_events,
+        wake: tokio::sync::watch::channel(()).0,
+    };
+    Ok(Some((settings, consumers)))
 }
 
 /// Whom events are about: the host, and the fleet key when one is set.

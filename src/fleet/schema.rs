@@ -53,7 +53,7 @@ const MIGRATIONS: &[&str] = &[r#"
         exposure       text NOT NULL,
         PRIMARY KEY (id, at)
     ) PARTITION BY RANGE (at);
-    CREATE INDEX files_host_path ON files (host_id, path, at DESC);
+    CREATE INDEX files_host_at ON files (host_id, at DESC);
     CREATE INDEX files_at ON files (at DESC) WHERE findings > 0;
     CREATE TABLE files_default PARTITION OF files DEFAULT;
 

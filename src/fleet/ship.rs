@@ -203,15 +203,21 @@ impl Batch {
     }
 }
 
-/// Whether an error is the data's (a row the database refuses), not the
-/// connection's: sending it again would fail again.
+/// Whether an error is the rows' (the server refused them: a constraint,
+/// a value, a row too large for an index), not the connection's or the
+/// server's state: sending them again would fail again.
 fn refused(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| {
-        *c != SqlState::UNIQUE_VIOLATION && matches!(c.code().get(..2), Some("22" | "23"))
+    e.as_db_error().is_some_and(|db| {
+        // Connection, transaction rollback (serialization, deadlock),
+        // resources, operator intervention (shutdown), system errors.
+        let transient = ["08", "40", "53", "55", "57", "58", "XX"];
+        *db.code() != SqlState::UNIQUE_VIOLATION
+            && !transient.iter().any(|c| db.code().code().starts_with(c))
     })
 }
 
-/// Ships the outbox's events until a stop is asked for. `wake` changes
+/// Ships the outbox's events until a stop is asked for. Runs on a
+/// multi-thread runtime (its SQLite calls step off the async worker). `wake` changes
 /// when events are stored.
 pub async fn ship(
     db_path: PathBuf,
@@ -241,7 +247,7 @@ pub async fn ship(
             }
             Err(Failure::Refused(id, why)) if single => {
                 tracing::error!(target = %db.target, id, "fleet database refused an event ({why}); it is skipped");
-                if let Err(e) = log.taken(id) {
+                if let Err(e) = tokio::task::block_in_place(|| log.taken(id)) {
                     tracing::warn!("fleet: {e}");
                 }
                 continue;
@@ -292,8 +298,8 @@ async fn pass(
     client: &mut Option<Client>,
     n: u32,
 ) -> Result<usize, Failure> {
-    let events = log
-        .next(n as usize)
+    // SQLite may wait on the keeper's write: not on an async worker.
+    let events = tokio::task::block_in_place(|| log.next(n as usize))
         .map_err(|e| Failure::Down(e.to_string()))?;
     let Some(&(last, _)) = events.last() else {
         return Ok(0);
@@ -321,7 +327,7 @@ async fn pass(
         Err(e) if refused(&e) => return Err(Failure::Refused(last, db.sql()(e).to_string())),
         Err(e) => return Err(Failure::Down(db.sql()(e).to_string())),
     }
-    log.taken(last).map_err(|e| Failure::Down(e.to_string()))?;
+    tokio::task::block_in_place(|| log.taken(last)).map_err(|e| Failure::Down(e.to_string()))?;
     Ok(events.len())
 }
 

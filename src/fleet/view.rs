@@ -2,8 +2,12 @@
 //! machines, recent file records with findings across them, values seen
 //! on several machines, and anomalies. Counts come from the hosts' own
 //! counters (kept by each batch's transaction), so the overview never
-//! scans a year of findings; lists read the newest rows through the
-//! time indexes, a page at a time.
+//! scans a year of findings; the two aggregates over the last month
+//! (findings by detector, shared values) are kept for a minute; lists
+//! read the newest rows through the time indexes, a page at a time; and
+//! no statement runs longer than 15 s.
+
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -17,10 +21,33 @@ pub const PAGE: i64 = 50;
 /// Days of findings the per-detector counts and shared values look at.
 pub const RECENT_DAYS: i32 = 30;
 
+/// How long the aggregates over recent findings are kept: a page polls
+/// every 5 s, and they read a month of rows.
+const CACHED_FOR: Duration = Duration::from_secs(60);
+
 /// The fleet database, through one connection made again when it drops.
 pub struct FleetView {
     db: Database,
     client: Mutex<Option<Client>>,
+    by_detector: Cache<Vec<(String, i64)>>,
+    shared: Cache<Vec<SharedValue>>,
+}
+
+type Cache<T> = std::sync::Mutex<Option<(Instant, T)>>;
+
+/// `slot`'s value while fresh, else `make`'s, kept.
+async fn cached<T: Clone>(
+    slot: &Cache<T>,
+    make: impl std::future::Future<Output = Result<T, FleetError>>,
+) -> Result<T, FleetError> {
+    if let Some((at, v)) = &*slot.lock().unwrap_or_else(|e| e.into_inner())
+        && at.elapsed() < CACHED_FOR
+    {
+        return Ok(v.clone());
+    }
+    let v = make.await?;
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), v.clone()));
+    Ok(v)
 }
 
 #[derive(Debug, Serialize)]
@@ -67,7 +94,7 @@ pub struct FileRow {
     pub at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SharedValue {
     /// The first 16 hex digits of the fleet hash: enough to tell apart.
     pub value: String,
@@ -109,6 +136,10 @@ pub struct FilesPage {
 /// `timestamptz` as RFC 3339 text, by the database.
 const TS: &str = r#"to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"#;
 
+fn number(text: Option<&str>) -> i64 {
+    text.and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
 fn ts(column: &str) -> String {
     TS.replace("{}", column)
 }
@@ -118,6 +149,8 @@ impl FleetView {
         FleetView {
             db,
             client: Mutex::new(None),
+            by_detector: Default::default(),
+            shared: Default::default(),
         }
     }
 
@@ -135,6 +168,11 @@ impl FleetView {
         if client.as_ref().is_none_or(Client::is_closed) {
             let fresh = self.db.connect().await?;
             super::schema::check(&self.db, &fresh).await?;
+            // No page may hold the one connection for long.
+            fresh
+                .batch_execute("SET statement_timeout = '15s'")
+                .await
+                .map_err(self.db.sql())?;
             *client = Some(fresh);
         }
         let c = client.as_ref().expect("connected above");
@@ -161,16 +199,19 @@ impl FleetView {
             )
             .await?;
         let t = &totals[0];
-        let by_detector = self
-            .query(
-                "SELECT detector, count(*) FROM findings
-                 WHERE at > now() - make_interval(days => $1) GROUP BY detector ORDER BY 2 DESC, 1",
-                &[&RECENT_DAYS],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let by_detector = cached(&self.by_detector, async {
+            Ok(self
+                .query(
+                    "SELECT detector, count(*) FROM findings
+                     WHERE at > now() - make_interval(days => $1) GROUP BY detector ORDER BY 2 DESC, 1",
+                    &[&RECENT_DAYS],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+        .await?;
         Ok(FleetOverview {
             machines: t.get(0),
             machines_seen_hour: t.get(1),
@@ -188,7 +229,7 @@ impl FleetView {
         let sql = format!(
             "SELECT host_id, host_name, version, {}, {}, status,
                     coalesce(health->'problems', '[]'::jsonb)::text,
-                    coalesce((health->>'events_pending')::bigint, 0), coalesce((health->>'events_dropped')::bigint, 0),
+                    health->>'events_pending', health->>'events_dropped',
                     files, findings, anomalies, actions
              FROM hosts ORDER BY status <> 'ok' DESC, last_seen DESC, host_id LIMIT 5000",
             ts("first_seen"),
@@ -205,9 +246,11 @@ impl FleetView {
                 first_seen: r.get(3),
                 last_seen: r.get(4),
                 status: r.get(5),
+                // What a machine wrote: parsed here, so a malformed value
+                // costs its own cell, not the page.
                 problems: serde_json::from_str(r.get::<_, &str>(6)).unwrap_or_default(),
-                events_pending: r.get(7),
-                events_dropped: r.get(8),
+                events_pending: number(r.get(7)),
+                events_dropped: number(r.get(8)),
                 files: r.get(9),
                 findings: r.get(10),
                 anomalies: r.get(11),
@@ -253,6 +296,10 @@ impl FleetView {
     /// Values (by fleet hash) found on more than one machine in the last
     /// [`RECENT_DAYS`] days, most machines first.
     pub async fn shared_values(&self) -> Result<Vec<SharedValue>, FleetError> {
+        cached(&self.shared, self.shared_values_now()).await
+    }
+
+    async fn shared_values_now(&self) -> Result<Vec<SharedValue>, FleetError> {
         let sql = format!(
             "SELECT value_hash, min(detector), min(finding), count(DISTINCT host_id),
                     (array_agg(DISTINCT host_id))[1:10], count(DISTINCT (host_id, path)), {}

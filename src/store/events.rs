@@ -15,7 +15,6 @@
 //! rows show.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -90,7 +89,8 @@ impl Store {
         self.events.as_ref().map(|e| &e.source)
     }
 
-    /// Stores events of their own (health), in a transaction of their own.
+    /// Stores health events, in a transaction of their own. They pass a
+    /// full outbox (a few a day), so the fleet still hears of the drops.
     pub fn record_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let err = self.sql_err();
         let tx = rusqlite::Transaction::new_unchecked(
@@ -98,7 +98,9 @@ impl Store {
             rusqlite::TransactionBehavior::Immediate,
         )
         .map_err(&err)?;
-        insert(&tx, self.events.as_ref(), events).map_err(&err)?;
+        if self.events.is_some() {
+            append(&tx, events).map_err(&err)?;
+        }
         tx.commit().map_err(&err)?;
         self.events_written();
         Ok(())
@@ -117,7 +119,7 @@ impl Store {
     }
 }
 
-/// Stores `events` in `tx`, unless the outbox is full: then they are
+/// Stores `events` in `tx` as far as the outbox has room; the rest are
 /// dropped and counted. Does nothing while events are off.
 pub(super) fn insert(
     tx: &Transaction<'_>,
@@ -131,14 +133,23 @@ pub(super) fn insert(
         return Ok(());
     }
     let (waiting, _) = backlog(tx)?;
-    if waiting + events.len() as u64 > settings.cap {
+    let room = settings
+        .cap
+        .saturating_sub(waiting)
+        .min(events.len() as u64) as usize;
+    let (kept, dropped) = events.split_at(room);
+    if !dropped.is_empty() {
         tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = value + ?2",
-            params![DROPPED, events.len() as i64],
+            params![DROPPED, dropped.len() as i64],
         )?;
-        return Ok(());
     }
+    append(tx, kept)
+}
+
+/// Stores `events` whatever the bound.
+fn append(tx: &Transaction<'_>, events: &[Event]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached("INSERT INTO events (at, body) VALUES (?1, ?2)")?;
     for e in events {
         stmt.execute(params![e.at, e.body])?;
@@ -192,15 +203,8 @@ impl EventLog {
     /// Opens the store the keeper has already created, migrated and
     /// registered `consumer` in.
     pub fn open(db_path: &Path, consumer: &'static str) -> Result<EventLog, StoreError> {
-        let err = |source| StoreError::Open {
-            path: db_path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(db_path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        super::stable_plans(&conn).map_err(err)?;
         Ok(EventLog {
-            conn,
+            conn: super::side_connection(db_path)?,
             db_path: db_path.to_path_buf(),
             consumer,
         })
@@ -322,10 +326,11 @@ mod tests {
         let mut s = store(dir.path(), 3, &["fleet"]);
         s.record(&[report("/a")]).unwrap();
         s.record(&[report("/b")]).unwrap();
-        assert_eq!(s.events_backlog().unwrap(), (2, 2));
+        // Room for one of /b's two.
+        assert_eq!(s.events_backlog().unwrap(), (3, 1));
         // A consumer dropped from the config holds nothing back.
         let log = EventLog::open(s.db_path(), "fleet").unwrap();
-        assert_eq!(log.next(10).unwrap().len(), 2);
+        assert_eq!(log.next(10).unwrap().len(), 3);
         s.set_events(None, &[]).unwrap();
         assert!(log.next(10).unwrap().is_empty());
         assert_eq!(s.events_backlog().unwrap().0, 0);

@@ -115,6 +115,19 @@ pub struct Store {
     events: Option<EventSettings>,
 }
 
+/// A connection of a task's own beside the keeper's (the alert sender,
+/// an event consumer), to a store the keeper has created and migrated.
+fn side_connection(db_path: &Path) -> Result<Connection, StoreError> {
+    let err = |source| StoreError::Open {
+        path: db_path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(db_path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    stable_plans(&conn).map_err(err)?;
+    Ok(conn)
+}
+
 /// Switches to WAL. That takes an exclusive lock SQLite does not wait for
 /// (waiting could deadlock), and a second process creating the same new
 /// store holds it briefly: so busy is retried here, for a while.

@@ -136,7 +136,10 @@ impl Store {
                         .optional()
                         .map_err(err)?
                         .unwrap_or(0);
-                    if !report.findings().is_empty() || unseen || had > 0 {
+                    // (A file that only grew keeps its earlier findings: its
+                    // record tells only of new ones.)
+                    let cleaned = had > 0 && report.grown_from.is_none();
+                    if !report.findings().is_empty() || unseen || cleaned {
                         new_events.push(source.file(report, status, error.as_deref()));
                         new_events
                             .extend(report.findings().iter().map(|f| source.finding(report, f)));

@@ -241,15 +241,8 @@ impl AlertOutbox {
 
     /// Opens the store the keeper has already created and migrated.
     pub fn open(db_path: &Path) -> Result<AlertOutbox, StoreError> {
-        let err = |source| StoreError::Open {
-            path: db_path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(db_path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        super::stable_plans(&conn).map_err(err)?;
         Ok(AlertOutbox {
-            conn,
+            conn: super::side_connection(db_path)?,
             db_path: db_path.to_path_buf(),
         })
     }

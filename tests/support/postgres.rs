@@ -16,6 +16,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// Serving TLS with a certificate of its own for 127.0.0.1.
+    tls: bool,
 }
 
 /// The directory holding `initdb` and `pg_ctl`: the newest installed.
@@ -41,6 +43,22 @@ fn free_port() -> u16 {
 impl Postgres {
     /// A new cluster, started, with the test user and database.
     pub fn start() -> Postgres {
+        Postgres::make(false)
+    }
+
+    /// The same, serving TLS too, with a self-signed certificate for
+    /// 127.0.0.1 ([`Postgres::cert`]).
+    pub fn start_tls() -> Postgres {
+        Postgres::make(true)
+    }
+
+    /// The certificate of the CA that signed the server's (PEM), to trust
+    /// as `fleet.ca_file`.
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    fn make(tls: bool) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -55,7 +73,85 @@ impl Postgres {
                 assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
             }
         }
-        let pg = Postgres { dir, bin, port: 0 };
+        if tls {
+            // A CA of its own, and the server's certificate from it.
+            let d = dir.path();
+            let openssl = |args: &[&str]| {
+                let out = Command::new("openssl")
+                    .current_dir(d)
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=dlpd test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ]);
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ]);
+            std::fs::write(
+                d.join("san.ext"),
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
+            )
+            .unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.crt",
+            ]);
+            let key = d.join("server.key");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if unsafe { libc::geteuid() } == 0 {
+                for f in ["server.key", "server.crt"] {
+                    let c = std::ffi::CString::new(d.join(f).to_str().unwrap()).unwrap();
+                    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+                }
+            }
+        }
+        let pg = Postgres {
+            dir,
+            bin,
+            port: 0,
+            tls,
+        };
         let out = pg
             .command("initdb")
             .args([
@@ -110,11 +206,17 @@ impl Postgres {
     }
 
     fn ctl_start(&self) -> bool {
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            opts.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                self.dir.path().display()
+            ));
+        }
         self.command("pg_ctl")
             .args(["-D", self.data().to_str().unwrap(), "-w", "-t", "60"])
             .args(["-l", self.dir.path().join("server.log").to_str().unwrap()])
