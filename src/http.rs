@@ -179,6 +179,17 @@ impl Token {
     }
 }
 
+/// Whether `host` (a URL's host, a `Host` header's name, a database
+/// host) names this machine: `localhost`, or a loopback address, IPv6 in
+/// brackets or not.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

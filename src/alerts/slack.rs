@@ -183,14 +183,7 @@ impl SlackBot {
     fn fit_for_upload(&self, url: &str) -> Result<(), String> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| format!("Slack's upload URL is not a URL: {e}"))?;
-        let loopback = |u: &reqwest::Url| {
-            u.host_str().is_some_and(|h| {
-                h == "localhost"
-                    || h.trim_matches(['[', ']'])
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            })
-        };
+        let loopback = |u: &reqwest::Url| u.host_str().is_some_and(crate::http::is_loopback_host);
         let api_local = reqwest::Url::parse(&self.api).is_ok_and(|u| loopback(&u));
         match parsed.scheme() {
             "https" => Ok(()),

@@ -91,6 +91,7 @@ fn read(config: &Config) -> anyhow::Result<Status> {
         }
         None => None,
     };
+    let (events_waiting, events_dropped) = store.events_backlog()?;
     Ok(Status {
         running: alive.is_some(),
         pid: alive,
@@ -112,8 +113,8 @@ fn read(config: &Config) -> anyhow::Result<Status> {
             .len(),
         quarantine_failed: store.quarantine_list(Some(QuarantineState::Failed))?.len(),
         alerts_waiting: store.alerts_pending()?,
-        events_waiting: store.events_backlog()?.0,
-        events_dropped: store.events_backlog()?.1,
+        events_waiting,
+        events_dropped,
         last_error: store.meta("daemon.last_error")?,
         store: store.db_path().display().to_string(),
         store_exists: true,

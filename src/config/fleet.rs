@@ -144,13 +144,7 @@ pub fn check_postgres_url(raw: &str, password_allowed: bool) -> Result<(), Strin
         return Err("names no host; e.g. postgres://dlpd@db.example.com/dlpd".into());
     }
     let remote = cfg.get_hosts().iter().any(|h| match h {
-        Host::Tcp(name) => {
-            name != "localhost"
-                && !name
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
+        Host::Tcp(name) => !crate::http::is_loopback_host(name),
         Host::Unix(_) => false,
     });
     if remote && cfg.get_ssl_mode() != SslMode::Require {

@@ -148,12 +148,7 @@ fn check_http_url(raw: &str) -> Result<(), String> {
 /// credentials: they would cross the network in clear.
 pub(super) fn credentials_may_travel(raw: &str) -> Result<(), String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
-    let host = url.host_str().unwrap_or("");
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = crate::http::is_loopback_host(url.host_str().unwrap_or(""));
     if url.scheme() == "https" || loopback {
         Ok(())
     } else {

@@ -48,11 +48,7 @@ pub(super) fn host_allowed<B>(req: &Request<B>, names: &[String]) -> bool {
     };
     let name = name.to_ascii_lowercase();
     let bare = name.trim_matches(['[', ']']);
-    name == "localhost"
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-        || names.iter().any(|n| n.eq_ignore_ascii_case(bare))
+    crate::http::is_loopback_host(&name) || names.iter().any(|n| n.eq_ignore_ascii_case(bare))
 }
 
 /// The first value of `name` in a form or query string.
