@@ -522,7 +522,10 @@ fn main() {
     engine_trees::compare(&work, "mixed corpus", &[mixed], cores);
     match engine_trees::real_roots() {
         real if real.is_empty() => println!("real files: none of the usual directories here"),
-        real => engine_trees::compare(&work, &format!("real files {real:?}"), &real, cores),
+        real => {
+            engine_trees::compare(&work, &format!("real files {real:?}"), &real, cores);
+            engine_trees::pdf_speed(&work, &real);
+        }
     }
     let many = root.join("many");
     eprint!("generating 100,000 small files... ");

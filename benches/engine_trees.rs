@@ -106,3 +106,77 @@ pub fn compare(work: &Path, label: &str, roots: &[PathBuf], cores: usize) {
         }
     }
 }
+
+/// dlpd's speed per byte on the PDFs under `roots` (gzipped ones
+/// inflated first) against its speed on as many bytes of plain text from
+/// the same trees, one thread, best of 3. The target is a tenth.
+pub fn pdf_speed(work: &Path, roots: &[PathBuf]) {
+    let (pdfs, text) = (work.join("pdfs"), work.join("pdf-text"));
+    let _ = std::fs::remove_dir_all(&pdfs);
+    let _ = std::fs::remove_dir_all(&text);
+    std::fs::create_dir_all(&pdfs).unwrap();
+    std::fs::create_dir_all(&text).unwrap();
+    let (mut count, mut bytes) = (0, 0usize);
+    let mut plain = Vec::new();
+    let mut stack: Vec<PathBuf> = roots.to_vec();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let (path, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let pdf = if name.ends_with(".pdf") {
+                std::fs::read(&path).ok()
+            } else if name.ends_with(".pdf.gz") {
+                let mut out = Vec::new();
+                std::fs::File::open(&path)
+                    .ok()
+                    .and_then(|f| {
+                        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(f), &mut out)
+                            .ok()
+                    })
+                    .map(|_| out)
+            } else {
+                if name.ends_with(".h") || name.ends_with(".py") {
+                    plain.extend(std::fs::read(&path).unwrap_or_default());
+                }
+                None
+            };
+            if let Some(pdf) = pdf.filter(|p| p.starts_with(b"%PDF-")) {
+                count += 1;
+                bytes += pdf.len();
+                std::fs::write(pdfs.join(format!("{count}.pdf")), pdf).unwrap();
+            }
+        }
+    }
+    if count == 0 {
+        println!("PDFs: none under the real-file directories here");
+        return;
+    }
+    plain.truncate(bytes);
+    std::fs::write(text.join("text.txt"), &plain).unwrap();
+    let config = engine_peers::write_config(&work.join("pdf-config"), None);
+    let best = |dir: &Path| {
+        (0..3)
+            .map(|_| engine_peers::run_dlpd(&config, &[dir], 1, true))
+            .fold(f64::MAX, f64::min)
+    };
+    let (pdf_secs, text_secs) = (best(&pdfs), best(&text));
+    let rate = |secs: f64| bytes as f64 / 1e6 / secs;
+    println!(
+        "PDFs: {count} files, {:.1} MB: dlpd scan, 1 thread, {pdf_secs:.2} s ({:.1} MB/s); \
+         the same bytes of plain text {text_secs:.3} s ({:.0} MB/s); PDF at {:.2} of the text speed",
+        bytes as f64 / 1e6,
+        rate(pdf_secs),
+        rate(text_secs),
+        text_secs / pdf_secs
+    );
+}

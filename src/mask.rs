@@ -44,6 +44,15 @@ pub fn mask_spans(bytes: &[u8], spans: &[Range<usize>]) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        if !hidden[i] || b.is_ascii() {
+            out.push(if hidden[i] && b.is_ascii_alphanumeric() {
+                b'*'
+            } else {
+                b
+            });
+            i += 1;
+            continue;
+        }
         let len = match b {
             0xC0..=0xDF => 2,
             0xE0..=0xEF => 3,

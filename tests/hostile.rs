@@ -218,6 +218,11 @@ mod quarantine_moves {
 /// A one-page PDF whose content stream is `inflated` spaces and a card
 /// number, deflated: a few hundred KB on disk.
 fn pdf_bomb(inflated: usize) -> Vec<u8> {
+    pdf_bomb_with(inflated, " /Filter /FlateDecode")
+}
+
+/// [`pdf_bomb`], the stream's dictionary ending in `filter`.
+fn pdf_bomb_with(inflated: usize, filter: &str) -> Vec<u8> {
     use std::io::Write;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     let chunk = vec![b' '; 1 << 20];
@@ -227,22 +232,22 @@ fn pdf_bomb(inflated: usize) -> Vec<u8> {
     z.write_all(b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj ET")
         .unwrap();
     let stream = z.finish().unwrap();
-    support::pdf::one_page(stream, " /Filter /FlateDecode")
+    support::pdf::one_page(stream, filter)
 }
 
 #[test]
 fn a_pdf_slower_to_read_than_its_time_budget_is_skipped_saying_so() {
     let env = support::Env::new();
-    // 20,000 text operators a page: one page takes the parser about 20 ms.
-    let mut content = b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj 0 -14 Td ".to_vec();
-    content.extend(b"(A) Tj ".repeat(20_000));
-    content.extend(b"ET");
-    let one = env.write("one.pdf", support::pdf::pages_sharing(&content, 1));
+    // A card, then 1 MB of operators that draw nothing: read in a few ms.
+    let mut content = b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj ET ".to_vec();
+    content.extend(b"1 0 0 1 0 0 cm ".repeat(70_000));
+    let one = env.write("one.pdf", support::pdf::drawn_repeatedly(&content, 1));
     let run = env.run(&["scan", one.to_str().unwrap()]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
-    // 3,000 pages drawing it, 100 KB on disk: a minute of CPU, against a
-    // budget of two seconds for a file this size (eight in a debug build).
-    let slow = env.write("slow.pdf", support::pdf::pages_sharing(&content, 3000));
+    // The page draws it 4,000 times, 30 KB on disk: 4 GB of operators,
+    // tens of seconds of CPU, against a budget of two seconds for a file
+    // this size (eight in a debug build).
+    let slow = env.write("slow.pdf", support::pdf::drawn_repeatedly(&content, 4000));
     let budget = if cfg!(debug_assertions) { 8 } else { 2 };
     let run = env.run(&["scan", slow.to_str().unwrap()]);
     let stderr = run.stderr();
@@ -262,6 +267,17 @@ fn a_pdf_that_inflates_past_the_parsers_memory_limit_is_skipped_not_fatal() {
     // Inflating to 512 MiB: the child runs out of its address space; dlpd
     // itself, held to 768 MiB (before: it inflated the stream itself, and
     // aborted), carries on and says why.
+    let run = env.run_in(768 << 20, &["scan", bomb.to_str().unwrap()]);
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 3, "{stderr}");
+    assert!(stderr.contains("memory"), "{stderr}");
+    // The same through a filter array with decode parameters, which went
+    // to lopdf's inflating, read short when memory ran out, and was taken
+    // for clean.
+    let bomb = env.write(
+        "params.pdf",
+        pdf_bomb_with(512 << 20, " /Filter [/FlateDecode] /DecodeParms << >>"),
+    );
     let run = env.run_in(768 << 20, &["scan", bomb.to_str().unwrap()]);
     let stderr = run.stderr();
     assert_eq!(run.code(), 3, "{stderr}");

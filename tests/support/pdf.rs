@@ -21,26 +21,17 @@ pub fn one_page(content: Vec<u8>, filter: &str) -> Vec<u8> {
     assemble(&objects)
 }
 
-/// A PDF of `pages` pages that all draw the one `content` stream, deflated:
-/// small on disk, as slow to extract as `pages` copies of it.
-pub fn pages_sharing(content: &[u8], pages: usize) -> Vec<u8> {
+/// A one-page PDF whose `/Contents` names the one deflated `content`
+/// stream `times` times: small on disk, as slow to read as `times` copies.
+pub fn drawn_repeatedly(content: &[u8], times: usize) -> Vec<u8> {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     z.write_all(content).unwrap();
     let stream = z.finish().unwrap();
-    let (contents, font) = (pages + 3, pages + 4);
-    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", i + 3)).collect();
-    let mut objects = vec![
+    let contents = vec!["4 0 R"; times].join(" ");
+    let objects: Vec<Vec<u8>> = vec![
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
-            kids.join(" ")
-        )
-        .into_bytes(),
-    ];
-    for _ in 0..pages {
-        objects.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {contents} 0 R /Resources << /Font << /F1 {font} 0 R >> >> >>").into_bytes());
-    }
-    objects.push(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [{contents}] /Resources << /Font << /F1 5 0 R >> >> >>").into_bytes(),
         [
             format!(
                 "<< /Length {} /Filter /FlateDecode >>\nstream\n",
@@ -51,8 +42,8 @@ pub fn pages_sharing(content: &[u8], pages: usize) -> Vec<u8> {
             b"\nendstream".to_vec(),
         ]
         .concat(),
-    );
-    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
     assemble(&objects)
 }
 

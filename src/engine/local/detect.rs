@@ -497,7 +497,8 @@ fn context(
     let raw = &hay[range];
     Sensitive {
         raw: String::from_utf8_lossy(raw).into_owned(),
-        masked: String::from_utf8_lossy(&mask::mask_spans(raw, &spans)).into_owned(),
+        masked: String::from_utf8(mask::mask_spans(raw, &spans))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
 }
 

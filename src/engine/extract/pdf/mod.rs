@@ -1,9 +1,9 @@
-//! PDF: the text of each page, through pdf-extract (pure Rust, on lopdf),
-//! so a number drawn by a content stream is found like one in a text file.
-//! Findings name their page; ranges are within the extracted text.
+//! PDF: the text of each page ([`text`]), so a number drawn by a content
+//! stream is found like one in a text file. Findings name their page;
+//! ranges are within the extracted text.
 //!
-//! The parser cannot be bounded from outside: it inflates a content stream
-//! whole, so a 1 MB file can ask for gigabytes. In `dlpd` itself (see
+//! The parser (lopdf) cannot be bounded from outside: it inflates a
+//! stream whole, so a 1 MB file can ask for gigabytes. In `dlpd` itself (see
 //! [`isolate_with`]) each PDF is therefore parsed in a child process, the
 //! same binary (`dlpd pdf-text`), under an address-space limit
 //! ([`CHILD_MEMORY`]) and a CPU-time budget that grows with the file
@@ -18,6 +18,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};
 
+mod lexer;
+mod text;
+
 /// The executable that parses PDFs in a child, once set.
 static HELPER: OnceLock<PathBuf> = OnceLock::new();
 /// Address space a PDF parsing child may map.
@@ -26,9 +29,8 @@ pub const CHILD_MEMORY: u64 = 384 << 20;
 pub const CHILD_CPU: u64 = 30;
 
 /// CPU seconds for parsing a PDF of `len` bytes: two, and one more per
-/// MB. The parser reads real documents at 1 to 4 MB/s (dlpd's own text
-/// path is a hundred times faster); one that needs more is hostile or
-/// pathological, and is skipped saying so. An unoptimised build (the
+/// MB. Real documents are read at tens of MB/s; one that needs more is
+/// hostile or pathological, and is skipped saying so. An unoptimised build (the
 /// tests') parses several times slower, and gets several times the time.
 pub fn cpu_budget(len: usize) -> u64 {
     let slower = if cfg!(debug_assertions) { 4 } else { 1 };
@@ -74,31 +76,18 @@ pub struct PdfError(String);
 pub fn pages(bytes: &[u8]) -> Result<Pages, PdfError> {
     quiet_parser_panics();
     PARSING.with(|p| p.set(true));
-    let extracted = catch_unwind(AssertUnwindSafe(|| {
-        pdf_extract::extract_text_from_mem_by_pages(bytes)
-    }));
+    let extracted = catch_unwind(AssertUnwindSafe(|| text::extract(bytes, MAX_TEXT)));
     PARSING.with(|p| p.set(false));
-    let extracted = extracted
-        .map_err(|panic| {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            PdfError(format!(
-                "damaged or unsupported (the parser stopped at: {why})"
-            ))
-        })?
-        .map_err(|e| PdfError(e.to_string()))?;
-    let mut out = Pages::default();
-    for page in extracted {
-        out.starts.push(out.text.len());
-        out.text.push_str(&page);
-        if !out.text.ends_with('\n') {
-            out.text.push('\n');
-        }
-    }
-    Ok(out)
+    extracted.map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        PdfError(format!(
+            "damaged or unsupported (the parser stopped at: {why})"
+        ))
+    })?
 }
 
 /// Parses every PDF from now on in a child process running `exe
