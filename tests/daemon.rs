@@ -258,7 +258,11 @@ fn no_file_is_missed_after_an_inotify_queue_overflow() {
         "{}",
         d.log()
     );
-    assert!(d.log().contains("queue overflow"), "{}", d.log());
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("queue overflow")),
+        "{}",
+        d.log()
+    );
 }
 
 #[test]

@@ -403,7 +403,11 @@ fn only_the_token_opens_it_and_every_answer_is_locked_down() {
     );
     let (status, _, _) = request(port, "POST /login HTTP/1.1\r\n", &format!("token={TOKEN}"));
     assert_eq!(status, 303);
-    assert!(d.log().contains("a wrong token"), "{}", d.log());
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("a wrong token")),
+        "{}",
+        d.log()
+    );
     assert!(!d.log().contains(TOKEN));
     // A deleted file leaves the list; its findings stay in the store.
     std::fs::remove_file(d.root().join("aws.env")).unwrap();

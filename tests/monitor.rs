@@ -84,7 +84,11 @@ fn a_burst_of_sensitive_files_is_an_anomaly_but_the_files_found_at_start_are_not
         "{}",
         d.log()
     );
-    assert!(d.log().contains("unusual activity"), "{}", d.log());
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("unusual activity")),
+        "{}",
+        d.log()
+    );
     let e = anomaly_events(&sink)
         .into_iter()
         .find(|e| e["subject"] == subject.as_str())
@@ -166,7 +170,11 @@ fn a_rule_for_cloud_sync_files_alerts_only_for_the_synced_folder() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["path"], shared.display().to_string());
     assert_eq!(got[0]["exposure"], "cloud-sync");
-    assert!(d.log().contains("exposure"), "{}", d.log());
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("exposure")),
+        "{}",
+        d.log()
+    );
 }
 
 /// A tmpfs mounted under /mnt for the test's length.

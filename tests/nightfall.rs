@@ -380,7 +380,9 @@ fn forged_stale_future_and_unsigned_results_get_401_and_change_nothing() {
         d.log()
     );
     assert_eq!(d.file(&file), Some((1, 10)));
-    assert!(d.log().contains("refused a notification"));
+    assert!(wait_for(DEADLINE, || d
+        .log()
+        .contains("refused a notification")));
 }
 
 #[test]
@@ -498,9 +500,11 @@ fn an_unsupported_type_is_skipped_and_a_refusal_is_permanent_with_advice() {
     let error: String = d.query("SELECT error FROM files WHERE path LIKE '%refused.csv'");
     assert!(error.contains("code 40012"), "{error}");
     assert!(error.contains("gave up after 1 attempts"), "{error}");
+    // (The daemon's stderr is copied by a thread: the line may follow the row.)
     assert!(
-        d.log()
-            .contains("Nightfall could not reach nightfall.webhook_url"),
+        wait_for(DEADLINE, || d
+            .log()
+            .contains("Nightfall could not reach nightfall.webhook_url")),
         "{}",
         d.log()
     );

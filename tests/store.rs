@@ -241,7 +241,28 @@ fn a_version_1_store_is_migrated_in_place() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 12);
+    assert_eq!(version, 13);
+    // v13: the files table was rebuilt; its findings stayed with it, and
+    // its status check no longer builds a b-tree per insert.
+    let kept: i64 = conn
+        .query_row("SELECT count(*) FROM findings WHERE file_id = 7", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(kept, 2);
+    let ephemeral: i64 = conn
+        .prepare("EXPLAIN INSERT INTO files (path, size, scanned_at, engine, status) VALUES (x'2f62', 1, 0, 'local', 'scanned')")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(1))
+        .unwrap()
+        .filter(|op| op.as_ref().unwrap() == "OpenEphemeral")
+        .count() as i64;
+    assert_eq!(ephemeral, 0);
+    let refused = conn.execute(
+        "INSERT INTO files (path, size, scanned_at, engine, status) VALUES (x'2f63', 1, 0, 'local', 'lost')",
+        [],
+    );
+    assert!(refused.is_err(), "{refused:?}");
     // v11: a file's findings are summed up on its row.
     let sums: (i64, i64, String) = conn
         .query_row(

@@ -326,7 +326,11 @@ impl Keeper {
         let claimed = self.store.claim_batch(free, SystemTime::now())?;
         let room = free - claimed.len();
         self.hand_out(claimed);
-        if room > 0 && !self.changed.is_empty() {
+        // Walked files go out a quarter of the slots at a time (or all that
+        // are left, or one with fewer than four slots): each start is a
+        // commit, and the workers still hold the rest of their share.
+        let least = (self.slots / 4).min(self.changed.len()).max(1);
+        if !self.changed.is_empty() && room >= least {
             let (walked, used) = self
                 .store
                 .start_walked(self.changed.make_contiguous(), room)?;

@@ -59,8 +59,15 @@ pub const GRACE: Duration = Duration::from_secs(10);
 const NETWORK_GRACE: Duration = Duration::from_secs(3);
 
 /// Jobs handed out per worker: enough that results come back, and are
-/// recorded, many to a transaction while a backlog is worked through.
-const JOBS_PER_WORKER: usize = 128;
+/// recorded, a few hundred to a transaction while a backlog is worked
+/// through, and that workers never wait on the keeper's commits (128 left
+/// the machine a quarter idle during a first scan). Each one handed out
+/// counts an attempt should the process die; scans that could kill it
+/// (PDFs) run in a child.
+const JOBS_PER_WORKER: usize = 512;
+/// Most jobs handed out at once, whatever the workers: running jobs count
+/// toward `queue.capacity`, and a first scan's must leave room for events.
+const MAX_SLOTS: usize = 1024;
 /// With Nightfall a worker's time goes to the network, not the store; and
 /// a job handed out counts as an attempt should the process die, so few.
 const UPLOADS_PER_WORKER: usize = 2;
@@ -260,12 +267,10 @@ fn serve(
     }
 
     // The keeper hands out at most `slots` jobs, so its sends never block.
-    let slots = workers
-        * if nightfall_on {
-            UPLOADS_PER_WORKER
-        } else {
-            JOBS_PER_WORKER
-        };
+    let slots = match nightfall_on {
+        true => workers * UPLOADS_PER_WORKER,
+        false => (workers * JOBS_PER_WORKER).min(MAX_SLOTS.max(workers)),
+    };
     let (job_tx, job_rx) = bounded::<Job>(slots);
     let (done_tx, done_rx) = unbounded::<Done>();
     let work = {

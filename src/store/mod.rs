@@ -280,8 +280,6 @@ impl Store {
         // any file whose scan was lost. The CSV append is fsynced itself.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
         // 32 MiB of page cache instead of 2 while recording in bulk (a
         // baseline scan, `dlpd scan --store`); the daemon goes back to 2 MiB
         // once it is first quiet ([`Store::release_memory`]).
@@ -296,7 +294,18 @@ impl Store {
             csv_rows: Default::default(),
             events: None,
         };
+        // Off while migrating (the bundled SQLite starts with them on): a
+        // migration that rebuilds a table drops the old one, which with
+        // foreign keys on deletes its rows' children.
+        let fk = |store: &Store, on: bool| {
+            store
+                .conn
+                .pragma_update(None, "foreign_keys", on)
+                .map_err(store.sql_err())
+        };
+        fk(&store, false)?;
         store.migrate()?;
+        fk(&store, true)?;
         store.flush_csv()?;
         Ok(store)
     }

@@ -89,6 +89,10 @@ pub(super) const JOB_COLUMNS: &str = "id, path, attempts,
     (SELECT stub_sha256 FROM quarantine q WHERE q.path = jobs.path AND q.state = 'quarantined'
        ORDER BY q.id DESC LIMIT 1)";
 
+/// The SHA-256 of the stub dlpd left at path `?1`, if it holds one.
+pub(super) const STUB: &str = "SELECT stub_sha256 FROM quarantine
+    WHERE path = ?1 AND state = 'quarantined' ORDER BY id DESC LIMIT 1";
+
 /// A job from a row of [`JOB_COLUMNS`]; its attempts are those made before
 /// the one just counted.
 pub(super) fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<Job> {
@@ -177,6 +181,11 @@ impl Store {
     /// Claims up to `n` due jobs, oldest first, in one statement, each with
     /// what the store knew of its file at the last scan.
     pub fn claim_batch(&mut self, n: usize, now: SystemTime) -> Result<Vec<Job>, StoreError> {
+        // Most calls find nothing due (a walk's files are not queued): a
+        // read says so without a write transaction and its RETURNING table.
+        if self.next_due()?.is_none_or(|due| due > now) {
+            return Ok(Vec::new());
+        }
         let err = self.sql_err();
         let sql = format!(
             "UPDATE jobs SET running = 1, attempts = attempts + 1 WHERE id IN (
@@ -389,6 +398,33 @@ pub(super) mod tests {
             redact: Redact::Mask,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_finished_job_takes_its_upload_with_it() {
+        // Foreign keys are on once the store is open (off only while it
+        // migrates): the upload row goes with its job.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.enqueue(Path::new("/a"), 10).unwrap();
+        let job = s.claim(SystemTime::now()).unwrap().unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO uploads (upload_id, job_id, size, sha256, submitted_at) VALUES ('u', ?1, 1, 'ab', 0)",
+                [job.id.0],
+            )
+            .unwrap();
+        let report = FileReport::new(
+            Path::new("/a"),
+            "local",
+            Outcome::Scanned { findings: vec![] },
+        );
+        s.record_finishing(&[report], &[job.id]).unwrap();
+        let uploads: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM uploads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(uploads, 0);
     }
 
     #[test]

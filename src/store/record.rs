@@ -85,15 +85,25 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
         {
-            let mut upsert = tx
+            // An update or an insert, not one upsert `RETURNING` the row:
+            // SQLite buffers returned rows in a table made and dropped for
+            // every statement, a tenth of the keeper's time.
+            let mut current = tx
+                .prepare_cached("SELECT id, scans, findings FROM files WHERE path = ?1")
+                .map_err(err)?;
+            let mut update = tx
                 .prepare_cached(
-                    "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending, exposure)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)
-                     ON CONFLICT (path) DO UPDATE SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
+                    "UPDATE files SET scans = scans + 1, size = ?2, mtime_ns = ?3, sha256 = ?4, scanned_at = ?5,
                        engine = ?6, status = ?7, error = ?8, upload_id = ?9, csv_pending = csv_pending OR ?10, exposure = ?12,
                        findings = 0, top_confidence = NULL, detectors = NULL,
                        csv_after = CASE WHEN ?11 IS NULL THEN -1 WHEN csv_pending THEN csv_after ELSE ?11 END
-                     RETURNING id, scans",
+                     WHERE id = ?1",
+                )
+                .map_err(err)?;
+            let mut insert_file = tx
+                .prepare_cached(
+                    "INSERT INTO files (path, size, mtime_ns, sha256, scanned_at, engine, status, error, upload_id, csv_pending, exposure)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)",
                 )
                 .map_err(err)?;
             let mut clear = tx
@@ -108,9 +118,6 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .map_err(err)?;
-            let mut before = tx
-                .prepare_cached("SELECT findings FROM files WHERE path = ?1")
-                .map_err(err)?;
             for (report, hmacs) in reports.iter().zip(&hmacs) {
                 let (status, error) = match &report.outcome {
                     // What went unseen stays with the file's row.
@@ -122,6 +129,11 @@ impl Store {
                     Outcome::Skipped(reason) => ("skipped", Some(reason.to_string())),
                     Outcome::Failed(msg) => ("failed", Some(msg.clone())),
                 };
+                let path = report.path.as_os_str().as_bytes();
+                let known: Option<(i64, i64, i64)> = current
+                    .query_row([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+                    .map_err(err)?;
                 // A file with findings, one a limit or damage kept from
                 // being read (not a binary or an empty one), or one that
                 // held findings and holds none now, is news to the fleet.
@@ -131,11 +143,7 @@ impl Store {
                         Outcome::Failed(_) => true,
                         Outcome::Scanned { .. } => !report.partial.is_empty(),
                     };
-                    let had: i64 = before
-                        .query_row([report.path.as_os_str().as_bytes()], |r| r.get(0))
-                        .optional()
-                        .map_err(err)?
-                        .unwrap_or(0);
+                    let had = known.map_or(0, |(_, _, findings)| findings);
                     // (A file that only grew keeps its earlier findings: its
                     // record tells only of new ones.)
                     let cleaned = had > 0 && report.grown_from.is_none();
@@ -145,29 +153,44 @@ impl Store {
                             .extend(report.findings().iter().map(|f| source.finding(report, f)));
                     }
                 }
-                let (id, scans): (i64, i64) = upsert
-                    .query_row(
-                        params![
-                            report.path.as_os_str().as_bytes(),
-                            report.size as i64,
-                            report.mtime_ns,
-                            report.sha256,
-                            unix_ms(report.scanned_at),
-                            report.engine,
-                            status,
-                            error,
-                            report.upload_id,
-                            !report.findings().is_empty(),
-                            report.grown_from.map(|n| n as i64),
-                            report.exposure.map(crate::finding::Exposure::as_str),
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(err)?;
+                // Both statements take the same values, the first the row's
+                // id (an update) or the path (an insert).
+                let id = known.map(|(id, ..)| id);
+                let key: &dyn rusqlite::ToSql = match &id {
+                    Some(id) => id,
+                    None => &path,
+                };
+                let args = params![
+                    key,
+                    report.size as i64,
+                    report.mtime_ns,
+                    report.sha256,
+                    unix_ms(report.scanned_at),
+                    report.engine,
+                    status,
+                    error,
+                    report.upload_id,
+                    !report.findings().is_empty(),
+                    report.grown_from.map(|n| n as i64),
+                    report.exposure.map(crate::finding::Exposure::as_str),
+                ];
+                let (id, scans) = match known {
+                    Some((id, scans, _)) => {
+                        update.execute(args).map_err(err)?;
+                        (id, scans + 1)
+                    }
+                    None => {
+                        insert_file.execute(args).map_err(err)?;
+                        (tx.last_insert_rowid(), 1)
+                    }
+                };
                 // A file that only grew keeps its earlier findings (and its
                 // CSV rows are read back, the earlier ones perhaps among them).
                 if report.grown_from.is_none() {
-                    clear.execute([id]).map_err(err)?;
+                    // (A new row has none: its file's findings went with it.)
+                    if known.is_some() {
+                        clear.execute([id]).map_err(err)?;
+                    }
                     if !report.findings().is_empty() {
                         csv_rows.push((id, scans, csv::rows_of(report, show)));
                     }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::queue::{JOB_COLUMNS, job_from_row};
+use super::queue::{JobId, LastScan, STUB};
 use super::{Job, Store, StoreError, unix_ms};
 
 /// This path recorded at this size and mtime, whatever the outcome, and
@@ -85,9 +85,18 @@ impl Lookup {
             source,
         };
         let tx = self.conn.unchecked_transaction().map_err(err)?;
+        // Uploads are pending only with Nightfall: most walks skip asking.
+        let uploading: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM uploads)")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(err)?;
         let mut out = Vec::new();
         for (path, size, mtime_ns) in files {
-            if !self.current(path, *size, *mtime_ns).map_err(err)? {
+            if !self
+                .current(path, *size, *mtime_ns, uploading)
+                .map_err(err)?
+            {
                 out.push(Changed {
                     path: path.clone(),
                     size: *size,
@@ -100,11 +109,17 @@ impl Lookup {
         Ok(out)
     }
 
-    fn current(&self, path: &Path, size: u64, mtime_ns: Option<i64>) -> rusqlite::Result<bool> {
+    fn current(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime_ns: Option<i64>,
+        uploading: bool,
+    ) -> rusqlite::Result<bool> {
         let bytes = path.as_os_str().as_bytes();
         let args = params![bytes, size as i64, mtime_ns];
         Ok(self.conn.prepare_cached(RECORDED)?.exists(args)?
-            || self.conn.prepare_cached(UPLOADING)?.exists(args)?)
+            || (uploading && self.conn.prepare_cached(UPLOADING)?.exists(args)?))
     }
 }
 
@@ -130,38 +145,71 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         let mut jobs = Vec::with_capacity(used);
         {
-            let sql = format!(
-                "INSERT INTO jobs (path, enqueued_at, running, attempts, walked)
-                 SELECT ?1, ?2, 1, 1, ?5 WHERE NOT EXISTS
-                   (SELECT 1 FROM files WHERE path = ?1 AND size = ?3 AND mtime_ns IS ?4)
-                 ON CONFLICT (path) DO NOTHING RETURNING {JOB_COLUMNS}"
-            );
-            let mut insert = tx.prepare_cached(&sql).map_err(err)?;
-            let mut rerun = tx
+            // Its file's row read once, for whether it was recorded as
+            // walked, whether it was gone, and its last scan (where three
+            // statements made five lookups). Not `RETURNING`: SQLite
+            // buffers its rows in a table made and dropped per statement.
+            let mut known = tx
                 .prepare_cached(
-                    "UPDATE jobs SET rerun = 1 WHERE path = ?1 AND running = 1 AND NOT EXISTS
-                       (SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3)",
+                    "SELECT size, mtime_ns, sha256, status = 'scanned', gone_at IS NOT NULL
+                     FROM files WHERE path = ?1",
                 )
                 .map_err(err)?;
             let mut present = tx.prepare_cached(super::PRESENT).map_err(err)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO jobs (path, enqueued_at, running, attempts, walked)
+                     VALUES (?1, ?2, 1, 1, ?3) ON CONFLICT (path) DO NOTHING",
+                )
+                .map_err(err)?;
+            let mut rerun = tx
+                .prepare_cached("UPDATE jobs SET rerun = 1 WHERE path = ?1 AND running = 1")
+                .map_err(err)?;
+            let mut stub = tx.prepare_cached(STUB).map_err(err)?;
             let now = unix_ms(SystemTime::now());
             for f in &files[..used] {
                 let bytes = f.path.as_os_str().as_bytes();
-                present.execute([bytes]).map_err(err)?;
-                let (size, mtime_ns) = (f.size as i64, f.mtime_ns);
-                let job = insert
-                    .query_row(
-                        params![bytes, now, size, mtime_ns, f.baseline],
-                        job_from_row,
-                    )
+                let row = known
+                    .query_row([bytes], |r| {
+                        let size: i64 = r.get(0)?;
+                        let last = LastScan {
+                            size: size as u64,
+                            mtime_ns: r.get(1)?,
+                            sha256: r.get(2)?,
+                        };
+                        Ok((last, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?))
+                    })
                     .optional()
                     .map_err(err)?;
-                match job {
-                    Some(job) => jobs.push(job),
-                    None => {
-                        rerun.execute(params![bytes, size, mtime_ns]).map_err(err)?;
-                    }
+                if row.as_ref().is_some_and(|(_, _, gone)| *gone) {
+                    present.execute([bytes]).map_err(err)?;
                 }
+                if row
+                    .as_ref()
+                    .is_some_and(|(last, ..)| last.size == f.size && last.mtime_ns == f.mtime_ns)
+                {
+                    continue;
+                }
+                if insert
+                    .execute(params![bytes, now, f.baseline])
+                    .map_err(err)?
+                    == 0
+                {
+                    rerun.execute([bytes]).map_err(err)?;
+                    continue;
+                }
+                jobs.push(Job {
+                    id: JobId(tx.last_insert_rowid()),
+                    path: f.path.clone(),
+                    attempts: 0,
+                    last: row.and_then(|(last, scanned, _)| scanned.then_some(last)),
+                    // (A file quarantined without a stub has a NULL one.)
+                    stub: stub
+                        .query_row([bytes], |r| r.get::<_, Option<String>>(0))
+                        .optional()
+                        .map_err(err)?
+                        .flatten(),
+                });
             }
         }
         tx.commit().map_err(err)?;
@@ -202,6 +250,23 @@ mod tests {
         // The job started now carries what the store knows now.
         let (jobs, _) = s.start_walked(&changed(6), 1).unwrap();
         assert_eq!(jobs[0].last.as_ref().unwrap().sha256.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn a_walked_file_where_one_was_quarantined_starts_with_its_stub_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.conn
+            .execute_batch(
+                "INSERT INTO quarantine (path, state, size, mode, uid, gid, mtime_ns, sha256, stub_sha256, detectors, at)
+                   VALUES (x'2f61', 'quarantined', 1, 384, 0, 0, 0, 'aa', NULL, 'API_KEY', 0),
+                          (x'2f62', 'quarantined', 1, 384, 0, 0, 0, 'bb', 'cd', 'API_KEY', 0);",
+            )
+            .unwrap();
+        let (jobs, used) = s.start_walked(&[changed("/a"), changed("/b")], 2).unwrap();
+        assert_eq!(used, 2);
+        let stubs: Vec<_> = jobs.iter().map(|j| j.stub.as_deref()).collect();
+        assert_eq!(stubs, [None, Some("cd")]);
     }
 
     #[test]
@@ -272,6 +337,14 @@ mod tests {
         // the walker's time.
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
+        // (Uploads are looked up only while one is pending.)
+        s.conn
+            .execute_batch(
+                "INSERT INTO jobs (id, path, enqueued_at, running) VALUES (1, x'2f75', 0, 1);
+                 INSERT INTO uploads (upload_id, job_id, size, sha256, submitted_at)
+                   VALUES ('u', 1, 1, 'ab', 0);",
+            )
+            .unwrap();
         let lookup = Lookup::open(&s).unwrap();
         for i in 0..50 {
             lookup
@@ -283,5 +356,8 @@ mod tests {
             assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 50);
             assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
         }
+        // The file being uploaded as it is is not walked into a second scan.
+        assert_eq!(lookup.changed(&[("/u".into(), 1, None)]).unwrap(), []);
+        assert_eq!(lookup.changed(&[("/u".into(), 2, None)]).unwrap().len(), 1);
     }
 }
