@@ -174,3 +174,232 @@ fn stream(dict: &str, body: &[u8]) -> Vec<u8> {
     ]
     .concat()
 }
+
+/// A content stream under each of the standard filters, by either name,
+/// is read; one dlpd cannot undo, or nine forms deep, is a skip reason,
+/// not a clean page; a page whose /Parent is broken keeps its own
+/// resources; and a PDF member that cannot be read is named among what an
+/// archive left unseen.
+#[test]
+fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
+    let env = Env::new();
+    let card = b"BT /F1 12 Tf 72 720 Td (4916-6734-7572-5015) Tj ET";
+    let hex: String = card.iter().map(|b| format!("{b:02x} ")).collect();
+    // Run length: the first 10 bytes as they are, a run of four spaces,
+    // the rest as they are.
+    let mut rl = vec![9];
+    rl.extend_from_slice(&card[..10]);
+    rl.extend_from_slice(&[253, b' ', (card.len() - 11) as u8]);
+    rl.extend_from_slice(&card[10..]);
+    rl.push(128);
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("hex.pdf", hex.into_bytes(), " /Filter /ASCIIHexDecode"),
+        (
+            "ahx.pdf",
+            format!("{}>", hex_of(card)).into_bytes(),
+            " /Filter /AHx",
+        ),
+        ("rl.pdf", rl, " /Filter [/RL]"),
+        (
+            "fl-parms.pdf",
+            zlib(card),
+            " /Filter /Fl /DecodeParms << /Predictor 1 >>",
+        ),
+    ];
+    for (name, stream, filter) in cases {
+        let path = env.write(name, support::pdf::one_page(stream, filter));
+        let (found, err) = env.scan_members(&path);
+        assert_eq!(found.len(), 1, "{name}: {err}");
+        assert_eq!(found[0].1, "CREDIT_CARD_NUMBER", "{name}: {err}");
+    }
+
+    let unknown = env.write(
+        "unknown.pdf",
+        support::pdf::one_page(card.to_vec(), " /Filter /Bogus"),
+    );
+    let run = env.run(&["scan", unknown.to_str().unwrap()]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(run.stderr().contains("/Bogus"), "{}", run.stderr());
+
+    // Nine forms, each drawing the next; the last draws the card.
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> /XObject << /X 6 0 R >> >> >>".to_vec(),
+        stream("", b"/X Do"),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    for form in 6..15 {
+        let next = form + 1;
+        objects.push(stream(
+            &format!(
+                "/Subtype /Form /Resources << /Font << /F1 5 0 R >> /XObject << /X {next} 0 R >> >>"
+            ),
+            if form == 14 { card } else { b"/X Do" },
+        ));
+    }
+    let deep = env.write("deep.pdf", support::pdf::assemble(&objects));
+    let run = env.run(&["scan", deep.to_str().unwrap()]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(run.stderr().contains("8 deep"), "{}", run.stderr());
+
+    // The page's parent is missing; its own resources still hold the form.
+    let orphan = support::pdf::assemble(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 99 0 R /Contents 4 0 R /Resources << /XObject << /X 5 0 R >> >> >>".to_vec(),
+        stream("", b"/X Do"),
+        stream(
+            "/Subtype /Form /Resources << /Font << /F1 6 0 R >> >>",
+            card,
+        ),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ]);
+    let path = env.write("orphan.pdf", &orphan);
+    let (found, err) = env.scan_members(&path);
+    assert_eq!(found.len(), 1, "{err}");
+
+    // A page without /Type, behind a page tree padded with junk: a reader
+    // draws it, so it is read.
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [9 0 R 9 0 R 9 0 R 9 0 R 9 0 R 9 0 R 9 0 R 9 0 R 9 0 R 9 0 R 3 0 R] /Count 2 >>".to_vec(),
+        b"<< /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        stream("", card),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    objects.extend((6..10).map(|_| b"<< /Type /Junk >>".to_vec()));
+    let path = env.write("untyped.pdf", support::pdf::assemble(&objects));
+    let (found, err) = env.scan_members(&path);
+    assert_eq!(found.len(), 1, "{err}");
+
+    // A card, then more strings than any text operator shows: said, not
+    // dropped.
+    let mut many = b"BT /F1 12 Tf [(4916-6734-7572-5015)".to_vec();
+    many.extend(b"(x)".repeat(70_000));
+    many.extend(b"] TJ ET");
+    let path = env.write("many.pdf", support::pdf::one_page(many, ""));
+    let run = env.run(&["scan", path.to_str().unwrap()]);
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("strings in a row"),
+        "{}",
+        run.stderr()
+    );
+
+    // In an archive: the unreadable PDF is named, the card beside it found.
+    let zip = support::docs::zip_bytes(&[
+        ("docs/unknown.pdf", &std::fs::read(&unknown).unwrap()),
+        ("notes.txt", b"card 4916-6734-7572-5015"),
+    ]);
+    let path = env.write("docs.zip", &zip);
+    let run = env.run(&["scan", path.to_str().unwrap()]);
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 1, "{stderr}");
+    assert!(stderr.contains("partly scanned"), "{stderr}");
+    assert!(
+        stderr.contains("docs/unknown.pdf: no text extracted"),
+        "{stderr}"
+    );
+}
+
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(bytes).unwrap();
+    z.finish().unwrap()
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// What was typed into a form's fields, and an annotation's note in
+/// UTF-16, are found though no page draws them; binary strings (an ID)
+/// add nothing.
+#[test]
+fn form_field_values_and_notes_are_read_outside_the_pages() {
+    let env = Env::new();
+    let utf16: String = "card 4916-6734-7572-5015"
+        .encode_utf16()
+        .map(|u| format!("{u:04X}"))
+        .collect();
+    let pdf = support::pdf::assemble(&[
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] >> >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Annots [6 0 R 7 0 R] /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        stream("", b"BT /F1 12 Tf 72 720 Td (Social security number:) Tj ET"),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        b"<< /Type /Annot /Subtype /Widget /FT /Tx /T (ssn) /V (536-22-1234) /Rect [200 700 400 720] /P 3 0 R >>".to_vec(),
+        format!("<< /Type /Annot /Subtype /Text /Contents <FEFF{utf16}> /Rect [0 0 10 10] >>").into_bytes(),
+        b"<< /ID <8F3A9B00017FEE12C4D09A1B3C4D5E6F> >>".to_vec(),
+    ]);
+    let path = env.write("form.pdf", &pdf);
+    let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+    let found: Vec<(String, String)> = run
+        .jsonl()
+        .iter()
+        .map(|v| {
+            let member = v["member"].as_str().unwrap_or("").to_string();
+            (member, v["detector"]["id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let outside = "fields, notes and properties".to_string();
+    assert_eq!(
+        found,
+        [
+            (outside.clone(), "US_SOCIAL_SECURITY_NUMBER".to_string()),
+            (outside, "CREDIT_CARD_NUMBER".to_string()),
+        ],
+        "{}",
+        run.stderr()
+    );
+}
+
+/// Fonts as real files write them, which lopdf alone read as nothing: a
+/// font dictionary with no /Type, given directly in the page's resources,
+/// an encoding with no /Type whose /Differences name glyphs lopdf does not
+/// know (`/g1`, `/four.lf`, `/uni0033`) beside ones it does, and a direct
+/// font read through its `ToUnicode` map.
+#[test]
+fn fonts_without_types_or_with_unknown_glyph_names_are_read() {
+    let env = Env::new();
+    let cmap = b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+        /CMapName /Mapped def\n/CMapType 2 def\n\
+        1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n\
+        1 beginbfchar\n<0002> <002D>\nendbfchar\n\
+        1 beginbfrange\n<0010> <0019> <0030>\nendbfrange\n\
+        endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n";
+    let card: String = "4916-6734-7572-5015"
+        .bytes()
+        .map(|b| match b {
+            b'-' => "0002".to_string(),
+            d => format!("{:04X}", 0x10 + u32::from(d - b'0')),
+        })
+        .collect();
+    let page = format!(
+        "BT /F1 11 Tf 72 700 Td (Employee SSN ) Tj \
+         /F2 11 Tf (\\001\\002\\003\\004\\005\\006\\006\\005\\010\\006\\011\\007) Tj ET\n\
+         BT /F3 11 Tf 72 680 Td <{card}> Tj ET"
+    );
+    let pdf = support::pdf::assemble(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R \
+           /F2 << /Subtype /Type1 /BaseFont /Subset /Encoding << /Differences \
+           [1 /g1 /five /three /six /hyphen /two /four.lf /one /uni0033] >> >> \
+           /F3 << /Subtype /Type0 /BaseFont /Mapped /Encoding /Identity-H /ToUnicode 6 0 R >> \
+           >> >> >>"
+            .to_vec(),
+        stream("", page.as_bytes()),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        stream("", cmap),
+    ]);
+    let path = env.write("fonts.pdf", &pdf);
+    let (found, err) = env.scan_members(&path);
+    let found: Vec<&str> = found.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(
+        found,
+        ["US_SOCIAL_SECURITY_NUMBER", "CREDIT_CARD_NUMBER"],
+        "{err}"
+    );
+}

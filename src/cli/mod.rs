@@ -139,10 +139,10 @@ pub fn run(cli: Cli) -> u8 {
     if let Command::PdfText = cli.command {
         return crate::engine::extract::pdf::child_main();
     }
-    // PDFs are parsed in children of this binary, under limits.
-    if let Ok(exe) = std::env::current_exe() {
-        crate::engine::extract::pdf::isolate_with(exe);
-    }
+    // PDFs are parsed in children of this binary, under limits; never in
+    // this process, where nothing bounds the parser's memory.
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    crate::engine::extract::pdf::isolate_with(exe);
     let (mut config, source) = match Config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -370,9 +370,10 @@ impl<'s, 'k> Walk<'s, 'k> {
                         name,
                         Place::Pages(&pages),
                     ),
-                    // One unreadable document does not hide the others.
+                    // One unreadable document does not hide the others,
+                    // and is named among what went unseen.
                     Err(why) => {
-                        tracing::warn!(member = name, "PDF member not scanned: {why}");
+                        self.note_skipped(format!("{name}: no text extracted: PDF: {why}"));
                         Ok(())
                     }
                 }

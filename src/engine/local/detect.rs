@@ -356,10 +356,10 @@ fn place(f: &mut Finding, member: Option<&str>, place: Place<'_>) {
         Place::Plain => {}
         Place::Cells(sheet) => f.table = sheet.locate(f.byte_start as usize, f.byte_end as usize),
         Place::Pages(pages) => {
-            let page = pages.page_of(f.byte_start as usize);
+            let place = pages.place_of(f.byte_start as usize);
             f.member = Some(match member {
-                Some(m) => format!("{m}!page {page}"),
-                None => format!("page {page}"),
+                Some(m) => format!("{m}!{place}"),
+                None => place,
             });
         }
     }

@@ -2,6 +2,8 @@
 //! strings, names, array brackets and operators, read without allocating
 //! but for string and name bytes. What the tokens mean is [`super::text`]'s.
 
+use super::PdfError;
+
 /// A content stream token; strings and names are ranges of
 /// [`Operands::strings`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -17,8 +19,8 @@ pub(super) enum Token<'c> {
 }
 
 /// The operands since the last operator. A hostile stream's run of
-/// operands is kept to its last [`Operands::MAX`]; the bytes of its
-/// strings are bounded by the text limit when shown.
+/// operands is kept to its last [`Operands::MAX`], strings first; the
+/// bytes of its strings are bounded by the stream's size.
 #[derive(Default)]
 pub(super) struct Operands<'c> {
     pub(super) tokens: Vec<Token<'c>>,
@@ -28,16 +30,24 @@ pub(super) struct Operands<'c> {
 impl<'c> Operands<'c> {
     const MAX: usize = 1 << 16;
 
-    pub(super) fn push(&mut self, token: Token<'c>) {
+    /// Keeps `token`. More strings in one run than any text operator
+    /// shows are an error, not dropped: they may be the text.
+    pub(super) fn push(&mut self, token: Token<'c>) -> Result<(), PdfError> {
         if self.tokens.len() == Self::MAX {
             // Strings are what text is made of: the rest goes first.
             self.tokens
                 .retain(|t| matches!(t, Token::String(..) | Token::ArrayStart));
-            if self.tokens.len() == Self::MAX {
-                self.tokens.clear();
+            // At least half is freed each time, so a long run costs
+            // linear time.
+            if self.tokens.len() > Self::MAX / 2 {
+                return Err(PdfError(format!(
+                    "more than {} strings in a row in a content stream, more than a page shows at once",
+                    Self::MAX / 2
+                )));
             }
         }
         self.tokens.push(token);
+        Ok(())
     }
 
     pub(super) fn clear(&mut self) {

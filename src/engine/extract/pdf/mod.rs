@@ -18,7 +18,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};
 
+mod filters;
+mod fonts;
 mod lexer;
+mod strings;
 mod text;
 
 /// The executable that parses PDFs in a child, once set.
@@ -51,17 +54,30 @@ pub fn sniff(head: &[u8]) -> bool {
         && crate::engine::local::bytes::contains(&head[..head.len().min(1024)], b"%PDF-")
 }
 
-/// Every page's text, one after another, and where each page starts.
+/// Every page's text, one after another, and where each page starts;
+/// then the document's other strings (form fields, notes, properties).
 #[derive(Debug, Default)]
 pub struct Pages {
     pub text: String,
     starts: Vec<usize>,
+    /// Where the text outside the pages starts, if there is any.
+    strings_from: Option<usize>,
 }
 
+/// Where the text of a finding found in [`Pages::text`] was.
+pub const OUTSIDE_PAGES: &str = "fields, notes and properties";
+
 impl Pages {
-    /// The 1-based page a byte of [`text`](Self::text) is on.
-    pub fn page_of(&self, offset: usize) -> usize {
-        self.starts.partition_point(|s| *s <= offset).max(1)
+    /// Where a byte of [`text`](Self::text) is: `page 3`, or
+    /// [`OUTSIDE_PAGES`].
+    pub fn place_of(&self, offset: usize) -> String {
+        match self.strings_from {
+            Some(from) if offset >= from => OUTSIDE_PAGES.into(),
+            _ => format!(
+                "page {}",
+                self.starts.partition_point(|s| *s <= offset).max(1)
+            ),
+        }
     }
 }
 
@@ -161,13 +177,18 @@ fn in_child(exe: &std::path::Path, bytes: &[u8]) -> Result<Pages, PdfError> {
         )));
     }
     if !status.success() {
+        // Running out of memory aborts a Rust process (as does a stack
+        // overflow, which the parser's depth limits leave to a bug).
         return Err(PdfError(match status.signal() {
             Some(libc::SIGXCPU) | Some(libc::SIGKILL) => {
                 format!("parsing it took more than {cpu} s of CPU, its time budget")
             }
-            _ => format!(
+            Some(libc::SIGABRT) => format!(
                 "parsing it needs more than {} MiB of memory (a compression bomb?)",
                 CHILD_MEMORY >> 20
+            ),
+            _ => format!(
+                "the PDF parser process failed ({status}; dlpd's own error, please report it)"
             ),
         }));
     }
@@ -185,10 +206,18 @@ pub fn child_main() -> u8 {
     match pages(&bytes) {
         Ok(p) => {
             out.push(b'O');
+            // Each page's length and text; then, after a length of all
+            // ones, the strings outside the pages.
+            let pages_end = p.strings_from.unwrap_or(p.text.len());
             for (i, start) in p.starts.iter().enumerate() {
-                let end = p.starts.get(i + 1).copied().unwrap_or(p.text.len());
+                let end = p.starts.get(i + 1).copied().unwrap_or(pages_end);
                 out.extend_from_slice(&((end - start) as u64).to_le_bytes());
                 out.extend_from_slice(&p.text.as_bytes()[*start..end]);
+            }
+            if let Some(from) = p.strings_from {
+                out.extend_from_slice(&u64::MAX.to_le_bytes());
+                out.extend_from_slice(&((p.text.len() - from) as u64).to_le_bytes());
+                out.extend_from_slice(&p.text.as_bytes()[from..]);
             }
         }
         Err(e) => {
@@ -202,6 +231,12 @@ pub fn child_main() -> u8 {
     }
 }
 
+/// A length [`child_main`] wrote, and what follows it.
+fn length(rest: &[u8]) -> Option<(u64, &[u8])> {
+    let (len, tail) = rest.split_at_checked(8)?;
+    Some((u64::from_le_bytes(len.try_into().ok()?), tail))
+}
+
 /// Reads what [`child_main`] wrote.
 fn decode(out: &[u8]) -> Result<Pages, PdfError> {
     let bad = || PdfError("the PDF parser process answered nonsense".into());
@@ -210,10 +245,17 @@ fn decode(out: &[u8]) -> Result<Pages, PdfError> {
         Some((b'O', mut rest)) => {
             let mut pages = Pages::default();
             while !rest.is_empty() {
-                let (len, tail) = rest.split_at_checked(8).ok_or_else(bad)?;
-                let len = u64::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
+                let (mut len, mut tail) = length(rest).ok_or_else(bad)?;
+                if len == u64::MAX && pages.strings_from.is_none() {
+                    pages.strings_from = Some(pages.text.len());
+                    (len, tail) = length(tail).ok_or_else(bad)?;
+                } else if pages.strings_from.is_some() {
+                    return Err(bad());
+                } else {
+                    pages.starts.push(pages.text.len());
+                }
+                let len = usize::try_from(len).map_err(|_| bad())?;
                 let (page, tail) = tail.split_at_checked(len).ok_or_else(bad)?;
-                pages.starts.push(pages.text.len());
                 pages
                     .text
                     .push_str(std::str::from_utf8(page).map_err(|_| bad())?);

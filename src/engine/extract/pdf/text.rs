@@ -11,13 +11,17 @@
 //! pdf-extract crate used before measured every glyph and read real
 //! documents at 1 to 4 MB/s.)
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use lopdf::{Dictionary, Document, Encoding, Object, ObjectId};
+use lopdf::{Dictionary, Document, Object, ObjectId};
 
+use super::filters::plain;
+use super::fonts::{Decoder, ascii};
 use super::lexer::{Lexer, Operands, Token};
 use super::{Pages, PdfError};
 
+/// Fonts' decoders kept at most (each a few KB).
+const MAX_FONTS: usize = 4096;
 /// How deeply form XObjects may draw other forms.
 const MAX_FORM_DEPTH: usize = 8;
 /// A move left in a `TJ` array wider than this (thousandths of an em) is
@@ -36,22 +40,7 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
             "encrypted with a password, so its text cannot be read".into(),
         ));
     }
-    // A font with a `ToUnicode` map is read through it, as readers do, even
-    // when it also names an encoding: lopdf would take the encoding, and
-    // glyph names it does not know (`/g1`) would decode to nothing.
-    let mapped: Vec<(*const Dictionary, Dictionary)> = doc
-        .objects
-        .values()
-        .filter_map(|o| o.as_dict().ok())
-        .filter(|d| d.has(b"ToUnicode") && d.has(b"Encoding") && d.has_type(b"Font"))
-        .map(|d| {
-            let mut plain = d.clone();
-            plain.remove(b"Encoding");
-            (d as *const Dictionary, plain)
-        })
-        .collect();
     let mut reader = Reader {
-        mapped: mapped.iter().map(|(key, plain)| (*key, plain)).collect(),
         doc: &doc,
         decoders: Vec::new(),
         known: HashMap::new(),
@@ -61,9 +50,13 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
         font: None,
     };
     let mut starts = Vec::new();
-    for page in doc.page_iter() {
+    for page in page_ids(&doc) {
         starts.push(reader.text.len());
-        let (own, inherited) = doc.get_page_resources(page).unwrap_or_default();
+        // A broken /Parent chain costs the inherited resources, not the
+        // page's own.
+        let (own, inherited) = doc
+            .get_page_resources(page)
+            .unwrap_or_else(|_| (own_resources(&doc, page), Vec::new()));
         let dicts: Vec<&Dictionary> = own
             .into_iter()
             .chain(
@@ -80,9 +73,7 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
             let Ok(stream) = doc.get_object(id).and_then(Object::as_stream) else {
                 continue;
             };
-            if let Some(content) = plain(stream)? {
-                reader.draw(&content, &scope, &mut vec![id])?;
-            }
+            reader.draw(&plain(stream)?, &scope, &mut vec![id])?;
         }
         reader.line_y = None;
         reader.font = None;
@@ -91,80 +82,59 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
     if starts.is_empty() {
         return Err(PdfError("damaged or unsupported (no pages found)".into()));
     }
+    let strings_from = reader.text.len();
+    super::strings::collect(&doc, &mut reader.text, max_text)?;
     Ok(Pages {
+        strings_from: (reader.text.len() > strings_from).then_some(strings_from),
         text: reader.text,
         starts,
     })
 }
 
-/// The most a content stream may inflate to: far more than any real page
-/// draws, and well within the parsing child's memory.
-const MAX_STREAM: u64 = 128 << 20;
-
-/// A content stream's bytes, its filters undone; `None` if they cannot be
-/// (an unknown filter), as a reader would leave it out.
-///
-/// Deflate stages, in nearly every stream, are inflated here and not by
-/// lopdf, which keeps what it had when memory ran out and says nothing: a
-/// bomb would be read short, its end unseen. Here one is an error. Other
-/// stages (ASCII85, hex, LZW, run length) are lopdf's, one at a time.
-fn plain(stream: &lopdf::Stream) -> Result<Option<Vec<u8>>, PdfError> {
-    let filters = match stream.filters() {
-        Ok(filters) if !filters.is_empty() => filters,
-        _ => return Ok(Some(stream.content.clone())),
+/// The document's pages in order: every leaf of the page tree, each node
+/// once. lopdf's walk skips a leaf whose `/Type` is missing or wrong,
+/// which readers draw as a page, and stops after as many nodes as the
+/// file has objects, which padding the tree with junk reaches.
+fn page_ids(doc: &Document) -> Vec<ObjectId> {
+    let Ok(root) = doc
+        .catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(Object::as_reference)
+    else {
+        return Vec::new();
     };
-    let mut data = std::borrow::Cow::Borrowed(&stream.content[..]);
-    for filter in filters {
-        let decoded = match filter {
-            b"FlateDecode" | b"Fl" => inflate(&data)?,
-            other => {
-                let mut dict = Dictionary::new();
-                dict.set("Filter", Object::Name(other.to_vec()));
-                match lopdf::Stream::new(dict, data.into_owned()).decompressed_content() {
-                    Ok(decoded) => decoded,
-                    Err(_) => return Ok(None),
-                }
-            }
+    let (mut seen, mut pages) = (HashSet::new(), Vec::new());
+    let root = [Object::Reference(root)];
+    let mut levels: Vec<&[Object]> = vec![&root];
+    while let Some(level) = levels.last_mut() {
+        let Some((kid, rest)) = level.split_first() else {
+            levels.pop();
+            continue;
         };
-        if decoded.len() as u64 > MAX_STREAM {
-            return Err(too_big());
+        *level = rest;
+        let Ok(id) = kid.as_reference() else { continue };
+        if !seen.insert(id) {
+            continue;
         }
-        data = std::borrow::Cow::Owned(decoded);
+        let Ok(node) = doc.get_dictionary(id) else {
+            continue;
+        };
+        let is_page = node.get_type().ok() == Some(b"Page".as_slice());
+        match node.get_deref(b"Kids", doc).and_then(Object::as_array) {
+            Ok(kids) if !is_page => levels.push(kids),
+            _ => pages.push(id),
+        }
     }
-    // Predictors (rare in content streams) are lopdf's: with every stage
-    // known to fit, its decoding cannot run short of memory.
-    if stream.dict.get(b"DecodeParms").is_ok() {
-        return Ok(stream.get_plain_content().ok());
-    }
-    Ok(Some(data.into_owned()))
+    pages
 }
 
-/// Inflates a deflate stage to at most [`MAX_STREAM`] bytes: zlib, or raw
-/// deflate after its two header bytes as lopdf also tries. A damaged
-/// stream is read as far as it goes.
-fn inflate(data: &[u8]) -> Result<Vec<u8>, PdfError> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut read = flate2::read::ZlibDecoder::new(data)
-        .take(MAX_STREAM + 1)
-        .read_to_end(&mut out);
-    if read.is_err() && out.is_empty() && data.len() > 2 {
-        read = flate2::read::DeflateDecoder::new(&data[2..])
-            .take(MAX_STREAM + 1)
-            .read_to_end(&mut out);
+/// A page's own `/Resources`, direct or by reference.
+fn own_resources(doc: &Document, page: ObjectId) -> Option<&Dictionary> {
+    let resources = doc.get_dictionary(page).ok()?.get(b"Resources").ok()?;
+    match resources {
+        Object::Reference(id) => doc.get_dictionary(*id).ok(),
+        other => other.as_dict().ok(),
     }
-    match read {
-        Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => Err(too_big()),
-        _ if out.len() as u64 > MAX_STREAM => Err(too_big()),
-        _ => Ok(out),
-    }
-}
-
-fn too_big() -> PdfError {
-    PdfError(format!(
-        "a content stream inflates past {} MiB, more memory than a page may take (a compression bomb?)",
-        MAX_STREAM >> 20
-    ))
 }
 
 /// The resources a content stream names.
@@ -193,10 +163,9 @@ fn named<'a>(doc: &'a Document, dicts: &[&'a Dictionary], kind: &[u8]) -> Named<
 
 struct Reader<'a> {
     doc: &'a Document,
-    /// Fonts by their dictionary, as read without their `/Encoding`.
-    mapped: HashMap<*const Dictionary, &'a Dictionary>,
-    /// Each font's decoder, made once per font however many pages use it.
-    decoders: Vec<Decoder<'a>>,
+    /// Each font's decoder, made once per font however many pages use it
+    /// (up to [`MAX_FONTS`]).
+    decoders: Vec<Decoder>,
     known: HashMap<*const Dictionary, usize>,
     text: String,
     max_text: usize,
@@ -222,7 +191,7 @@ impl<'a> Reader<'a> {
             let op = match token {
                 Token::Operator(op) => op,
                 other => {
-                    operands.push(other);
+                    operands.push(other)?;
                     continue;
                 }
             };
@@ -294,8 +263,14 @@ impl<'a> Reader<'a> {
         let Some(Object::Reference(id)) = scope.xobjects.get(name).copied() else {
             return Ok(());
         };
-        if forms.len() > MAX_FORM_DEPTH || forms.contains(id) {
+        // A form that draws itself has been read once already.
+        if forms.contains(id) {
             return Ok(());
+        }
+        if forms.len() > MAX_FORM_DEPTH {
+            return Err(PdfError(format!(
+                "form XObjects drawn more than {MAX_FORM_DEPTH} deep"
+            )));
         }
         let Ok(stream) = doc.get_object(*id).and_then(Object::as_stream) else {
             return Ok(());
@@ -303,9 +278,7 @@ impl<'a> Reader<'a> {
         if stream.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form") {
             return Ok(());
         }
-        let Some(content) = plain(stream)? else {
-            return Ok(());
-        };
+        let content = plain(stream)?;
         let own = stream
             .dict
             .get(b"Resources")
@@ -338,9 +311,13 @@ impl<'a> Reader<'a> {
         if let Some(i) = self.known.get(&key) {
             return Some(*i);
         }
-        let read_as = self.mapped.get(&key).copied().unwrap_or(dict);
-        self.decoders
-            .push(Decoder::new(read_as.get_font_encoding(self.doc).ok()));
+        // A hostile document's thousands of fonts are made again past
+        // the limit, not all kept.
+        if self.decoders.len() == MAX_FONTS {
+            self.decoders.clear();
+            self.known.clear();
+        }
+        self.decoders.push(Decoder::for_font(self.doc, dict));
         self.known.insert(key, self.decoders.len() - 1);
         Some(self.decoders.len() - 1)
     }
@@ -349,7 +326,7 @@ impl<'a> Reader<'a> {
     fn show(&mut self, bytes: &[u8]) -> Result<(), PdfError> {
         let from = self.text.len();
         match self.font {
-            Some(i) => self.decoders[i].decode(bytes, &mut self.text),
+            Some(i) => self.decoders[i].decode(bytes, &mut self.text, self.max_text),
             None => ascii(bytes, &mut self.text),
         }
         // A font may map a code to NUL or another control character, which
@@ -383,106 +360,4 @@ impl<'a> Reader<'a> {
             self.text.push('\n');
         }
     }
-}
-
-/// A font's encoding, with what it has decoded remembered: lopdf looks
-/// every code up in a range map and allocates the answer, which cost more
-/// than all the rest of reading a page.
-struct Decoder<'a> {
-    encoding: Option<Encoding<'a>>,
-    /// What each one-byte code decodes to (`None`: not asked yet).
-    one: Vec<Option<Option<Box<str>>>>,
-    /// Longer codes of a `ToUnicode` map, by length and code.
-    longer: HashMap<(u8, u32), Option<Box<str>>>,
-}
-
-impl<'a> Decoder<'a> {
-    /// Longer codes remembered, at most: a hostile font's are looked up
-    /// each time beyond it.
-    const MAX_LONGER: usize = 1 << 16;
-
-    fn new(encoding: Option<Encoding<'a>>) -> Self {
-        Decoder {
-            encoding,
-            one: vec![None; 256],
-            longer: HashMap::new(),
-        }
-    }
-
-    fn decode(&mut self, bytes: &[u8], out: &mut String) {
-        match &self.encoding {
-            None => ascii(bytes, out),
-            // Codes of one to four bytes, the shortest the map knows first,
-            // as lopdf reads them.
-            Some(Encoding::UnicodeMapEncoding(_)) => {
-                let (mut code, mut len) = (0u32, 0u8);
-                for &b in bytes {
-                    if len == 4 {
-                        out.push(char::REPLACEMENT_CHARACTER);
-                        (code, len) = (0, 0);
-                    }
-                    code = code << 8 | u32::from(b);
-                    len += 1;
-                    if self.lookup(code, len, out) {
-                        (code, len) = (0, 0);
-                    }
-                }
-                if len > 0 {
-                    out.push(char::REPLACEMENT_CHARACTER);
-                }
-            }
-            Some(encoding) => {
-                for &b in bytes {
-                    let known = self.one[usize::from(b)].get_or_insert_with(|| {
-                        let mut text = String::new();
-                        encoding
-                            .write_to_string(&[b], &mut text)
-                            .is_ok()
-                            .then(|| text.into_boxed_str())
-                    });
-                    match known {
-                        Some(text) => out.push_str(text),
-                        None => ascii(&[b], out),
-                    }
-                }
-            }
-        }
-    }
-
-    /// Appends what the `ToUnicode` map says `code` of `len` bytes is,
-    /// if it knows.
-    fn lookup(&mut self, code: u32, len: u8, out: &mut String) -> bool {
-        let Some(Encoding::UnicodeMapEncoding(map)) = &self.encoding else {
-            return false;
-        };
-        let ask = || {
-            map.get(code, len).map(|units| {
-                char::decode_utf16(units)
-                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-                    .collect::<String>()
-                    .into_boxed_str()
-            })
-        };
-        let known = if len == 1 {
-            self.one[code as usize].get_or_insert_with(ask)
-        } else if self.longer.len() < Self::MAX_LONGER {
-            self.longer.entry((len, code)).or_insert_with(ask)
-        } else {
-            match self.longer.get(&(len, code)) {
-                Some(known) => known,
-                None => return ask().map(|text| out.push_str(&text)).is_some(),
-            }
-        };
-        known.as_ref().map(|text| out.push_str(text)).is_some()
-    }
-}
-
-/// A string's printable ASCII, for text in a font with no usable encoding.
-fn ascii(bytes: &[u8], out: &mut String) {
-    out.extend(
-        bytes
-            .iter()
-            .filter(|b| b.is_ascii_graphic() || **b == b' ')
-            .map(|b| *b as char),
-    );
 }
