@@ -192,7 +192,37 @@ fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
     rl.extend_from_slice(&[253, b' ', (card.len() - 11) as u8]);
     rl.extend_from_slice(&card[10..]);
     rl.push(128);
-    let cases: [(&str, Vec<u8>, &str); 4] = [
+    // PNG's "up" predictor over rows of 10 bytes, its parameters in an
+    // array beside the filter's; TIFF's over rows of 16.
+    let up: Vec<u8> = card
+        .chunks(10)
+        .enumerate()
+        .flat_map(|(r, row)| {
+            let above = move |i: usize| if r == 0 { 0 } else { card[(r - 1) * 10 + i] };
+            std::iter::once(2).chain(
+                row.iter()
+                    .enumerate()
+                    .map(move |(i, b)| b.wrapping_sub(above(i))),
+            )
+        })
+        .collect();
+    let sub: Vec<u8> = card
+        .chunks(16)
+        .flat_map(|row| {
+            (0..row.len()).map(move |i| row[i].wrapping_sub(if i == 0 { 0 } else { row[i - 1] }))
+        })
+        .collect();
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "png.pdf",
+            zlib(&up),
+            " /Filter [/FlateDecode] /DecodeParms [<< /Predictor 12 /Columns 10 >>]",
+        ),
+        (
+            "tiff.pdf",
+            zlib(&sub),
+            " /Filter /Fl /DecodeParms << /Predictor 2 /Columns 16 >>",
+        ),
         ("hex.pdf", hex.into_bytes(), " /Filter /ASCIIHexDecode"),
         (
             "ahx.pdf",
@@ -239,6 +269,19 @@ fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
         ));
     }
     let deep = env.write("deep.pdf", support::pdf::assemble(&objects));
+    // Eight deep, the last drawing an image: read, not refused.
+    let mut shallow = objects.clone();
+    shallow[12] = stream(
+        "/Subtype /Form /Resources << /Font << /F1 5 0 R >> /XObject << /X 14 0 R >> >>",
+        &[card.as_slice(), b" /X Do"].concat(),
+    );
+    shallow[13] = stream(
+        "/Subtype /Image /Width 1 /Height 1 /BitsPerComponent 8 /ColorSpace /DeviceGray",
+        b"\x00",
+    );
+    let path = env.write("shallow.pdf", support::pdf::assemble(&shallow));
+    let (found, err) = env.scan_members(&path);
+    assert_eq!(found.len(), 1, "{err}");
     let run = env.run(&["scan", deep.to_str().unwrap()]);
     assert_eq!(run.code(), 3, "{}", run.stderr());
     assert!(run.stderr().contains("8 deep"), "{}", run.stderr());
@@ -272,6 +315,7 @@ fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
     let path = env.write("untyped.pdf", support::pdf::assemble(&objects));
     let (found, err) = env.scan_members(&path);
     assert_eq!(found.len(), 1, "{err}");
+    assert_eq!(found[0].0, "page 1", "junk in /Kids is no page: {err}");
 
     // A card, then more strings than any text operator shows: said, not
     // dropped.
@@ -402,4 +446,34 @@ fn fonts_without_types_or_with_unknown_glyph_names_are_read() {
         ["US_SOCIAL_SECURITY_NUMBER", "CREDIT_CARD_NUMBER"],
         "{err}"
     );
+}
+
+/// Past the 4,096 fonts whose decoders are kept, a form that selects one
+/// more leaves the page's font as it was: the page's text after the form
+/// is read in it (the index kept for it once pointed past the list).
+#[test]
+fn a_form_past_the_font_limit_leaves_the_pages_font_readable() {
+    let env = Env::new();
+    let fonts: String = (0..4096)
+        .map(|i| format!("/F{i} << /Subtype /Type1 /BaseFont /Helvetica /FirstChar {i} >> "))
+        .collect();
+    let mut page = String::from("BT ");
+    for i in 0..4096 {
+        page.push_str(&format!("/F{i} 12 Tf (x) Tj "));
+    }
+    page.push_str("/X Do ET BT (4916-6734-7572-5015) Tj ET");
+    let pdf = support::pdf::assemble(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!("<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << {fonts}>> /XObject << /X 5 0 R >> >> >>").into_bytes(),
+        stream("", page.as_bytes()),
+        stream(
+            "/Subtype /Form /Resources << /Font << /G << /Subtype /Type1 /BaseFont /Courier >> >> >>",
+            b"/G 12 Tf (y) Tj",
+        ),
+    ]);
+    let path = env.write("fonts.pdf", &pdf);
+    let (found, err) = env.scan_members(&path);
+    let found: Vec<&str> = found.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(found, ["CREDIT_CARD_NUMBER"], "{err}");
 }

@@ -140,8 +140,13 @@ pub fn run(cli: Cli) -> u8 {
         return crate::engine::extract::pdf::child_main();
     }
     // PDFs are parsed in children of this binary, under limits; never in
-    // this process, where nothing bounds the parser's memory.
-    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    // this process, where nothing bounds the parser's memory. On Linux the
+    // binary is the one running even once a package upgrade replaced it.
+    let exe = match cfg!(target_os = "linux") {
+        true => "/proc/self/exe".into(),
+        // Not found: no child starts, and PDFs are skipped saying so.
+        false => std::env::current_exe().unwrap_or_default(),
+    };
     crate::engine::extract::pdf::isolate_with(exe);
     let (mut config, source) = match Config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,

@@ -21,12 +21,15 @@ pub(super) fn collect(doc: &Document, out: &mut String, max: usize) -> Result<()
                     one.clear();
                     decode(bytes, &mut one);
                     if is_text(&one) {
-                        let line = one
-                            .trim()
-                            .chars()
-                            .map(|c| if c.is_control() { ' ' } else { c });
+                        let line = one.trim().chars().map(|c| match c {
+                            c if c.is_control() || c == char::REPLACEMENT_CHARACTER => ' ',
+                            c => c,
+                        });
                         out.extend(line);
                         out.push('\n');
+                        if out.len() > max {
+                            return Err(too_much(max));
+                        }
                     }
                 }
                 Object::Array(items) => stack.extend(items.iter().rev()),
@@ -35,16 +38,17 @@ pub(super) fn collect(doc: &Document, out: &mut String, max: usize) -> Result<()
                 _ => {}
             }
         }
-        if out.len() > max {
-            return Err(PdfError(format!("more than {} MiB of text", max >> 20)));
-        }
     }
     Ok(())
 }
 
+fn too_much(max: usize) -> PdfError {
+    PdfError(format!("more than {} MiB of text", max >> 20))
+}
+
 /// A text string (ISO 32000-1, 7.9.2.2): UTF-16BE after its byte order
-/// mark, UTF-8 after its own (PDF 2.0), else PDFDocEncoding, read here as
-/// Latin-1 (they differ in a few punctuation marks).
+/// mark, UTF-8 after its own (PDF 2.0), else PDFDocEncoding (a byte it
+/// leaves undefined is U+FFFD).
 fn decode(bytes: &[u8], out: &mut String) {
     if let Some(units) = bytes.strip_prefix(&[0xFE, 0xFF]) {
         let units = units
@@ -54,7 +58,8 @@ fn decode(bytes: &[u8], out: &mut String) {
     } else if let Some(utf8) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         out.push_str(&String::from_utf8_lossy(utf8));
     } else {
-        out.extend(bytes.iter().map(|&b| char::from(b)));
+        let table = pdf_doc_encoding();
+        out.extend(bytes.iter().map(|&b| table[usize::from(b)]));
     }
 }
 
@@ -72,4 +77,20 @@ fn is_text(s: &str) -> bool {
 
 fn is_odd_control(c: char) -> bool {
     c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// PDFDocEncoding's characters, as lopdf decodes each byte alone.
+fn pdf_doc_encoding() -> &'static [char; 256] {
+    static TABLE: std::sync::OnceLock<[char; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|b| {
+            let byte = Object::String(vec![b as u8], lopdf::StringFormat::Literal);
+            let text = lopdf::decode_text_string(&byte).unwrap_or_default();
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c,
+                _ => char::REPLACEMENT_CHARACTER,
+            }
+        })
+    })
 }

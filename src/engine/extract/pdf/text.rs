@@ -73,7 +73,7 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
             let Ok(stream) = doc.get_object(id).and_then(Object::as_stream) else {
                 continue;
             };
-            reader.draw(&plain(stream)?, &scope, &mut vec![id])?;
+            reader.draw(&plain(&doc, stream)?, &scope, &mut vec![id])?;
         }
         reader.line_y = None;
         reader.font = None;
@@ -91,10 +91,11 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
     })
 }
 
-/// The document's pages in order: every leaf of the page tree, each node
-/// once. lopdf's walk skips a leaf whose `/Type` is missing or wrong,
-/// which readers draw as a page, and stops after as many nodes as the
-/// file has objects, which padding the tree with junk reaches.
+/// The document's pages in order, as readers number them: every node of
+/// the page tree that says `/Type /Page`, or says no type and has no
+/// `/Kids`; each inner node followed once. lopdf's walk skips a page with
+/// no `/Type`, and stops after as many nodes as the file has objects,
+/// which padding the tree with junk reaches.
 fn page_ids(doc: &Document) -> Vec<ObjectId> {
     let Ok(root) = doc
         .catalog()
@@ -103,7 +104,7 @@ fn page_ids(doc: &Document) -> Vec<ObjectId> {
     else {
         return Vec::new();
     };
-    let (mut seen, mut pages) = (HashSet::new(), Vec::new());
+    let (mut followed, mut pages) = (HashSet::new(), Vec::new());
     let root = [Object::Reference(root)];
     let mut levels: Vec<&[Object]> = vec![&root];
     while let Some(level) = levels.last_mut() {
@@ -113,16 +114,17 @@ fn page_ids(doc: &Document) -> Vec<ObjectId> {
         };
         *level = rest;
         let Ok(id) = kid.as_reference() else { continue };
-        if !seen.insert(id) {
-            continue;
-        }
         let Ok(node) = doc.get_dictionary(id) else {
             continue;
         };
-        let is_page = node.get_type().ok() == Some(b"Page".as_slice());
-        match node.get_deref(b"Kids", doc).and_then(Object::as_array) {
-            Ok(kids) if !is_page => levels.push(kids),
-            _ => pages.push(id),
+        let kind = node.get_type().ok();
+        match (
+            kind,
+            node.get_deref(b"Kids", doc).and_then(Object::as_array),
+        ) {
+            (Some(b"Page"), _) | (None, Err(_)) => pages.push(id),
+            (_, Ok(kids)) if followed.insert(id) => levels.push(kids),
+            _ => {}
         }
     }
     pages
@@ -173,7 +175,7 @@ struct Reader<'a> {
     line_y: Option<f32>,
     /// The font selected, kept from one of a page's content streams to the
     /// next and into the forms it draws, as the text state is.
-    font: Option<usize>,
+    font: Option<&'a Dictionary>,
 }
 
 impl<'a> Reader<'a> {
@@ -201,7 +203,8 @@ impl<'a> Reader<'a> {
                     self.font = operands
                         .last_name()
                         .and_then(|name| scope.fonts.get(name))
-                        .and_then(|font| self.encoding(font));
+                        .and_then(|font| self.doc.dereference(font).ok())
+                        .and_then(|(_, font)| font.as_dict().ok());
                 }
                 b"Tj" => {
                     if let Some(s) = operands.last_string() {
@@ -267,18 +270,18 @@ impl<'a> Reader<'a> {
         if forms.contains(id) {
             return Ok(());
         }
-        if forms.len() > MAX_FORM_DEPTH {
-            return Err(PdfError(format!(
-                "form XObjects drawn more than {MAX_FORM_DEPTH} deep"
-            )));
-        }
         let Ok(stream) = doc.get_object(*id).and_then(Object::as_stream) else {
             return Ok(());
         };
         if stream.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form") {
             return Ok(());
         }
-        let content = plain(stream)?;
+        if forms.len() > MAX_FORM_DEPTH {
+            return Err(PdfError(format!(
+                "form XObjects drawn more than {MAX_FORM_DEPTH} deep"
+            )));
+        }
+        let content = plain(doc, stream)?;
         let own = stream
             .dict
             .get(b"Resources")
@@ -304,12 +307,12 @@ impl<'a> Reader<'a> {
         drawn
     }
 
-    /// The index of `font`'s decoder, made the first time it is used.
-    fn encoding(&mut self, font: &'a Object) -> Option<usize> {
-        let dict = self.doc.dereference(font).ok()?.1.as_dict().ok()?;
-        let key = dict as *const Dictionary;
+    /// The index of `font`'s decoder, made the first time it is asked
+    /// for (or again, once past [`MAX_FONTS`]).
+    fn decoder(&mut self, font: &'a Dictionary) -> usize {
+        let key = font as *const Dictionary;
         if let Some(i) = self.known.get(&key) {
-            return Some(*i);
+            return *i;
         }
         // A hostile document's thousands of fonts are made again past
         // the limit, not all kept.
@@ -317,16 +320,19 @@ impl<'a> Reader<'a> {
             self.decoders.clear();
             self.known.clear();
         }
-        self.decoders.push(Decoder::for_font(self.doc, dict));
+        self.decoders.push(Decoder::for_font(self.doc, font));
         self.known.insert(key, self.decoders.len() - 1);
-        Some(self.decoders.len() - 1)
+        self.decoders.len() - 1
     }
 
     /// Appends a string's characters, in its font's encoding.
     fn show(&mut self, bytes: &[u8]) -> Result<(), PdfError> {
         let from = self.text.len();
         match self.font {
-            Some(i) => self.decoders[i].decode(bytes, &mut self.text, self.max_text),
+            Some(font) => {
+                let i = self.decoder(font);
+                self.decoders[i].decode(bytes, &mut self.text, self.max_text);
+            }
             None => ascii(bytes, &mut self.text),
         }
         // A font may map a code to NUL or another control character, which
