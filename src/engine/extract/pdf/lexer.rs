@@ -257,15 +257,30 @@ impl<'c> Lexer<'c> {
         Token::String(from, out.len())
     }
 
-    /// Skips an inline image's data: from `ID` to the `EI` that stands
-    /// alone between white space.
+    /// Skips an inline image's data, from `ID` to its `EI`. An image with
+    /// no filter is as long as its dictionary says (rows of width,
+    /// components and bits, times height), and readers take it so: the
+    /// `EI` after that many bytes ends it even with no white space before
+    /// it, and one inside the data does not. Otherwise the data ends at
+    /// the first `EI` that stands alone between white space.
     pub(super) fn skip_inline_image(&mut self) {
         let bytes = self.bytes;
         let Some(id) = memchr::memmem::find(&bytes[self.at..], b"ID") else {
             self.at = bytes.len();
             return;
         };
-        let mut at = self.at + id + 3;
+        let data = self.at + id + 3;
+        let known = inline_image_length(&bytes[self.at..self.at + id])
+            .and_then(|len| Some(data.checked_add(len)?).filter(|end| *end <= bytes.len()));
+        if let Some(end) = known {
+            let white = bytes[end..].iter().take_while(|b| is_white(**b)).count();
+            let ei = &bytes[end + white..];
+            if ei.starts_with(b"EI") && ei.get(2).is_none_or(|b| CLASS[usize::from(*b)] != 0) {
+                self.at = end + white + 2;
+                return;
+            }
+        }
+        let mut at = data;
         while let Some(n) = bytes.get(at..).and_then(|b| memchr::memmem::find(b, b"EI")) {
             let ei = at + n;
             let before = ei == 0 || is_white(bytes[ei - 1]);
@@ -278,6 +293,67 @@ impl<'c> Lexer<'c> {
         }
         self.at = bytes.len();
     }
+}
+
+/// An unfiltered inline image's data length, from its dictionary (ISO
+/// 32000-1, 8.9.7); `None` when it cannot be known here: a filter, a
+/// colour space named by a resource, a nested dictionary, a missing or
+/// outlandish size.
+fn inline_image_length(dict: &[u8]) -> Option<usize> {
+    let mut lexer = Lexer::new(dict);
+    let mut strings = Vec::new();
+    let (mut width, mut height, mut bits, mut colors, mut mask) =
+        (None, None, None, Some(1), false);
+    let mut tokens = std::iter::from_fn(|| lexer.next(&mut strings))
+        .collect::<Vec<_>>()
+        .into_iter();
+    while let Some(token) = tokens.next() {
+        let Token::Name(from, to) = token else {
+            return None;
+        };
+        let key = strings[from..to].to_vec();
+        let value = tokens.next()?;
+        let number = |t: Token| match t {
+            Token::Number(n) if n >= 1.0 && n <= (1 << 20) as f32 && n.fract() == 0.0 => {
+                Some(n as u64)
+            }
+            _ => None,
+        };
+        match &key[..] {
+            b"W" | b"Width" => width = number(value),
+            b"H" | b"Height" => height = number(value),
+            b"BPC" | b"BitsPerComponent" => bits = number(value),
+            b"IM" | b"ImageMask" => mask = value == Token::Operator(&b"true"[..]),
+            b"CS" | b"ColorSpace" => {
+                colors = match value {
+                    Token::Name(from, to) => match &strings[from..to] {
+                        b"G" | b"DeviceGray" | b"CalGray" => Some(1),
+                        b"RGB" | b"DeviceRGB" | b"CalRGB" => Some(3),
+                        b"CMYK" | b"DeviceCMYK" => Some(4),
+                        _ => None,
+                    },
+                    // `[/I base hival lookup]`: one index a pixel.
+                    Token::ArrayStart => {
+                        let first = tokens.next()?;
+                        let indexed = matches!(first, Token::Name(f, t) if matches!(&strings[f..t], b"I" | b"Indexed"));
+                        for t in tokens.by_ref() {
+                            if t == Token::ArrayEnd {
+                                break;
+                            }
+                        }
+                        indexed.then_some(1)
+                    }
+                    _ => None,
+                };
+            }
+            b"F" | b"Filter" => return None,
+            _ if matches!(value, Token::ArrayStart | Token::Other) => return None,
+            _ => {}
+        }
+    }
+    let (bits, colors) = if mask { (1, 1) } else { (bits?, colors?) };
+    let row = (width? * colors * bits).div_ceil(8);
+    usize::try_from(row * height?).ok()
 }
 
 /// A name's bytes, its `#xx` escapes decoded (lopdf decodes them in the
@@ -397,6 +473,29 @@ mod tests {
         lexer.skip_inline_image();
         assert_eq!(lexer.next(&mut strings), Some(Token::String(0, 2)));
         assert_eq!(&strings, b"ok");
+    }
+
+    /// Readers end an unfiltered image's data by its length: text drawn
+    /// right after an `EI` with no white space before it is not skipped,
+    /// and an `EI` inside the data does not end it.
+    #[test]
+    fn an_unfiltered_inline_image_ends_where_its_size_says() {
+        for (content, len) in [
+            (&b"BI /W 2 /H 1 /BPC 8 /CS /G ID AAEI(9)Tj EI\n(ok) Tj"[..], 1),
+            (b"BI /Width 1 /Height 1 /BitsPerComponent 8 /ColorSpace [/I /RGB 1 <000000ffffff>] ID A\nEI\n(9)Tj", 1),
+            (b"BI /W 16 /H 1 /IM true ID \x00 EI\n(9)Tj", 1),
+        ] {
+            let mut lexer = Lexer { bytes: content, at: 0 };
+            let mut strings = Vec::new();
+            assert_eq!(lexer.next(&mut strings), Some(Token::Operator(b"BI")));
+            lexer.skip_inline_image();
+            assert_eq!(lexer.next(&mut strings), Some(Token::String(0, len)), "{content:?}");
+            assert_eq!(&strings, b"9");
+        }
+        assert_eq!(inline_image_length(b"/W 2 /H 2 /BPC 8 /CS /RGB"), Some(12));
+        assert_eq!(inline_image_length(b"/W 2 /H 2 /BPC 8 /CS /R0"), None);
+        assert_eq!(inline_image_length(b"/W 2 /H 2 /BPC 8 /F /AHx"), None);
+        assert_eq!(inline_image_length(b"/W 99999999 /H 2 /BPC 8"), None);
     }
 
     #[test]
