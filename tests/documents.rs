@@ -73,20 +73,7 @@ fn damaged_pdfs_are_skipped_with_a_reason_and_no_panic() {
 #[test]
 fn text_in_mapped_fonts_kerned_arrays_and_forms_is_found() {
     let env = Env::new();
-    // Codes 0x0010-0x0019 are the digits, 0x0002 a hyphen.
-    let cmap = b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
-        /CMapName /Mapped def\n/CMapType 2 def\n\
-        1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n\
-        1 beginbfchar\n<0002> <002D>\nendbfchar\n\
-        1 beginbfrange\n<0010> <0019> <0030>\nendbfrange\n\
-        endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n";
-    let ssn: String = "536-22-1234"
-        .bytes()
-        .map(|b| match b {
-            b'-' => "0002".to_string(),
-            d => format!("{:04X}", 0x10 + u32::from(d - b'0')),
-        })
-        .collect();
+    let ssn = mapped_codes("536-22-1234");
     let page = format!(
         "BT /F1 11 Tf 72 700 Td (Employee SSN) Tj /F2 11 Tf 80 0 Td <{ssn}> Tj ET\n\
          BI /W 4 /H 1 /BPC 8 /CS /G ID \x01EI(\x02 EI\n\
@@ -105,7 +92,7 @@ fn text_in_mapped_fonts_kerned_arrays_and_forms_is_found() {
         b"<< /Type /Font /Subtype /Type0 /BaseFont /Mapped /Encoding /Identity-H \
            /ToUnicode 7 0 R >>"
             .to_vec(),
-        stream("", cmap),
+        stream("", MAPPED_CMAP),
         stream(
             "/Type /XObject /Subtype /Form /BBox [0 0 612 792] \
              /Resources << /Font << /F9 5 0 R >> >>",
@@ -163,6 +150,25 @@ fn a_mapped_font_is_read_through_its_map_across_a_pages_streams() {
     let (found, err) = env.scan_members(&path);
     let found: Vec<&str> = found.iter().map(|(_, d)| d.as_str()).collect();
     assert_eq!(found, ["US_SOCIAL_SECURITY_NUMBER"], "{err}");
+}
+
+/// A `ToUnicode` map of two-byte codes: 0x0010-0x0019 are the digits,
+/// 0x0002 a hyphen.
+const MAPPED_CMAP: &[u8] = b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+    /CMapName /Mapped def\n/CMapType 2 def\n\
+    1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n\
+    1 beginbfchar\n<0002> <002D>\nendbfchar\n\
+    1 beginbfrange\n<0010> <0019> <0030>\nendbfrange\n\
+    endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n";
+
+/// `text` (digits and hyphens) in [`MAPPED_CMAP`]'s codes, as hex.
+fn mapped_codes(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'-' => "0002".to_string(),
+            d => format!("{:04X}", 0x10 + u32::from(d - b'0')),
+        })
+        .collect()
 }
 
 /// A stream object: `dict`'s entries, its length, and `body`.
@@ -407,19 +413,7 @@ fn form_field_values_and_notes_are_read_outside_the_pages() {
 #[test]
 fn fonts_without_types_or_with_unknown_glyph_names_are_read() {
     let env = Env::new();
-    let cmap = b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
-        /CMapName /Mapped def\n/CMapType 2 def\n\
-        1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n\
-        1 beginbfchar\n<0002> <002D>\nendbfchar\n\
-        1 beginbfrange\n<0010> <0019> <0030>\nendbfrange\n\
-        endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n";
-    let card: String = "4916-6734-7572-5015"
-        .bytes()
-        .map(|b| match b {
-            b'-' => "0002".to_string(),
-            d => format!("{:04X}", 0x10 + u32::from(d - b'0')),
-        })
-        .collect();
+    let card = mapped_codes("4916-6734-7572-5015");
     let page = format!(
         "BT /F1 11 Tf 72 700 Td (Employee SSN ) Tj \
          /F2 11 Tf (\\001\\002\\003\\004\\005\\006\\006\\005\\010\\006\\011\\007) Tj ET\n\
@@ -436,7 +430,7 @@ fn fonts_without_types_or_with_unknown_glyph_names_are_read() {
             .to_vec(),
         stream("", page.as_bytes()),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
-        stream("", cmap),
+        stream("", MAPPED_CMAP),
     ]);
     let path = env.write("fonts.pdf", &pdf);
     let (found, err) = env.scan_members(&path);
