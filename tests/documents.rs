@@ -256,6 +256,28 @@ fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
     let run = env.run(&["scan", unknown.to_str().unwrap()]);
     assert_eq!(run.code(), 3, "{}", run.stderr());
     assert!(run.stderr().contains("/Bogus"), "{}", run.stderr());
+    // Such a stream costs itself alone: the next page is read, and the
+    // report says what was not.
+    let font = "/Resources << /Font << /F1 7 0 R >> >>";
+    let two = support::pdf::assemble(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>".to_vec(),
+        format!("<< /Type /Page /Parent 2 0 R /Contents 4 0 R {font} >>").into_bytes(),
+        stream("/Filter /Bogus", card),
+        format!("<< /Type /Page /Parent 2 0 R /Contents 6 0 R {font} >>").into_bytes(),
+        stream("", card),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ]);
+    let path = env.write("two.pdf", &two);
+    let run = env.run(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 1, "{stderr}");
+    assert_eq!(run.jsonl().len(), 1, "{stderr}");
+    assert_eq!(run.jsonl()[0]["member"], "page 2", "{stderr}");
+    assert!(
+        stderr.contains("partly scanned: PDF: page 1: a content stream's filter /Bogus"),
+        "{stderr}"
+    );
 
     // Nine forms, each drawing the next; the last draws the card.
     let mut objects = vec![
@@ -337,9 +359,12 @@ fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
         run.stderr()
     );
 
-    // In an archive: the unreadable PDF is named, the card beside it found.
+    // In an archive: an unreadable PDF, and one read in part, are named;
+    // the card beside them is found.
+    let cut = &two[..two.len() / 2];
     let zip = support::docs::zip_bytes(&[
         ("docs/unknown.pdf", &std::fs::read(&unknown).unwrap()),
+        ("docs/cut.pdf", cut),
         ("notes.txt", b"card 4916-6734-7572-5015"),
     ]);
     let path = env.write("docs.zip", &zip);
@@ -348,7 +373,11 @@ fn every_content_filter_is_undone_and_what_cannot_be_read_is_said() {
     assert_eq!(run.code(), 1, "{stderr}");
     assert!(stderr.contains("partly scanned"), "{stderr}");
     assert!(
-        stderr.contains("docs/unknown.pdf: no text extracted"),
+        stderr.contains("docs/cut.pdf: no text extracted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("docs/unknown.pdf: PDF: page 1: a content stream's filter /Bogus"),
         "{stderr}"
     );
 }

@@ -365,11 +365,16 @@ impl<'s, 'k> Walk<'s, 'k> {
                 r.read_to_end(&mut bytes)
                     .map_err(|e| self.read_error(name, e))?;
                 match pdf::pages_bounded(&bytes) {
-                    Ok(pages) => self.text(
-                        Cursor::new(pages.text.as_bytes()),
-                        name,
-                        Place::Pages(&pages),
-                    ),
+                    Ok(pages) => {
+                        for why in pages.unread() {
+                            self.note_skipped(format!("{name}: PDF: {why}"));
+                        }
+                        self.text(
+                            Cursor::new(pages.text.as_bytes()),
+                            name,
+                            Place::Pages(&pages),
+                        )
+                    }
                     // One unreadable document does not hide the others,
                     // and is named among what went unseen.
                     Err(why) => {

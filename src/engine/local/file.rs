@@ -380,6 +380,8 @@ impl LocalEngine {
         }
         report.outcome = match pdf::pages_bounded(&bytes) {
             Ok(pages) => {
+                let unread = pages.unread().iter().map(|why| format!("PDF: {why}"));
+                report.partial.extend(unread);
                 let text = Text {
                     reader: Box::new(pages.text.as_bytes()),
                     name: report.path.file_name().map(|n| n.as_bytes()),

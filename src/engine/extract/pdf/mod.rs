@@ -62,12 +62,20 @@ pub struct Pages {
     starts: Vec<usize>,
     /// Where the text outside the pages starts, if there is any.
     strings_from: Option<usize>,
+    /// The content streams that could not be read, and why (`page 2:
+    /// …`): the text may not be all the document holds.
+    unread: Vec<String>,
 }
 
 /// Where the text of a finding found in [`Pages::text`] was.
 pub const OUTSIDE_PAGES: &str = "fields, notes and properties";
 
 impl Pages {
+    /// What could not be read, if anything: see [`Pages`].
+    pub fn unread(&self) -> &[String] {
+        &self.unread
+    }
+
     /// Where a byte of [`text`](Self::text) is: `page 3`, or
     /// [`OUTSIDE_PAGES`].
     pub fn place_of(&self, offset: usize) -> String {
@@ -206,18 +214,24 @@ pub fn child_main() -> u8 {
     match pages(&bytes) {
         Ok(p) => {
             out.push(b'O');
-            // Each page's length and text; then, after a length of all
-            // ones, the strings outside the pages.
+            // Each page's length and text; then, each after its marker,
+            // the strings outside the pages and what was not read.
+            let section = |out: &mut Vec<u8>, body: &[u8]| {
+                out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+                out.extend_from_slice(body);
+            };
             let pages_end = p.strings_from.unwrap_or(p.text.len());
             for (i, start) in p.starts.iter().enumerate() {
                 let end = p.starts.get(i + 1).copied().unwrap_or(pages_end);
-                out.extend_from_slice(&((end - start) as u64).to_le_bytes());
-                out.extend_from_slice(&p.text.as_bytes()[*start..end]);
+                section(&mut out, &p.text.as_bytes()[*start..end]);
             }
             if let Some(from) = p.strings_from {
-                out.extend_from_slice(&u64::MAX.to_le_bytes());
-                out.extend_from_slice(&((p.text.len() - from) as u64).to_le_bytes());
-                out.extend_from_slice(&p.text.as_bytes()[from..]);
+                out.extend_from_slice(&STRINGS.to_le_bytes());
+                section(&mut out, &p.text.as_bytes()[from..]);
+            }
+            if !p.unread.is_empty() {
+                out.extend_from_slice(&UNREAD.to_le_bytes());
+                section(&mut out, p.unread.join("\n").as_bytes());
             }
         }
         Err(e) => {
@@ -230,6 +244,11 @@ pub fn child_main() -> u8 {
         Err(_) => 2,
     }
 }
+
+/// The lengths [`child_main`] writes before the strings outside the pages
+/// and before what was not read: no page is this long.
+const STRINGS: u64 = u64::MAX;
+const UNREAD: u64 = u64::MAX - 1;
 
 /// A length [`child_main`] wrote, and what follows it.
 fn length(rest: &[u8]) -> Option<(u64, &[u8])> {
@@ -245,20 +264,30 @@ fn decode(out: &[u8]) -> Result<Pages, PdfError> {
         Some((b'O', mut rest)) => {
             let mut pages = Pages::default();
             while !rest.is_empty() {
-                let (mut len, mut tail) = length(rest).ok_or_else(bad)?;
-                if len == u64::MAX && pages.strings_from.is_none() {
-                    pages.strings_from = Some(pages.text.len());
-                    (len, tail) = length(tail).ok_or_else(bad)?;
-                } else if pages.strings_from.is_some() {
-                    return Err(bad());
-                } else {
-                    pages.starts.push(pages.text.len());
-                }
+                let (len, tail) = length(rest).ok_or_else(bad)?;
+                let marker = matches!(len, STRINGS | UNREAD).then_some(len);
+                let (len, tail) = match marker {
+                    Some(_) => length(tail).ok_or_else(bad)?,
+                    None => (len, tail),
+                };
                 let len = usize::try_from(len).map_err(|_| bad())?;
-                let (page, tail) = tail.split_at_checked(len).ok_or_else(bad)?;
-                pages
-                    .text
-                    .push_str(std::str::from_utf8(page).map_err(|_| bad())?);
+                let (body, tail) = tail.split_at_checked(len).ok_or_else(bad)?;
+                let body = std::str::from_utf8(body).map_err(|_| bad())?;
+                // Pages, then the strings, then what was not read; once each.
+                let (strings, unread) = (pages.strings_from.is_some(), !pages.unread.is_empty());
+                match marker {
+                    None if !strings && !unread => pages.starts.push(pages.text.len()),
+                    Some(STRINGS) if !strings && !unread => {
+                        pages.strings_from = Some(pages.text.len());
+                    }
+                    Some(UNREAD) if !unread => {
+                        pages.unread = body.lines().map(str::to_string).collect();
+                        rest = tail;
+                        continue;
+                    }
+                    _ => return Err(bad()),
+                }
+                pages.text.push_str(body);
                 rest = tail;
             }
             Ok(pages)

@@ -20,6 +20,8 @@ use super::fonts::{Decoder, ascii};
 use super::lexer::{Lexer, Operands, Token};
 use super::{Pages, PdfError};
 
+/// Content streams not read that a document's report names, at most.
+const MAX_UNREAD: usize = 8;
 /// Fonts' decoders kept at most (each a few KB).
 const MAX_FONTS: usize = 4096;
 /// How deeply form XObjects may draw other forms.
@@ -31,7 +33,10 @@ const WORD_GAP: f32 = 180.0;
 /// A page's or a form's resources of one kind, by name.
 type Named<'a> = BTreeMap<Vec<u8>, &'a Object>;
 
-/// Every page's text, stopping with an error once it passes `max_text`.
+/// Every page's text, stopping with an error once it passes `max_text`. A
+/// content stream that cannot be read (a filter dlpd cannot undo, damaged
+/// data, forms too deep) costs that stream only, and is named in
+/// [`Pages::unread`].
 pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> {
     let mut doc =
         Document::load_mem(bytes).map_err(|e| PdfError(format!("damaged or unsupported ({e})")))?;
@@ -49,8 +54,8 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
         line_y: None,
         font: None,
     };
-    let mut starts = Vec::new();
-    for page in page_ids(&doc) {
+    let (mut starts, mut unread) = (Vec::new(), Vec::new());
+    for (number, page) in page_ids(&doc).into_iter().enumerate() {
         starts.push(reader.text.len());
         // A broken /Parent chain costs the inherited resources, not the
         // page's own.
@@ -73,7 +78,18 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
             let Ok(stream) = doc.get_object(id).and_then(Object::as_stream) else {
                 continue;
             };
-            reader.draw(&plain(&doc, stream)?, &scope, &mut vec![id])?;
+            let drawn = plain(&doc, stream)
+                .and_then(|content| reader.draw(&content, &scope, &mut vec![id]));
+            // Past the text limit nothing more is read; anything else costs
+            // the rest of this stream alone, and is said.
+            if let Err(e) = drawn {
+                if reader.text.len() > max_text {
+                    return Err(e);
+                }
+                if unread.len() < MAX_UNREAD {
+                    unread.push(format!("page {}: {e}", number + 1));
+                }
+            }
         }
         reader.line_y = None;
         reader.font = None;
@@ -88,6 +104,7 @@ pub(super) fn extract(bytes: &[u8], max_text: usize) -> Result<Pages, PdfError> 
         strings_from: (reader.text.len() > strings_from).then_some(strings_from),
         text: reader.text,
         starts,
+        unread,
     })
 }
 
