@@ -204,25 +204,67 @@ impl Drop for Browser {
     }
 }
 
-/// One WebDriver request over HTTP/1.1.
+/// One WebDriver request over HTTP/1.1. ChromeDriver now and then drops a
+/// connection it has just accepted, before answering (the request's write
+/// fails with EPIPE, or the answer is an empty close): nothing was done
+/// for it, so it is sent again on a new connection, a few times.
 fn call_at(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match exchange(port, method, path, body) {
+            // Not one that is down or slow: those are the caller's to wait for.
+            Err(Unanswered(e)) if tries < 5 && !slow_or_down(&e) => {}
+            Err(Unanswered(e)) => return Err(e),
+            Ok(answer) => return answer,
+        }
+    }
+}
+
+fn slow_or_down(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, TimedOut, WouldBlock};
+    matches!(e.kind(), ConnectionRefused | TimedOut | WouldBlock)
+}
+
+/// A request that got no byte of an answer.
+struct Unanswered(std::io::Error);
+
+fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<std::io::Result<Value>, Unanswered> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(Unanswered)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(Unanswered)?;
     let body = body.map(Value::to_string).unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    )
+    .map_err(Unanswered)?;
     // ChromeDriver keeps the connection open whatever the request says:
     // read the head, then exactly Content-Length bytes.
     let mut answer = Vec::new();
     let mut buf = [0u8; 8192];
     let (head_end, length) = loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Err(std::io::Error::other("chromedriver closed the connection"));
-        }
+        let n = match s.read(&mut buf) {
+            Ok(0) if answer.is_empty() => {
+                return Err(Unanswered(std::io::Error::other(
+                    "chromedriver closed the connection",
+                )));
+            }
+            Err(e) if answer.is_empty() => return Err(Unanswered(e)),
+            Ok(0) => {
+                return Ok(Err(std::io::Error::other(
+                    "chromedriver closed the connection mid-answer",
+                )));
+            }
+            Err(e) => return Ok(Err(e)),
+            Ok(n) => n,
+        };
         answer.extend_from_slice(&buf[..n]);
         if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
@@ -235,12 +277,15 @@ fn call_at(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io
         }
     };
     while answer.len() < head_end + length {
-        let n = s.read(&mut buf)?;
+        let n = match s.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
         if n == 0 {
             break;
         }
         answer.extend_from_slice(&buf[..n]);
     }
     let body = String::from_utf8_lossy(&answer[head_end..]);
-    serde_json::from_str(&body).map_err(|e| std::io::Error::other(format!("{e}: {body}")))
+    Ok(serde_json::from_str(&body).map_err(|e| std::io::Error::other(format!("{e}: {body}"))))
 }
