@@ -94,6 +94,13 @@ impl Pages {
 #[error("{0}")]
 pub struct PdfError(String);
 
+impl PdfError {
+    /// The text passed `max` bytes, the most one document may give.
+    fn too_much_text(max: usize) -> PdfError {
+        PdfError(format!("more than {} MiB of text", max >> 20))
+    }
+}
+
 /// Extracts the text of a whole PDF held in memory. A damaged or
 /// encrypted PDF is an error saying so; the parser's own panics on
 /// hostile input are caught and become errors too.
@@ -179,10 +186,7 @@ fn in_child(exe: &std::path::Path, bytes: &[u8]) -> Result<Pages, PdfError> {
         .wait()
         .map_err(|e| PdfError(format!("the PDF parser process: {e}")))?;
     if out.len() > MAX_TEXT {
-        return Err(PdfError(format!(
-            "more than {} MiB of text",
-            MAX_TEXT >> 20
-        )));
+        return Err(PdfError::too_much_text(MAX_TEXT));
     }
     if !status.success() {
         // Running out of memory aborts a Rust process (as does a stack

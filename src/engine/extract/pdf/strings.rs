@@ -28,7 +28,7 @@ pub(super) fn collect(doc: &Document, out: &mut String, max: usize) -> Result<()
                         out.extend(line);
                         out.push('\n');
                         if out.len() > max {
-                            return Err(too_much(max));
+                            return Err(PdfError::too_much_text(max));
                         }
                     }
                 }
@@ -40,10 +40,6 @@ pub(super) fn collect(doc: &Document, out: &mut String, max: usize) -> Result<()
         }
     }
     Ok(())
-}
-
-fn too_much(max: usize) -> PdfError {
-    PdfError(format!("more than {} MiB of text", max >> 20))
 }
 
 /// A text string (ISO 32000-1, 7.9.2.2): UTF-16BE after its byte order

@@ -361,10 +361,7 @@ impl<'a> Reader<'a> {
             self.text.push_str(&clean);
         }
         if self.text.len() > self.max_text {
-            return Err(PdfError(format!(
-                "more than {} MiB of text",
-                self.max_text >> 20
-            )));
+            return Err(PdfError::too_much_text(self.max_text));
         }
         Ok(())
     }
