@@ -257,7 +257,7 @@ fn a_full_disk_under_the_store_pauses_and_recovers_with_nothing_lost_or_doubled(
         |d: &Daemon| (0..n).all(|i| recorded(&d.root().join(format!("full{i:02}.csv"))) == Some(1));
     assert!(wait_for(Duration::from_secs(90), || all(&d)), "{}", d.log());
     assert!(
-        d.log().contains("the store takes writes again"),
+        wait_for(DEADLINE, || d.log().contains("the store takes writes again")),
         "{}",
         d.log()
     );
@@ -458,6 +458,12 @@ fn directories_over_the_watch_limit_are_named_shown_and_watched_once_it_is_raise
         status()
     );
     assert!(status().contains("max_user_watches"), "{}", status());
+    // The log line travels through a pipe and may trail the status.
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("directories not watched")),
+        "{}",
+        d.log()
+    );
     let log = d.log();
     let lines: Vec<&str> = log
         .lines()

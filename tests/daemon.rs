@@ -314,10 +314,15 @@ fn an_unreadable_file_is_retried_then_recorded_as_failed_with_the_reason() {
         "{}",
         d.log()
     );
-    let log = d.log();
+    // The daemon's stderr reaches the log through a pipe and a thread, so
+    // the line may arrive after the row: wait for it too.
     assert!(
-        log.contains("scan failed, will retry") && log.contains("giving up"),
-        "{log}"
+        wait_for(DEADLINE, || {
+            let log = d.log();
+            log.contains("scan failed, will retry") && log.contains("giving up")
+        }),
+        "{}",
+        d.log()
     );
     let failed = support::dlpd(&d.config, &["findings", "--failed", "--format", "jsonl"]);
     assert_eq!(failed.code(), 1);

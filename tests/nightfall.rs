@@ -447,7 +447,11 @@ fn a_result_sent_while_dlpd_is_down_is_covered_by_resubmission() {
     assert_eq!(d.wait_recorded(&file), (1, 10));
     let stats = fake.stats();
     assert_eq!(stats.scans.len(), 2, "resubmitted once: {stats:?}");
-    assert!(d.log().contains("within nightfall.result_timeout_s"));
+    assert!(
+        wait_for(DEADLINE, || d.log().contains("within nightfall.result_timeout_s")),
+        "{}",
+        d.log()
+    );
 }
 
 #[test]

@@ -290,7 +290,9 @@ fn globbed_roots_watch_every_users_folder_and_follow_new_ones_but_no_symlink() {
     std::fs::write(&c, SAMPLE_PCI).unwrap();
     assert_eq!(d.wait_recorded(&c).1, 10);
     assert!(
-        d.log().contains("a new directory matches a watch root"),
+        wait_for(DEADLINE, || d
+            .log()
+            .contains("a new directory matches a watch root")),
         "{}",
         d.log()
     );
