@@ -618,3 +618,41 @@ fn at_rest_no_thread_wakes_on_a_timer() {
     std::fs::write(&again, SAMPLE_PCI).unwrap();
     assert_eq!(d.wait_recorded(&again), (1, 10));
 }
+
+#[test]
+fn the_kernel_reports_no_reads_so_scanning_wakes_no_watcher() {
+    // inotify's watch masks, as /proc shows them: each file dlpd opened to
+    // scan came back as an open event while they held IN_OPEN (0x20).
+    let mut d = Daemon::new("");
+    std::fs::create_dir(d.root().join("sub")).unwrap();
+    d.start();
+    let file = d.root().join("sub/s.csv");
+    std::fs::write(&file, SAMPLE_PCI).unwrap();
+    assert_eq!(d.wait_recorded(&file), (1, 10));
+    let pid = d.pid();
+    let masks: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| {
+            let fd = fd.ok()?;
+            let target = std::fs::read_link(fd.path()).ok()?;
+            (target.to_str()? == "anon_inode:inotify").then(|| fd.file_name())
+        })
+        .flat_map(|fd| {
+            let info =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_str().unwrap()))
+                    .unwrap();
+            info.lines()
+                .filter_map(|l| l.split(" mask:").nth(1)?.split(' ').next())
+                .map(|m| u32::from_str_radix(m, 16).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(masks.len() >= 2, "the root and sub/ are watched: {masks:x?}");
+    const IN_CLOSE_WRITE: u32 = 0x08;
+    const IN_CLOSE_NOWRITE: u32 = 0x10;
+    const IN_OPEN: u32 = 0x20;
+    for m in &masks {
+        assert_eq!(m & (IN_OPEN | IN_CLOSE_NOWRITE), 0, "mask {m:x}");
+        assert_ne!(m & IN_CLOSE_WRITE, 0, "mask {m:x}");
+    }
+}

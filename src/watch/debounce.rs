@@ -125,7 +125,8 @@ impl Debouncer {
             return;
         }
         match event.kind {
-            // Our own reads come back as opens; they must not cause scans.
+            // Not asked for (see `spawn`); were they reported, they would
+            // be reads, dlpd's own among them, and must not cause scans.
             EventKind::Access(AccessKind::Open(_))
             | EventKind::Access(AccessKind::Close(AccessMode::Read)) => {}
             EventKind::Create(CreateKind::Folder) => {

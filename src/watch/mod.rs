@@ -181,7 +181,11 @@ pub fn spawn(
     liveness: &Liveness,
 ) -> notify::Result<Watcher> {
     let (intake, events) = intake::Intake::new();
-    let notify = RecommendedWatcher::new(move |res| intake.push(res), notify::Config::default())?;
+    // Not opens, nor closes after reading: the kernel then reports none of
+    // dlpd's own reads, which woke the notify thread for every file scanned.
+    let kinds = notify::EventKindMask::CORE | notify::EventKindMask::ACCESS_CLOSE;
+    let config = notify::Config::default().with_event_kinds(kinds);
+    let notify = RecommendedWatcher::new(move |res| intake.push(res), config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let health = Arc::new(Mutex::new(WatchHealth::default()));
     let (setup_tx, setup_rx) = crossbeam_channel::unbounded();
