@@ -289,12 +289,29 @@ pub fn digest_from_hex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Lowercase hex, for digests.
+/// Lowercase hex, for digests. By table: formatting each byte through
+/// `write!` was a tenth of a daemon worker's time on small files.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn digests_are_lowercase_hex_and_read_back() {
+        // FIPS 180-2's "abc" vector.
+        let hex = super::sha256_hex(b"abc");
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let digest = super::digest_from_hex(&hex).unwrap();
+        assert_eq!(super::hex(&digest), hex);
+    }
 }

@@ -2,6 +2,7 @@
 //! and swapped whole on SIGHUP. A worker takes one snapshot per job, so a
 //! file is always scanned under one config, never half of two.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -16,6 +17,10 @@ pub(crate) struct Snapshot {
     pub policy: Policy,
     /// The local engine; `None` when Nightfall scans.
     pub local: Option<LocalEngine>,
+    /// Where no symlink may be followed below (`watch.follow_symlinks`
+    /// off): each root from its literal prefix, made absolute, and where
+    /// removable media are mounted. Worked out once, not per file.
+    pub link_free: Vec<PathBuf>,
 }
 
 /// What every thread holds: the current snapshot.
@@ -25,9 +30,22 @@ impl Snapshot {
     /// Builds the parts of `config`; `local` when the local engine runs
     /// (the engine is chosen at start and kept until a restart).
     pub fn new(config: Config, local: bool) -> Snapshot {
+        let link_free = config
+            .watch
+            .paths
+            .iter()
+            // A globbed root counts from its literal prefix: nothing the
+            // glob matched (a user's folder) may be a link either.
+            .map(|r| crate::watch::roots::literal_prefix(r))
+            .map(|r| std::path::absolute(&r).unwrap_or(r))
+            // A removable medium (`watch.removable`) counts from where
+            // media are mounted.
+            .chain(crate::exposure::REMOVABLE_PARENTS.map(PathBuf::from))
+            .collect();
         Snapshot {
             policy: Policy::new(&config.scanner),
             local: local.then(|| LocalEngine::new(&config.scanner)),
+            link_free,
             config,
         }
     }

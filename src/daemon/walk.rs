@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::fsutil::mtime_ns;
-use crate::store::{Changed, Lookup};
+use crate::store::{Changed, Lookup, Stat};
 use crate::walk::{Walked, walk};
 use crate::watch::WatchSettings;
 
@@ -31,6 +31,12 @@ pub(super) struct Walk {
     /// in, events the kernel dropped) finds what the watcher could not
     /// report one by one: behaviour, counted by the baselines.
     pub baseline: bool,
+}
+
+/// A walked file's size and mtime, if it is still there (and not a link).
+fn stat(path: &Path) -> Option<Stat> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    Some((meta.len(), Some(mtime_ns(&meta))))
 }
 
 /// Files looked up in the store together.
@@ -59,15 +65,14 @@ pub(super) fn walker(
             continue;
         }
         let mut lookup_failed = false;
-        let mut report = |files: Vec<(PathBuf, u64, Option<i64>)>| {
-            let changed = lookup.changed(&files).unwrap_or_else(|err| {
+        let mut report = |files: Vec<PathBuf>| {
+            let changed = lookup.changed(&files, stat).unwrap_or_else(|err| {
                 if !std::mem::replace(&mut lookup_failed, true) {
                     tracing::warn!(dir = %dir.display(), "cannot tell which files changed since their last scan; scanning them: {err}");
                 }
-                let changed = |(path, size, mtime_ns)| Changed {
+                let changed = |path| Changed {
                     path,
-                    size,
-                    mtime_ns,
+                    stat: None,
                     baseline,
                 };
                 files.into_iter().map(changed).collect()
@@ -91,11 +96,8 @@ pub(super) fn walker(
                     return ControlFlow::Continue(());
                 }
             };
-            let Ok(meta) = e.metadata() else {
-                return ControlFlow::Continue(());
-            };
             walked.fetch_add(1, Ordering::Relaxed);
-            batch.push((e.into_path(), meta.len(), Some(mtime_ns(&meta))));
+            batch.push(e.into_path());
             match batch.len() < LOOKUP_BATCH {
                 true => ControlFlow::Continue(()),
                 false => report(std::mem::take(&mut batch)),

@@ -4,6 +4,7 @@
 //! is requested).
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
@@ -109,7 +110,7 @@ impl Scanner {
         }
         match (&self.remote, &snapshot.local) {
             (Some(remote), _) => remote.submit(job, file, &snapshot),
-            (None, Some(engine)) => scan_local(job, file, engine),
+            (None, Some(engine)) => scan_local(job, file, meta, engine),
             (None, None) => Done::Failed(job, JobError::NoEngine),
         }
     }
@@ -138,20 +139,11 @@ fn open_job(job: &Job, snapshot: &Snapshot) -> Result<File, Unopened> {
             .open(&job.path)
     } else {
         let root = snapshot
-            .config
-            .watch
-            .paths
+            .link_free
             .iter()
-            // A globbed root counts from its literal prefix: nothing the
-            // glob matched (a user's folder) may be a link either.
-            .map(|r| crate::watch::roots::literal_prefix(r))
-            .map(|r| std::path::absolute(&r).unwrap_or(r))
-            // A removable medium (`watch.removable`) counts from where
-            // media are mounted.
-            .chain(crate::exposure::REMOVABLE_PARENTS.map(std::path::PathBuf::from))
             .filter(|r| job.path.starts_with(r))
             .max_by_key(|r| r.as_os_str().len());
-        open_no_symlinks(root.as_deref(), &job.path)
+        open_no_symlinks(root.map(PathBuf::as_path), &job.path)
     };
     opened.map_err(|e| match e {
         e if e.kind() == std::io::ErrorKind::NotFound => Unopened::Gone,
@@ -161,7 +153,7 @@ fn open_job(job: &Job, snapshot: &Snapshot) -> Result<File, Unopened> {
 }
 
 /// Scans with the local engine through the job's one descriptor.
-fn scan_local(job: Job, file: File, engine: &LocalEngine) -> Done {
+fn scan_local(job: Job, file: File, meta: Option<std::fs::Metadata>, engine: &LocalEngine) -> Done {
     // A file that only grew has only its new bytes scanned.
     let prior = job.last.as_ref().and_then(|l| {
         let sha256 = crate::fsutil::digest_from_hex(l.sha256.as_deref()?)?;
@@ -170,7 +162,7 @@ fn scan_local(job: Job, file: File, engine: &LocalEngine) -> Done {
             sha256,
         })
     });
-    let report = engine.scan_opened(&job.path, file, ScanOptions { hash: true, prior });
+    let report = engine.scan_opened(&job.path, file, meta, ScanOptions { hash: true, prior });
     match &report.outcome {
         Outcome::Failed(msg) => Done::Failed(job, JobError::Read(msg.clone())),
         _ => Done::Finished(job, Some(report)),

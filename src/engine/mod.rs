@@ -100,6 +100,11 @@ pub(crate) fn regular_meta(file: &File) -> Result<std::fs::Metadata, Outcome> {
     let meta = file
         .metadata()
         .map_err(|e| Outcome::Failed(describe_io_error(&e)))?;
+    regular(meta)
+}
+
+/// `meta` if it is a regular file's; else why it is skipped.
+pub(crate) fn regular(meta: std::fs::Metadata) -> Result<std::fs::Metadata, Outcome> {
     if !meta.is_file() {
         return Err(Outcome::Skipped(SkipReason::NotRegular(file_kind(
             &meta.file_type(),

@@ -478,8 +478,7 @@ mod tests {
             .start_walked(
                 &[super::super::Changed {
                     path: walked.clone(),
-                    size: 1,
-                    mtime_ns: Some(1),
+                    stat: Some((1, Some(1))),
                     baseline: true,
                 }],
                 1,

@@ -33,7 +33,7 @@ pub use views::{
     AlertRow, Count, Day, DetectorCount, FileDetail, FileFilter, FileRow, FilesPage, IntervalRow,
     Sort, SubjectView, Summary, Views,
 };
-pub use walked::{Changed, Lookup};
+pub use walked::{Changed, Lookup, Stat};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -18,21 +18,25 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::queue::{JobId, LastScan, STUB};
 use super::{Job, Store, StoreError, unix_ms};
 
-/// This path recorded at this size and mtime, whatever the outcome, and
-/// not seen gone since (a file back where it was is looked at again).
+/// The size and mtime this path was recorded at, whatever the outcome,
+/// unless it was seen gone since (a file back where it was is looked at
+/// again).
 const RECORDED: &str =
-    "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns IS ?3 AND gone_at IS NULL";
-/// A pending Nightfall upload of this path at this size and mtime.
-const UPLOADING: &str = "SELECT 1 FROM uploads u JOIN jobs j ON j.id = u.job_id
-    WHERE j.path = ?1 AND u.size = ?2 AND u.mtime_ns IS ?3";
+    "SELECT size, mtime_ns FROM files WHERE path = ?1 AND gone_at IS NULL";
+/// The sizes and mtimes of pending Nightfall uploads of this path.
+const UPLOADING: &str = "SELECT u.size, u.mtime_ns FROM uploads u JOIN jobs j ON j.id = u.job_id
+    WHERE j.path = ?1";
+
+/// A file's size and mtime (nanoseconds), as the walker saw them.
+pub type Stat = (u64, Option<i64>);
 
 /// A walked file that changed since its last scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
     pub path: PathBuf,
-    /// Its size and mtime when walked.
-    pub size: u64,
-    pub mtime_ns: Option<i64>,
+    /// Its size and mtime when walked, if they were looked at: only a file
+    /// the store has a record of needs them (see [`Lookup::changed`]).
+    pub stat: Option<Stat>,
     /// Found by a baseline walk (at start, after a reload, on a medium
     /// just mounted): there before, so not behaviour (`store::activity`).
     pub baseline: bool,
@@ -72,13 +76,16 @@ impl Lookup {
         let _ = self.conn.execute_batch("PRAGMA shrink_memory");
     }
 
-    /// Of `files` (path, size, mtime), those that are not what the store
-    /// last recorded for their path, nor what a pending Nightfall upload
-    /// holds. One read transaction for them all: a lock and unlock per
-    /// file was a third of the walk.
+    /// Of `files`, those that are not what the store last recorded for
+    /// their path, nor what a pending Nightfall upload holds. `stat` is
+    /// asked only for a file the store knows of (a path lookup per file
+    /// was a third of a first walk); a file it finds gone is left out.
+    /// One read transaction for them all: a lock and unlock per file was a
+    /// third of the walk.
     pub fn changed(
         &self,
-        files: &[(PathBuf, u64, Option<i64>)],
+        files: &[PathBuf],
+        stat: impl Fn(&Path) -> Option<Stat>,
     ) -> Result<Vec<Changed>, StoreError> {
         let err = |source| StoreError::Sql {
             path: self.db_path.clone(),
@@ -92,34 +99,45 @@ impl Lookup {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(err)?;
         let mut out = Vec::new();
-        for (path, size, mtime_ns) in files {
-            if !self
-                .current(path, *size, *mtime_ns, uploading)
-                .map_err(err)?
-            {
-                out.push(Changed {
-                    path: path.clone(),
-                    size: *size,
-                    mtime_ns: *mtime_ns,
-                    baseline: false,
-                });
-            }
+        for path in files {
+            let known = self.known(path, uploading).map_err(err)?;
+            let stat = match known.is_empty() {
+                true => None,
+                false => match stat(path) {
+                    Some(now) if known.contains(&now) => continue,
+                    Some(now) => Some(now),
+                    None => continue,
+                },
+            };
+            out.push(Changed {
+                path: path.clone(),
+                stat,
+                baseline: false,
+            });
         }
         tx.commit().map_err(err)?;
         Ok(out)
     }
 
-    fn current(
-        &self,
-        path: &Path,
-        size: u64,
-        mtime_ns: Option<i64>,
-        uploading: bool,
-    ) -> rusqlite::Result<bool> {
+    /// The sizes and mtimes the store holds for `path`: recorded, and
+    /// being uploaded (asked only while uploads are pending).
+    fn known(&self, path: &Path, uploading: bool) -> rusqlite::Result<Vec<Stat>> {
         let bytes = path.as_os_str().as_bytes();
-        let args = params![bytes, size as i64, mtime_ns];
-        Ok(self.conn.prepare_cached(RECORDED)?.exists(args)?
-            || (uploading && self.conn.prepare_cached(UPLOADING)?.exists(args)?))
+        let row = |r: &rusqlite::Row| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?));
+        let mut known: Vec<Stat> = self
+            .conn
+            .prepare_cached(RECORDED)?
+            .query_row([bytes], row)
+            .optional()?
+            .into_iter()
+            .collect();
+        if uploading {
+            let mut stmt = self.conn.prepare_cached(UPLOADING)?;
+            for s in stmt.query_map([bytes], row)? {
+                known.push(s?);
+            }
+        }
+        Ok(known)
     }
 }
 
@@ -186,7 +204,7 @@ impl Store {
                 }
                 if row
                     .as_ref()
-                    .is_some_and(|(last, ..)| last.size == f.size && last.mtime_ns == f.mtime_ns)
+                    .is_some_and(|(last, ..)| Some((last.size, last.mtime_ns)) == f.stat)
                 {
                     continue;
                 }
@@ -223,11 +241,11 @@ mod tests {
     use crate::finding::{FileReport, Outcome};
     use crate::store::queue::tests::store;
 
+    /// A walked file the walker looked at: 5 bytes, mtime 7.
     fn changed(path: &str) -> Changed {
         Changed {
             path: path.into(),
-            size: 5,
-            mtime_ns: Some(7),
+            stat: Some((5, Some(7))),
             baseline: false,
         }
     }
@@ -238,15 +256,25 @@ mod tests {
         let mut s = store(dir.path());
         let lookup = Lookup::open(&s).unwrap();
         let p = Path::new("/a");
-        let changed = |size| lookup.changed(&[(p.into(), size, Some(7))]).unwrap();
-        assert_eq!(changed(5), [self::changed("/a")]);
+        let changed = |size| {
+            let stat = |_: &Path| Some((size, Some(7)));
+            lookup.changed(&[p.into()], stat).unwrap()
+        };
+        // Nothing recorded: changed, and not looked at.
+        let unlooked = Changed {
+            stat: None,
+            ..self::changed("/a")
+        };
+        assert_eq!(changed(5), [unlooked]);
         let mut report = FileReport::new(p, "local", Outcome::Scanned { findings: vec![] });
         report.size = 5;
         report.mtime_ns = Some(7);
         report.sha256 = Some("ab".into());
         s.record(&[report]).unwrap();
         assert_eq!(changed(5), []);
-        assert_eq!(changed(6)[0].size, 6);
+        assert_eq!(changed(6)[0].stat, Some((6, Some(7))));
+        // Gone since the walker listed it: left out.
+        assert_eq!(lookup.changed(&[p.into()], |_| None).unwrap(), []);
         // The job started now carries what the store knows now.
         let (jobs, _) = s.start_walked(&changed(6), 1).unwrap();
         assert_eq!(jobs[0].last.as_ref().unwrap().sha256.as_deref(), Some("ab"));
@@ -308,7 +336,7 @@ mod tests {
         report.mtime_ns = Some(7);
         s.record(&[report]).unwrap();
         let mut grown = changed("/a");
-        grown.size = 6;
+        grown.stat = Some((6, Some(7)));
         let (jobs, used) = s.start_walked(&[changed("/a"), changed("/b")], 2).unwrap();
         assert_eq!((jobs.len(), used), (1, 2));
         assert_eq!(jobs[0].path, Path::new("/b"));
@@ -348,7 +376,7 @@ mod tests {
         let lookup = Lookup::open(&s).unwrap();
         for i in 0..50 {
             lookup
-                .changed(&[(format!("/p{i}").into(), i, Some(1))])
+                .changed(&[format!("/p{i}").into()], |_| Some((i, Some(1))))
                 .unwrap();
         }
         for sql in [RECORDED, UPLOADING] {
@@ -357,7 +385,8 @@ mod tests {
             assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
         }
         // The file being uploaded as it is is not walked into a second scan.
-        assert_eq!(lookup.changed(&[("/u".into(), 1, None)]).unwrap(), []);
-        assert_eq!(lookup.changed(&[("/u".into(), 2, None)]).unwrap().len(), 1);
+        let walked = |size| lookup.changed(&["/u".into()], |_| Some((size, None))).unwrap();
+        assert_eq!(walked(1), []);
+        assert_eq!(walked(2).len(), 1);
     }
 }

@@ -14,7 +14,7 @@ use super::detect::{MAX_STREAM_FINDINGS, Resume, Stream};
 use super::{LocalEngine, StreamVerdict};
 use crate::engine::extract::archive::{self, ArchiveError};
 use crate::engine::extract::{Format, Place, Text, delimiter_of, pdf, tabular, utf16};
-use crate::engine::{Engine, Prior, ScanOptions, open_listed, open_regular, regular_meta};
+use crate::engine::{Engine, Prior, ScanOptions, open_listed, open_regular, regular, regular_meta};
 use crate::finding::{FileReport, Finding, Outcome, SkipReason};
 use crate::fsutil::{describe_io_error, hex};
 
@@ -44,7 +44,7 @@ impl Engine for LocalEngine {
 
     fn scan_listed(&self, path: &Path, follow: bool, opts: ScanOptions) -> FileReport {
         match open_listed(path, follow) {
-            Ok(file) => self.scan_opened(path, file, opts),
+            Ok(file) => self.scan_opened(path, file, None, opts),
             Err(outcome) => {
                 let mut report = FileReport::new(path, self.name(), outcome);
                 if self.allow.path(path) {
@@ -59,14 +59,25 @@ impl Engine for LocalEngine {
 impl LocalEngine {
     /// Scans a file the caller opened (the daemon opens without following
     /// symlinks); `path` is what it is reported as. Nothing is read by
-    /// path again, so what is scanned is what was opened.
-    pub fn scan_opened(&self, path: &Path, file: File, opts: ScanOptions) -> FileReport {
+    /// path again, so what is scanned is what was opened. `meta` is the
+    /// descriptor's metadata if the caller has it (one `fstat` per file).
+    pub fn scan_opened(
+        &self,
+        path: &Path,
+        file: File,
+        meta: Option<std::fs::Metadata>,
+        opts: ScanOptions,
+    ) -> FileReport {
         let mut report = FileReport::new(path, self.name(), Outcome::Skipped(SkipReason::Empty));
         if self.allow.path(path) {
             report.outcome = Outcome::Skipped(SkipReason::Allowlisted);
             return report;
         }
-        match regular_meta(&file) {
+        let meta = match meta {
+            Some(meta) => regular(meta),
+            None => regular_meta(&file),
+        };
+        match meta {
             Ok(meta) => self.scan_file(report, file, &meta, opts),
             Err(outcome) => {
                 report.outcome = outcome;
