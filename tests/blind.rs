@@ -257,7 +257,9 @@ fn a_full_disk_under_the_store_pauses_and_recovers_with_nothing_lost_or_doubled(
         |d: &Daemon| (0..n).all(|i| recorded(&d.root().join(format!("full{i:02}.csv"))) == Some(1));
     assert!(wait_for(Duration::from_secs(90), || all(&d)), "{}", d.log());
     assert!(
-        wait_for(DEADLINE, || d.log().contains("the store takes writes again")),
+        wait_for(DEADLINE, || d
+            .log()
+            .contains("the store takes writes again")),
         "{}",
         d.log()
     );

@@ -647,7 +647,10 @@ fn the_kernel_reports_no_reads_so_scanning_wakes_no_watcher() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert!(masks.len() >= 2, "the root and sub/ are watched: {masks:x?}");
+    assert!(
+        masks.len() >= 2,
+        "the root and sub/ are watched: {masks:x?}"
+    );
     const IN_CLOSE_WRITE: u32 = 0x08;
     const IN_CLOSE_NOWRITE: u32 = 0x10;
     const IN_OPEN: u32 = 0x20;

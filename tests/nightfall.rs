@@ -448,7 +448,9 @@ fn a_result_sent_while_dlpd_is_down_is_covered_by_resubmission() {
     let stats = fake.stats();
     assert_eq!(stats.scans.len(), 2, "resubmitted once: {stats:?}");
     assert!(
-        wait_for(DEADLINE, || d.log().contains("within nightfall.result_timeout_s")),
+        wait_for(DEADLINE, || d
+            .log()
+            .contains("within nightfall.result_timeout_s")),
         "{}",
         d.log()
     );

@@ -4,8 +4,8 @@
 //! is requested).
 
 use std::fs::File;
-use std::path::PathBuf;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, bounded};

@@ -21,8 +21,7 @@ use super::{Job, Store, StoreError, unix_ms};
 /// The size and mtime this path was recorded at, whatever the outcome,
 /// unless it was seen gone since (a file back where it was is looked at
 /// again).
-const RECORDED: &str =
-    "SELECT size, mtime_ns FROM files WHERE path = ?1 AND gone_at IS NULL";
+const RECORDED: &str = "SELECT size, mtime_ns FROM files WHERE path = ?1 AND gone_at IS NULL";
 /// The sizes and mtimes of pending Nightfall uploads of this path.
 const UPLOADING: &str = "SELECT u.size, u.mtime_ns FROM uploads u JOIN jobs j ON j.id = u.job_id
     WHERE j.path = ?1";
@@ -385,7 +384,11 @@ mod tests {
             assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
         }
         // The file being uploaded as it is is not walked into a second scan.
-        let walked = |size| lookup.changed(&["/u".into()], |_| Some((size, None))).unwrap();
+        let walked = |size| {
+            lookup
+                .changed(&["/u".into()], |_| Some((size, None)))
+                .unwrap()
+        };
         assert_eq!(walked(1), []);
         assert_eq!(walked(2).len(), 1);
     }
