@@ -80,18 +80,18 @@ pub fn failed_report(path: &Path, engine: &'static str, message: String) -> File
 }
 
 /// Scans `roots` (files or directories, recursively) and hands each report
-/// to `on_report` on the calling thread. `on_report` returns false to stop
-/// early (a closed pipe, a failed store).
+/// to `on_report` on the calling thread (to take, or to read and leave).
+/// `on_report` returns false to stop early (a closed pipe, a failed store).
 ///
 /// The workers walk and scan at once (ignore's parallel walker: every
 /// directory entry is a piece of work the idle threads steal), so no file
 /// passes through a shared queue; each worker hands its reports over in
-/// batches.
+/// batches, and gets them back to free (see [`Batch`]).
 pub fn scan_paths<E: Engine + 'static>(
     engine: Arc<E>,
     roots: &[PathBuf],
     opts: WalkOptions<'_>,
-    mut on_report: impl FnMut(FileReport) -> bool,
+    mut on_report: impl FnMut(&mut FileReport) -> bool,
 ) -> Summary {
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -103,7 +103,7 @@ pub fn scan_paths<E: Engine + 'static>(
         return summary;
     };
     let stop = AtomicBool::new(false);
-    let (tx, rx) = bounded::<Vec<FileReport>>(threads * 4);
+    let (tx, rx) = bounded::<Batch>(threads * 4);
     let mut walk = ignore::WalkBuilder::new(first);
     for root in rest {
         walk.add(root);
@@ -128,14 +128,18 @@ pub fn scan_paths<E: Engine + 'static>(
             };
             walk.build_parallel().visit(&mut workers);
         });
-        for report in rx.iter().flatten() {
-            if stop.load(Ordering::Relaxed) {
-                continue;
+        for mut batch in rx.iter() {
+            for report in &mut batch.reports {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                summary.add(report);
+                if !on_report(report) {
+                    stop.store(true, Ordering::Relaxed);
+                }
             }
-            summary.add(&report);
-            if !on_report(report) {
-                stop.store(true, Ordering::Relaxed);
-            }
+            // (A worker that is done takes none back: they are freed here.)
+            let _ = batch.back.send(batch.reports);
         }
     });
     summary
@@ -144,15 +148,24 @@ pub fn scan_paths<E: Engine + 'static>(
 /// How many reports a worker gathers before handing them over, and how
 /// many bytes of scanned files: a few large files must not wait for the
 /// whole scan, or the caller's thread (output, store) works only at the end.
-const BATCH: usize = 32;
+const BATCH: usize = 256;
 const BATCH_BYTES: u64 = 1 << 20;
+
+/// A worker's reports, and the way back to it. Reports are freed by the
+/// worker that made them: freed on the caller's thread, each took the lock
+/// of the worker's malloc arena (glibc), and the two threads took turns
+/// sleeping on it (9,500 context switches over 98,000 small files).
+struct Batch {
+    reports: Vec<FileReport>,
+    back: Sender<Vec<FileReport>>,
+}
 
 /// Makes one [`Worker`] per walking thread.
 struct Workers<'s, E> {
     engine: Arc<E>,
     opts: ScanOptions,
     follow: bool,
-    tx: Sender<Vec<FileReport>>,
+    tx: Sender<Batch>,
     stop: &'s AtomicBool,
 }
 
@@ -163,6 +176,7 @@ impl<'s, E: Engine + 'static> ignore::ParallelVisitorBuilder<'s> for Workers<'s,
             opts: self.opts,
             follow: self.follow,
             tx: self.tx.clone(),
+            done: crossbeam_channel::unbounded(),
             stop: self.stop,
             batch: Vec::with_capacity(BATCH),
             bytes: 0,
@@ -176,21 +190,33 @@ struct Worker<'s, E> {
     engine: Arc<E>,
     opts: ScanOptions,
     follow: bool,
-    tx: Sender<Vec<FileReport>>,
+    tx: Sender<Batch>,
+    /// Reports the caller is done with, to be freed here. (At most the
+    /// batches in flight: they are freed at every hand-over.)
+    done: (
+        Sender<Vec<FileReport>>,
+        crossbeam_channel::Receiver<Vec<FileReport>>,
+    ),
     stop: &'s AtomicBool,
     batch: Vec<FileReport>,
     /// Bytes of the files in `batch`.
     bytes: u64,
 }
 
-impl<E: Engine + 'static> Worker<'_, E> {
+impl<E> Worker<'_, E> {
     fn flush(&mut self) -> bool {
         if self.batch.is_empty() {
             return true;
         }
         self.bytes = 0;
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        self.tx.send(batch).is_ok()
+        self.done.1.try_iter().for_each(drop);
+        let reports = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.send(reports)
+    }
+
+    fn send(&self, reports: Vec<FileReport>) -> bool {
+        let back = self.done.0.clone();
+        self.tx.send(Batch { reports, back }).is_ok()
     }
 }
 
@@ -232,7 +258,8 @@ impl<E: Engine + 'static> ignore::ParallelVisitor for Worker<'_, E> {
 impl<E> Drop for Worker<'_, E> {
     fn drop(&mut self) {
         if !self.batch.is_empty() {
-            let _ = self.tx.send(std::mem::take(&mut self.batch));
+            let reports = std::mem::take(&mut self.batch);
+            let _ = self.send(reports);
         }
     }
 }

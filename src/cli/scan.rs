@@ -17,7 +17,7 @@ use super::{
 };
 use crate::config::{Config, EngineKind, LogLevel};
 use crate::engine::{LocalEngine, ScanOptions};
-use crate::finding::{Confidence, DetectorId, FileReport, Outcome, wire_name};
+use crate::finding::{Confidence, DetectorId, FileReport, Outcome, SkipReason, wire_name};
 use crate::fsutil::AtomicFile;
 use crate::pathmatch::{PathFilter, PathPattern};
 use crate::report::baseline::Baseline;
@@ -184,8 +184,8 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     };
     let started = Instant::now();
     let mut skipped = std::collections::BTreeMap::<&'static str, u64>::new();
-    let mut handle = |report: FileReport, record: bool| {
-        progress.tick(&report);
+    let mut handle = |report: &mut FileReport, record: bool| {
+        progress.tick(report);
         match &report.outcome {
             Outcome::Skipped(reason) => {
                 *skipped.entry(reason.kind()).or_default() += 1;
@@ -204,7 +204,7 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             Outcome::Scanned { .. } => {}
         }
         for f in report.findings() {
-            let record = FindingRecord::new(&report, f, args.show_values);
+            let record = FindingRecord::new(report, f, args.show_values);
             if baseline.as_mut().is_some_and(|b| b.take(&record)) {
                 continue;
             }
@@ -216,7 +216,7 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
             }
         }
         // False when the store failed: its error comes from `finish`.
-        !record || store.as_mut().is_none_or(|s| s.push(report))
+        !record || store.as_mut().is_none_or(|s| s.push(take_report(report)))
     };
     // `-` is stdin, scanned first (and never recorded: it has no path). A
     // path that does not exist is named at the end, with its own exit code.
@@ -238,9 +238,9 @@ pub fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<u8> {
     let mut summary = Summary::default();
     let mut going = true;
     if stdin {
-        let report = engine.scan_stream_as(Path::new("-"), io::stdin().lock(), opts.scan);
+        let mut report = engine.scan_stream_as(Path::new("-"), io::stdin().lock(), opts.scan);
         summary.add(&report);
-        going = handle(report, false);
+        going = handle(&mut report, false);
     }
     if going {
         summary.merge(scan::scan_paths(engine, &roots, opts, |r| handle(r, true)));
@@ -446,4 +446,14 @@ fn count_files(
         }
     }
     Some(n)
+}
+
+/// The report, for the store to keep, and an empty one in its place.
+fn take_report(report: &mut FileReport) -> FileReport {
+    let empty = FileReport::new(
+        Path::new(""),
+        report.engine,
+        Outcome::Skipped(SkipReason::Empty),
+    );
+    std::mem::replace(report, empty)
 }
