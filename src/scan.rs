@@ -148,7 +148,7 @@ pub fn scan_paths<E: Engine + 'static>(
 /// How many reports a worker gathers before handing them over, and how
 /// many bytes of scanned files: a few large files must not wait for the
 /// whole scan, or the caller's thread (output, store) works only at the end.
-const BATCH: usize = 256;
+const BATCH: usize = 32;
 const BATCH_BYTES: u64 = 1 << 20;
 
 /// A worker's reports, and the way back to it. Reports are freed by the
